@@ -1,0 +1,98 @@
+//! The Gaussian kernel, computed once on the host in f64 and shared by the GPU and CPU paths.
+//!
+//! This is exactly `scipy.ndimage._filters._gaussian_kernel1d` for order 0: the Gaussian sampled
+//! at the integer offsets `-radius..=radius` and divided by the sum of the samples.
+
+/// Default `truncate`: the kernel reaches 4 sigma on each side, as in scipy.
+pub const DEFAULT_TRUNCATE: f64 = 4.0;
+
+/// The largest kernel radius blur3d accepts on an axis.
+pub const MAX_RADIUS: usize = 65_535;
+
+/// scipy's radius rule: `floor(truncate * sigma + 0.5)`.
+///
+/// Returns `None` when the product is not a finite, non-negative number that fits a `usize`
+/// (callers have already rejected negative or non-finite sigma and truncate).
+#[must_use]
+pub fn radius_for(sigma: f64, truncate: f64) -> Option<usize> {
+    let r = (truncate * sigma + 0.5).floor();
+    // `usize::MAX as f64` rounds up, so compare against a bound that converts exactly.
+    (r.is_finite() && r >= 0.0 && r < 2f64.powi(52)).then_some(r as usize)
+}
+
+/// Weights of the Gaussian with standard deviation `sigma` at offsets `-radius..=radius`,
+/// normalised to sum 1. `sigma == 0` gives the identity kernel of that radius.
+///
+/// The weights are symmetric, so correlation (what scipy computes) and convolution agree.
+#[must_use]
+pub fn gaussian_weights(sigma: f64, radius: usize) -> Vec<f64> {
+    if sigma == 0.0 {
+        let mut w = vec![0.0; 2 * radius + 1];
+        w[radius] = 1.0;
+        return w;
+    }
+    // Same expression as scipy, so the f64 weights agree to the last bits.
+    let scale = -0.5 / (sigma * sigma);
+    let r = radius as f64;
+    let raw: Vec<f64> = (0..=2 * radius)
+        .map(|i| {
+            let x = i as f64 - r;
+            (scale * x * x).exp()
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    raw.into_iter().map(|w| w / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn radius_rule_matches_scipy() {
+        assert_eq!(radius_for(1.0, 4.0), Some(4));
+        assert_eq!(radius_for(2.0, 4.0), Some(8));
+        assert_eq!(radius_for(0.5, 4.0), Some(2));
+        assert_eq!(radius_for(0.375, 4.0), Some(2)); // 1.5 + 0.5 = 2.0
+        assert_eq!(radius_for(0.36, 4.0), Some(1));
+        assert_eq!(radius_for(3.0, 1.0), Some(3));
+        assert_eq!(radius_for(0.0, 4.0), Some(0));
+        assert_eq!(radius_for(1e300, 4.0), None);
+    }
+
+    #[test]
+    fn weights_are_normalised_symmetric_and_unit_spaced() {
+        let w = gaussian_weights(2.0, 8);
+        assert_eq!(w.len(), 17);
+        assert_relative_eq!(w.iter().sum::<f64>(), 1.0, epsilon = 1e-15);
+        for k in 0..8 {
+            assert_eq!(w[k], w[16 - k]);
+        }
+        // Unit spacing: neighbouring samples differ by exp(-(2x+1)/(2 sigma^2)).
+        assert_relative_eq!(w[9] / w[8], (-1.0f64 / 8.0).exp(), epsilon = 1e-15);
+        assert_relative_eq!(w[10] / w[8], (-4.0f64 / 8.0).exp(), epsilon = 1e-15);
+    }
+
+    #[test]
+    fn sigma_one_matches_scipy_values() {
+        // scipy.ndimage._filters._gaussian_kernel1d(1, 0, 4)
+        let expected = [
+            0.000_133_830_624_614_741_75,
+            0.004_431_861_620_031_265_5,
+            0.053_991_127_420_704_41,
+            0.241_971_445_656_600_73,
+            0.398_943_469_356_097_76,
+        ];
+        let w = gaussian_weights(1.0, 4);
+        for (k, e) in expected.iter().enumerate() {
+            assert_relative_eq!(w[k], *e, max_relative = 1e-14);
+        }
+    }
+
+    #[test]
+    fn sigma_zero_is_identity() {
+        assert_eq!(gaussian_weights(0.0, 0), vec![1.0]);
+        assert_eq!(gaussian_weights(0.0, 2), vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+    }
+}

@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod boundary;
+pub mod cpu;
+mod error;
+mod gpu;
+pub mod kernel;
+mod options;
+mod voxel;
+
+pub use error::BlurError;
+pub use gpu::{BLUR_AXIS_WGSL, GpuBlur, PassParams, list_adapters};
+pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
+pub use voxel::Voxel;

@@ -1,0 +1,348 @@
+//! What to blur with: [`Sigma`], [`Mode`] and [`BlurOptions`]. Validation lives here, once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::BlurError;
+use crate::kernel::{DEFAULT_TRUNCATE, MAX_RADIUS, gaussian_weights, radius_for};
+
+/// Standard deviation of the Gaussian in voxels, per axis in ndarray order
+/// (`[axis 0, axis 1, axis 2]`, axis 2 being contiguous in standard layout).
+///
+/// Made from one number (isotropic) or three: `2.0`, `2.0f32`, `[1.0, 2.0, 2.0]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sigma([f64; 3]);
+
+impl Sigma {
+    /// The same sigma along every axis.
+    #[must_use]
+    pub fn isotropic(sigma: f64) -> Self {
+        Sigma([sigma; 3])
+    }
+
+    /// One sigma per axis, in ndarray axis order.
+    #[must_use]
+    pub fn per_axis(sigma: [f64; 3]) -> Self {
+        Sigma(sigma)
+    }
+
+    /// The three sigmas, in ndarray axis order.
+    #[must_use]
+    pub fn get(&self) -> [f64; 3] {
+        self.0
+    }
+}
+
+impl From<f64> for Sigma {
+    fn from(s: f64) -> Self {
+        Sigma::isotropic(s)
+    }
+}
+
+impl From<f32> for Sigma {
+    fn from(s: f32) -> Self {
+        Sigma::isotropic(f64::from(s))
+    }
+}
+
+impl From<[f64; 3]> for Sigma {
+    fn from(s: [f64; 3]) -> Self {
+        Sigma(s)
+    }
+}
+
+impl From<[f32; 3]> for Sigma {
+    fn from(s: [f32; 3]) -> Self {
+        Sigma(s.map(f64::from))
+    }
+}
+
+/// How an axis is extended beyond its ends, named and defined as in `scipy.ndimage`.
+///
+/// For the line `a b c d`:
+///
+/// | mode | extension | scipy `mode=` |
+/// |---|---|---|
+/// | `Reflect` (default) | `d c b a \| a b c d \| d c b a` (half-sample symmetric) | `'reflect'` |
+/// | `Mirror` | `d c b \| a b c d \| c b a` (whole-sample symmetric) | `'mirror'` |
+/// | `Nearest` | `a a a \| a b c d \| d d d` | `'nearest'` |
+/// | `Wrap` | `b c d \| a b c d \| a b c` (periodic) | `'wrap'` |
+/// | `Constant(v)` | `v v v \| a b c d \| v v v` | `'constant', cval=v` |
+///
+/// A kernel longer than its axis repeats the reflection or the period as often as needed,
+/// exactly as scipy does.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Mode {
+    /// Half-sample symmetric: the edge voxel is repeated (`dcba|abcd|dcba`). scipy's default.
+    #[default]
+    Reflect,
+    /// Whole-sample symmetric: reflection about the edge voxel's centre (`dcb|abcd|cba`).
+    Mirror,
+    /// The edge voxel repeated (`aaaa|abcd|dddd`).
+    Nearest,
+    /// Periodic (`abcd|abcd|abcd`).
+    Wrap,
+    /// A constant value outside the volume (`vvvv|abcd|vvvv`).
+    Constant(f32),
+}
+
+impl Mode {
+    /// scipy's name for the mode.
+    #[must_use]
+    pub fn scipy_name(&self) -> &'static str {
+        match self {
+            Mode::Reflect => "reflect",
+            Mode::Mirror => "mirror",
+            Mode::Nearest => "nearest",
+            Mode::Wrap => "wrap",
+            Mode::Constant(_) => "constant",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mode::Constant(v) => write!(f, "constant={v}"),
+            m => f.write_str(m.scipy_name()),
+        }
+    }
+}
+
+/// The error of parsing a [`Mode`] from text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown mode {0:?}: use reflect, mirror, nearest, wrap or constant[=VALUE] \
+     (scipy's grid-mirror, grid-wrap and grid-constant are accepted too)"
+)]
+pub struct ParseModeError(pub String);
+
+impl FromStr for Mode {
+    type Err = ParseModeError;
+
+    /// Parses scipy's names: `reflect`, `mirror`, `nearest`, `wrap`, `constant` (value 0) or
+    /// `constant=VALUE`, and scipy's aliases `grid-mirror`, `grid-wrap`, `grid-constant`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseModeError(s.to_string());
+        let (name, value) = match s.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (s.trim(), None),
+        };
+        let mode = match name.to_ascii_lowercase().as_str() {
+            "reflect" | "grid-mirror" => Mode::Reflect,
+            "mirror" => Mode::Mirror,
+            "nearest" => Mode::Nearest,
+            "wrap" | "grid-wrap" => Mode::Wrap,
+            "constant" | "grid-constant" => {
+                let v = value
+                    .map_or(Ok(0.0), str::parse::<f32>)
+                    .map_err(|_| err())?;
+                return Ok(Mode::Constant(v));
+            }
+            _ => return Err(err()),
+        };
+        if value.is_some() {
+            return Err(err());
+        }
+        Ok(mode)
+    }
+}
+
+/// Everything that defines a blur, with the semantics of `scipy.ndimage.gaussian_filter`.
+///
+/// ```
+/// use blur3d::{BlurOptions, Mode};
+/// // scipy: gaussian_filter(vol, sigma=(1, 2, 2), mode='nearest', truncate=3.0)
+/// let opts = BlurOptions::new([1.0, 2.0, 2.0]).mode(Mode::Nearest).truncate(3.0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlurOptions {
+    sigma: Sigma,
+    modes: [Mode; 3],
+    truncate: f64,
+    radius: Option<[usize; 3]>,
+}
+
+impl BlurOptions {
+    /// Options with the given sigma, `Mode::Reflect` and `truncate = 4.0`, as scipy's defaults.
+    #[must_use]
+    pub fn new(sigma: impl Into<Sigma>) -> Self {
+        BlurOptions {
+            sigma: sigma.into(),
+            modes: [Mode::Reflect; 3],
+            truncate: DEFAULT_TRUNCATE,
+            radius: None,
+        }
+    }
+
+    /// The same mode on every axis (scipy's `mode='...'`).
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.modes = [mode; 3];
+        self
+    }
+
+    /// One mode per axis, in ndarray axis order (scipy's `mode=('...', '...', '...')`).
+    #[must_use]
+    pub fn modes(mut self, modes: [Mode; 3]) -> Self {
+        self.modes = modes;
+        self
+    }
+
+    /// Kernel half-width in sigmas: radius = `floor(truncate * sigma + 0.5)` (scipy's `truncate`).
+    #[must_use]
+    pub fn truncate(mut self, truncate: impl Into<f64>) -> Self {
+        self.truncate = truncate.into();
+        self
+    }
+
+    /// Kernel radius per axis in voxels, overriding `truncate` (scipy's `radius=`).
+    #[must_use]
+    pub fn radius(mut self, radius: [usize; 3]) -> Self {
+        self.radius = Some(radius);
+        self
+    }
+
+    /// The sigma per axis.
+    #[must_use]
+    pub fn sigma(&self) -> Sigma {
+        self.sigma
+    }
+
+    /// The mode per axis.
+    #[must_use]
+    pub fn modes_per_axis(&self) -> [Mode; 3] {
+        self.modes
+    }
+
+    /// The kernel radius each axis will use, after validation.
+    ///
+    /// # Errors
+    /// [`BlurError::InvalidSigma`], [`BlurError::InvalidTruncate`] or
+    /// [`BlurError::RadiusTooLarge`] for options no blur can use.
+    pub fn radii(&self) -> Result<[usize; 3], BlurError> {
+        let kernels = self.kernels()?;
+        Ok(std::array::from_fn(|a| {
+            kernels[a].as_ref().map_or(0, |k| k.radius)
+        }))
+    }
+
+    /// Validates the options against a volume's shape and computes the kernel of each axis
+    /// (`None` where the axis is left as it is).
+    pub(crate) fn plan(&self, shape: [usize; 3]) -> Result<[Option<AxisKernel>; 3], BlurError> {
+        if let Some(axis) = shape.iter().position(|&n| n == 0) {
+            return Err(BlurError::EmptyAxis { axis, shape });
+        }
+        self.kernels()
+    }
+
+    fn kernels(&self) -> Result<[Option<AxisKernel>; 3], BlurError> {
+        let sigma = self.sigma.get();
+        for (axis, &value) in sigma.iter().enumerate() {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(BlurError::InvalidSigma { axis, value });
+            }
+        }
+        if !(self.truncate.is_finite() && self.truncate >= 0.0) {
+            return Err(BlurError::InvalidTruncate {
+                value: self.truncate,
+            });
+        }
+        let mut out: [Option<AxisKernel>; 3] = [None, None, None];
+        for axis in 0..3 {
+            let radius = match self.radius {
+                Some(r) => r[axis],
+                None => radius_for(sigma[axis], self.truncate).unwrap_or(usize::MAX),
+            };
+            // Sigma 0 and radius 0 are both the identity: that axis's pass is skipped.
+            if sigma[axis] == 0.0 || radius == 0 {
+                continue;
+            }
+            if radius > MAX_RADIUS {
+                return Err(BlurError::RadiusTooLarge {
+                    axis,
+                    radius,
+                    max: MAX_RADIUS,
+                });
+            }
+            out[axis] = Some(AxisKernel {
+                weights: gaussian_weights(sigma[axis], radius),
+                radius,
+                mode: self.modes[axis],
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The validated 1D kernel of one axis.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AxisKernel {
+    /// `2 * radius + 1` weights summing to 1.
+    pub weights: Vec<f64>,
+    pub radius: usize,
+    pub mode: Mode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_scipy_names() {
+        assert_eq!("reflect".parse(), Ok(Mode::Reflect));
+        assert_eq!("grid-mirror".parse(), Ok(Mode::Reflect));
+        assert_eq!("Mirror".parse(), Ok(Mode::Mirror));
+        assert_eq!("nearest".parse(), Ok(Mode::Nearest));
+        assert_eq!("grid-wrap".parse(), Ok(Mode::Wrap));
+        assert_eq!("constant".parse(), Ok(Mode::Constant(0.0)));
+        assert_eq!("constant=-1.5".parse(), Ok(Mode::Constant(-1.5)));
+        assert!("constant=x".parse::<Mode>().is_err());
+        assert!("reflect=1".parse::<Mode>().is_err());
+        assert_eq!(
+            "bogus".parse::<Mode>(),
+            Err(ParseModeError("bogus".to_string()))
+        );
+        for m in [
+            Mode::Reflect,
+            Mode::Mirror,
+            Mode::Nearest,
+            Mode::Wrap,
+            Mode::Constant(2.5),
+        ] {
+            assert_eq!(m.to_string().parse(), Ok(m));
+        }
+    }
+
+    #[test]
+    fn plan_skips_identity_axes_and_validates() {
+        let plan = BlurOptions::new([0.0, 1.0, 2.0]).plan([3, 4, 5]).unwrap();
+        assert!(plan[0].is_none());
+        assert_eq!(plan[1].as_ref().unwrap().radius, 4);
+        assert_eq!(plan[2].as_ref().unwrap().radius, 8);
+        let r = BlurOptions::new(1.0).radius([1, 0, 3]).radii().unwrap();
+        assert_eq!(r, [1, 0, 3]);
+        assert_eq!(
+            BlurOptions::new(1.0).plan([3, 0, 5]),
+            Err(BlurError::EmptyAxis {
+                axis: 1,
+                shape: [3, 0, 5]
+            })
+        );
+        assert_eq!(
+            BlurOptions::new([1.0, -1.0, 1.0]).radii(),
+            Err(BlurError::InvalidSigma {
+                axis: 1,
+                value: -1.0
+            })
+        );
+        assert!(matches!(
+            BlurOptions::new(1.0).truncate(f64::NAN).radii(),
+            Err(BlurError::InvalidTruncate { .. })
+        ));
+        assert!(matches!(
+            BlurOptions::new(1e9).radii(),
+            Err(BlurError::RadiusTooLarge { axis: 0, .. })
+        ));
+    }
+}

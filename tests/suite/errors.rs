@@ -1,0 +1,166 @@
+//! Every error reachable from user input, as a value, never a panic.
+
+use blur3d::{BlurError, BlurOptions, GpuBlur, kernel::MAX_RADIUS};
+use ndarray::Array3;
+
+use crate::common::gpu;
+
+#[test]
+fn bad_options_are_errors_on_gpu_and_cpu() {
+    let vol = Array3::<f32>::zeros((4, 4, 4));
+    let cases = [
+        (
+            BlurOptions::new(-1.0),
+            BlurError::InvalidSigma {
+                axis: 0,
+                value: -1.0,
+            },
+        ),
+        (
+            BlurOptions::new([1.0, 1.0, f64::INFINITY]),
+            BlurError::InvalidSigma {
+                axis: 2,
+                value: f64::INFINITY,
+            },
+        ),
+        (
+            BlurOptions::new(1.0).truncate(-2.0),
+            BlurError::InvalidTruncate { value: -2.0 },
+        ),
+        (
+            BlurOptions::new(1.0).truncate(f64::INFINITY),
+            BlurError::InvalidTruncate {
+                value: f64::INFINITY,
+            },
+        ),
+        (
+            BlurOptions::new([1.0, 1e6, 1.0]),
+            BlurError::RadiusTooLarge {
+                axis: 1,
+                radius: 4_000_000,
+                max: MAX_RADIUS,
+            },
+        ),
+        (
+            BlurOptions::new(1.0).radius([1, 1, usize::MAX]),
+            BlurError::RadiusTooLarge {
+                axis: 2,
+                radius: usize::MAX,
+                max: MAX_RADIUS,
+            },
+        ),
+    ];
+    for (opts, expected) in cases {
+        assert_eq!(blur3d::cpu::full3d(&vol, &opts).unwrap_err(), expected);
+        assert_eq!(blur3d::cpu::separable(&vol, &opts).unwrap_err(), expected);
+        if let Some(gpu) = gpu() {
+            assert_eq!(gpu.blur_with(&vol, &opts).unwrap_err(), expected);
+        }
+    }
+    // NaN is never equal to itself, so match the variant.
+    let nan = BlurOptions::new([1.0, f64::NAN, 1.0]);
+    assert!(matches!(
+        blur3d::cpu::separable(&vol, &nan),
+        Err(BlurError::InvalidSigma { axis: 1, .. })
+    ));
+    if let Some(gpu) = gpu() {
+        let e = gpu.blur_with(&vol, &nan).unwrap_err();
+        assert!(matches!(e, BlurError::InvalidSigma { axis: 1, .. }));
+        assert!(e.to_string().contains("finite number >= 0"), "{e}");
+    }
+}
+
+#[test]
+fn empty_axis_is_an_error() {
+    let vol = Array3::<f32>::zeros((3, 0, 2));
+    let expected = BlurError::EmptyAxis {
+        axis: 1,
+        shape: [3, 0, 2],
+    };
+    assert_eq!(
+        blur3d::cpu::full3d(&vol, &BlurOptions::new(1.0)).unwrap_err(),
+        expected
+    );
+    if let Some(gpu) = gpu() {
+        assert_eq!(gpu.blur(&vol, 1.0).unwrap_err(), expected);
+        // Even with nothing to blur.
+        assert_eq!(gpu.blur(&vol, 0.0).unwrap_err(), expected);
+    }
+}
+
+#[test]
+fn output_of_the_wrong_shape() {
+    let Some(gpu) = gpu() else { return };
+    let vol = Array3::<f32>::zeros((3, 4, 5));
+    let mut out = Array3::<f32>::zeros((3, 5, 4));
+    assert_eq!(
+        gpu.blur_into(&vol, &BlurOptions::new(1.0), &mut out)
+            .unwrap_err(),
+        BlurError::ShapeMismatch {
+            volume: [3, 4, 5],
+            output: [3, 5, 4]
+        }
+    );
+}
+
+/// A device of our own with small limits stands in for a volume beyond a real GPU's limits.
+fn small_device() -> Option<(wgpu::Device, wgpu::Queue)> {
+    gpu()?;
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .ok()?;
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 1 << 16,
+        ..wgpu::Limits::downlevel_defaults()
+    };
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("blur3d.test_small"),
+        required_limits: limits,
+        ..Default::default()
+    };
+    Some(pollster::block_on(adapter.request_device(&desc)).expect("a device with small limits"))
+}
+
+#[test]
+fn volume_beyond_the_device_limit() {
+    let Some((device, queue)) = small_device() else {
+        return;
+    };
+    let gpu = GpuBlur::from_device(&device, &queue).unwrap();
+    // 64 KiB fits, one more plane does not.
+    assert!(gpu.blur(&Array3::<f32>::zeros((16, 32, 32)), 1.0).is_ok());
+    let err = gpu
+        .blur(&Array3::<f32>::zeros((17, 32, 32)), 1.0)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BlurError::VolumeTooLarge {
+            bytes: 17 * 32 * 32 * 4,
+            limit: 1 << 16,
+            limit_name: "max_storage_buffer_binding_size"
+        }
+    );
+    assert!(err.to_string().contains("cpu::separable"), "{err}");
+}
+
+#[test]
+fn lost_device_is_an_error() {
+    let Some((device, queue)) = small_device() else {
+        return;
+    };
+    let gpu = GpuBlur::from_device(&device, &queue).unwrap();
+    let vol = Array3::<f32>::ones((4, 4, 4));
+    assert!(gpu.blur(&vol, 1.0).is_ok());
+    device.destroy();
+    let err = gpu.blur(&vol, 1.0).unwrap_err();
+    assert!(
+        matches!(err, BlurError::DeviceLost { .. } | BlurError::Gpu { .. }),
+        "{err:?}"
+    );
+    assert!(
+        matches!(err, BlurError::DeviceLost { .. }),
+        "a destroyed device reads as lost: {err}"
+    );
+}

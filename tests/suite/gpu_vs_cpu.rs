@@ -1,0 +1,173 @@
+//! The GPU against the f64 ground truth, `cpu::full3d`, over modes, shapes and sigmas.
+
+use blur3d::{BlurOptions, Mode, cpu};
+use ndarray::{Array3, s};
+
+use crate::common::{GPU_TOL, assert_close, gpu, random_volume};
+
+const MODES: [Mode; 5] = [
+    Mode::Reflect,
+    Mode::Mirror,
+    Mode::Nearest,
+    Mode::Wrap,
+    Mode::Constant(0.75),
+];
+
+fn check(vol: &Array3<f32>, opts: &BlurOptions) {
+    let Some(gpu) = gpu() else { return };
+    let got = gpu.blur_with(vol, opts).expect("GPU blur");
+    let want = cpu::full3d(vol, opts).expect("full3d");
+    assert_close(&got, &want, GPU_TOL);
+}
+
+#[test]
+fn every_mode_isotropic_and_per_axis() {
+    let vol = random_volume((17, 23, 9), 1);
+    for mode in MODES {
+        check(&vol, &BlurOptions::new(1.5).mode(mode));
+        check(&vol, &BlurOptions::new([0.7, 2.5, 1.2]).mode(mode));
+    }
+}
+
+#[test]
+fn per_axis_modes() {
+    let vol = random_volume((11, 13, 7), 2);
+    check(
+        &vol,
+        &BlurOptions::new([1.0, 2.0, 3.0]).modes([Mode::Wrap, Mode::Constant(-2.0), Mode::Mirror]),
+    );
+    check(
+        &vol,
+        &BlurOptions::new(2.0).modes([Mode::Constant(1.0), Mode::Nearest, Mode::Constant(3.0)]),
+    );
+}
+
+#[test]
+fn odd_shapes_and_short_axes() {
+    let shapes = [
+        (1, 1, 40),
+        (1, 40, 1),
+        (40, 1, 1),
+        (2, 3, 5),
+        (2, 2, 2),
+        (1, 1, 1),
+        (5, 1, 2),
+        (3, 37, 2),
+    ];
+    for (i, shape) in shapes.into_iter().enumerate() {
+        let vol = random_volume(shape, 10 + i as u64);
+        for mode in MODES {
+            check(&vol, &BlurOptions::new([1.3, 2.0, 0.9]).mode(mode));
+        }
+    }
+}
+
+#[test]
+fn kernel_longer_than_axis() {
+    // sigma 6 gives radius 24 on axes of 1 to 5 voxels: repeated reflection and wrapping.
+    let vol = random_volume((5, 3, 2), 3);
+    for mode in MODES {
+        check(&vol, &BlurOptions::new(6.0).mode(mode));
+        check(&vol, &BlurOptions::new(1.0).radius([9, 7, 30]).mode(mode));
+    }
+}
+
+#[test]
+fn truncate_and_radius() {
+    let vol = random_volume((9, 10, 11), 4);
+    check(&vol, &BlurOptions::new(2.0).truncate(2.0));
+    check(&vol, &BlurOptions::new(2.0).truncate(0.1));
+    check(&vol, &BlurOptions::new([1.0, 2.0, 3.0]).radius([1, 2, 3]));
+}
+
+#[test]
+fn runs_longer_than_one_invocation() {
+    // Axes longer than a run of outputs, with interior and border in the same run.
+    let vol = random_volume((70, 3, 45), 5);
+    for mode in MODES {
+        check(&vol, &BlurOptions::new([4.0, 0.0, 3.0]).mode(mode));
+    }
+}
+
+#[test]
+fn views_in_any_layout() {
+    let Some(gpu) = gpu() else { return };
+    let base = random_volume((12, 14, 16), 6);
+    let opts = BlurOptions::new([1.0, 2.0, 1.5]).mode(Mode::Mirror);
+    let views = [
+        base.slice(s![1..10, ..;2, 3..]).to_owned(),
+        base.view().reversed_axes().to_owned(),
+    ];
+    let lazy = [
+        base.slice(s![1..10, ..;2, 3..]),
+        base.view().reversed_axes(),
+    ];
+    for (view, owned) in lazy.iter().zip(&views) {
+        let got = gpu.blur_with(view, &opts).unwrap();
+        assert!(got.is_standard_layout());
+        assert_eq!(got.shape(), view.shape());
+        let want = cpu::full3d(owned, &opts).unwrap();
+        assert_close(&got, &want, GPU_TOL);
+    }
+    let permuted = base.view().permuted_axes([1, 2, 0]);
+    let got = gpu.blur_with(&permuted, &opts).unwrap();
+    assert_close(&got, &cpu::full3d(&permuted, &opts).unwrap(), GPU_TOL);
+}
+
+#[test]
+fn blur_into_equals_blur() {
+    let Some(gpu) = gpu() else { return };
+    let vol = random_volume((8, 9, 10), 7);
+    let opts = BlurOptions::new(1.5);
+    let want = gpu.blur_with(&vol, &opts).unwrap();
+    let mut out = Array3::<f32>::zeros((8, 9, 10));
+    gpu.blur_into(&vol, &opts, &mut out).unwrap();
+    assert_eq!(out, want);
+    // A non-contiguous destination.
+    let mut big = Array3::<f32>::zeros((8, 9, 20));
+    gpu.blur_into(&vol, &opts, &mut big.slice_mut(s![.., .., ..;2]))
+        .unwrap();
+    assert_eq!(big.slice(s![.., .., ..;2]), want);
+    assert!(big.slice(s![.., .., 1..;2]).iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn other_voxel_types_match_f32() {
+    let Some(gpu) = gpu() else { return };
+    let v16 = Array3::from_shape_fn((6, 7, 8), |(a, b, c)| {
+        ((a * 977 + b * 131 + c * 17) % 4096) as u16
+    });
+    let v8 = v16.mapv(|v| (v % 256) as u8);
+    let vi = v16.mapv(|v| v as i16 - 2048);
+    let opts = BlurOptions::new(1.2);
+    assert_close(
+        &gpu.blur_with(&v16, &opts).unwrap(),
+        &gpu.blur_with(&v16.mapv(f32::from), &opts).unwrap(),
+        0.0,
+    );
+    assert_close(
+        &gpu.blur_with(&v8, &opts).unwrap(),
+        &cpu::full3d(&v8, &opts).unwrap(),
+        255.0 * GPU_TOL,
+    );
+    assert_close(
+        &gpu.blur_with(&vi, &opts).unwrap(),
+        &cpu::full3d(&vi, &opts).unwrap(),
+        4096.0 * GPU_TOL,
+    );
+}
+
+#[test]
+fn reused_buffers_of_other_sizes() {
+    let Some(gpu) = gpu() else { return };
+    // Large, then small (reuses the larger buffers), then large again.
+    for shape in [(20, 20, 20), (3, 4, 5), (20, 20, 20), (21, 20, 20)] {
+        let vol = random_volume(shape, 8);
+        let opts = BlurOptions::new(1.0);
+        assert_close(
+            &gpu.blur_with(&vol, &opts).unwrap(),
+            &cpu::full3d(&vol, &opts).unwrap(),
+            GPU_TOL,
+        );
+    }
+}

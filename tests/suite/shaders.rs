@@ -1,0 +1,75 @@
+//! Every WGSL file parses and validates with naga, without a GPU, and the Rust mirrors of WGSL
+//! structs have naga's layout.
+
+use std::path::Path;
+
+use blur3d::{BLUR_AXIS_WGSL, PassParams};
+
+fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    (module, info)
+}
+
+#[test]
+fn every_shader_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wgsl") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            module(&source);
+            count += 1;
+        }
+    }
+    assert!(count >= 1, "no shaders found in {}", dir.display());
+}
+
+#[test]
+fn embedded_shader_is_the_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/blur_axis.wgsl");
+    assert_eq!(std::fs::read_to_string(path).unwrap(), BLUR_AXIS_WGSL);
+}
+
+#[test]
+fn pass_params_match_wgsl_layout() {
+    let (module, _) = module(BLUR_AXIS_WGSL);
+    let (_, ty) = module
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some("Params"))
+        .expect("struct Params in blur_axis.wgsl");
+    let naga::TypeInner::Struct { members, span } = &ty.inner else {
+        panic!("Params is not a struct")
+    };
+    assert_eq!(*span as usize, size_of::<PassParams>(), "size of Params");
+    let offsets: Vec<(String, u32)> = members
+        .iter()
+        .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+        .collect();
+    let expected = [
+        ("len", std::mem::offset_of!(PassParams, len)),
+        ("stride", std::mem::offset_of!(PassParams, stride)),
+        ("runs", std::mem::offset_of!(PassParams, runs)),
+        ("invocations", std::mem::offset_of!(PassParams, invocations)),
+        ("radius", std::mem::offset_of!(PassParams, radius)),
+        ("mode", std::mem::offset_of!(PassParams, mode)),
+        (
+            "weight_offset",
+            std::mem::offset_of!(PassParams, weight_offset),
+        ),
+        ("cval", std::mem::offset_of!(PassParams, cval)),
+    ];
+    let expected: Vec<(String, u32)> = expected
+        .iter()
+        .map(|(n, o)| (n.to_string(), *o as u32))
+        .collect();
+    assert_eq!(offsets, expected);
+}
