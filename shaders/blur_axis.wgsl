@@ -1,23 +1,34 @@
 // blur3d: one 1D Gaussian pass along one axis of a 3D volume.
 //
 // The volume (standard layout, f32) is seen as [outer, len, stride]: `len` voxels along the
-// blurred axis, `stride` apart in memory. Each invocation writes a run of RUN consecutive outputs
-// of one line. Outputs whose taps all fall inside the axis take the interior loop (no boundary
-// logic at all); the few near the ends take the border loop, which maps every tap through the
-// mode exactly like `src/boundary.rs`.
+// blurred axis, `stride` apart in memory. Each invocation computes a run of RUN consecutive
+// outputs of one line from a window of inputs that slides along the line in registers, so each
+// input is loaded about once per run rather than once per tap.
+//
+// Two entry points split every line: `interior` covers the runs whose taps all fall inside the
+// axis (direct loads, no boundary logic); `border` covers the rest, mapping each load through the
+// mode like `src/boundary.rs`. Neither has divergent control flow: surplus invocations redo the
+// last run instead of returning early, and the mode is uniform. On SIMD backends (llvmpipe) that
+// is what lets the whole workgroup run as one vector program.
 
 struct Params {
-    len: u32,           // voxels along the axis
-    stride: u32,        // distance in elements between neighbours along the axis
-    runs: u32,          // runs per line: ceil(len / RUN)
-    invocations: u32,   // outer * stride * runs
+    len: u32,                  // voxels along the axis
+    stride: u32,               // distance in elements between neighbours along the axis
     radius: u32,
-    mode: u32,          // 0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant
-    weight_offset: u32, // first weight of this axis in `weights`
+    mode: u32,                 // 0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant
+    weight_offset: u32,        // first weight of this axis in `weights`
     cval: f32,
+    interior_runs: u32,        // runs per line starting at `radius`, RUN apart
+    left_runs: u32,            // border runs per line starting at 0, RUN apart
+    right_runs: u32,           // border runs per line ending at `len`, RUN apart
+    interior_invocations: u32, // lines * interior_runs
+    border_invocations: u32,   // lines * (left_runs + right_runs)
+    pad: u32,
 }
 
-override RUN: u32 = 16u;
+// Outputs per invocation. A constant, not an override, since it shapes the code below;
+// `passes::RUN` mirrors it (a test checks).
+const RUN: u32 = 16u;
 override WORKGROUP: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,89 +42,125 @@ const MODE_NEAREST: u32 = 2u;
 const MODE_WRAP: u32 = 3u;
 
 // Index along the axis that position `i` reads, or -1 for the constant. Twin of
-// `boundary::source_index`.
+// `boundary::source_index`. Remainders are only taken of non-negative numbers: GLSL leaves `%`
+// of a negative operand undefined, and the GL backend passes `%` through.
 fn source_index(i: i32, n: i32) -> i32 {
-    if (i >= 0 && i < n) {
-        return i;
-    }
     switch p.mode {
         case MODE_REFLECT: {
-            let period = 2 * n;
-            var m = i % period;
-            if (m < 0) { m += period; }
-            return select(period - 1 - m, m, m < n);
+            // Symmetric about -1/2: position -1 - k reads k. Then the period is 2 n.
+            let m = select(i, -1 - i, i < 0) % (2 * n);
+            return select(2 * n - 1 - m, m, m < n);
         }
         case MODE_MIRROR: {
-            if (n == 1) { return 0; }
-            let period = 2 * n - 2;
-            var m = i % period;
-            if (m < 0) { m += period; }
+            // Symmetric about 0: position -k reads k. Then the period is 2 n - 2.
+            let period = max(2 * n - 2, 1);
+            let m = abs(i) % period;
             return select(period - m, m, m < n);
         }
         case MODE_NEAREST: {
             return clamp(i, 0, n - 1);
         }
         case MODE_WRAP: {
-            var m = i % n;
-            if (m < 0) { m += n; }
-            return m;
+            return select(i % n, n - 1 - (-1 - i) % n, i < 0);
         }
         default: {
-            return -1;
+            return select(-1, i, i >= 0 && i < n);
         }
     }
 }
 
-fn border_output(base: u32, l: i32) -> f32 {
+// The value at position `pos` of the line starting at `base`, extended as the mode says.
+fn load_mapped(base: u32, pos: i32) -> f32 {
     let n = i32(p.len);
-    let r = i32(p.radius);
-    var acc = 0.0;
-    for (var k = -r; k <= r; k++) {
-        let j = source_index(l + k, n);
-        var v = p.cval;
-        if (j >= 0) {
-            v = src[base + u32(j) * p.stride];
-        }
-        acc += weights[p.weight_offset + u32(k + r)] * v;
+    let j = source_index(pos, n);
+    // Always load (from a valid index), then choose: no branch.
+    let v = src[base + u32(clamp(j, 0, n - 1)) * p.stride];
+    return select(p.cval, v, j >= 0);
+}
+
+fn load(base: u32, pos: i32, mapped: bool) -> f32 {
+    if (mapped) {
+        return load_mapped(base, pos);
     }
-    return acc;
+    return src[base + u32(pos) * p.stride];
+}
+
+// Outputs start .. start + RUN of the line at `base`. Four vec4s hold the window and four the
+// sums (no arrays, so everything stays in registers on every backend). Outputs at or past the
+// end of the line (only on lines shorter than RUN) are not written.
+fn run(base: u32, start: i32, mapped: bool) {
+    let s = p.stride;
+    var pos = start - i32(p.radius);
+    var v0 = vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
+    var v1 = vec4(load(base, pos + 4, mapped), load(base, pos + 5, mapped), load(base, pos + 6, mapped), load(base, pos + 7, mapped));
+    var v2 = vec4(load(base, pos + 8, mapped), load(base, pos + 9, mapped), load(base, pos + 10, mapped), load(base, pos + 11, mapped));
+    var v3 = vec4(load(base, pos + 12, mapped), load(base, pos + 13, mapped), load(base, pos + 14, mapped), load(base, pos + 15, mapped));
+    pos += 16;
+    var a0 = vec4(0.0);
+    var a1 = vec4(0.0);
+    var a2 = vec4(0.0);
+    var a3 = vec4(0.0);
+    let last = 2u * p.radius;
+    for (var k = 0u; k < last; k++) {
+        let w = weights[p.weight_offset + k];
+        a0 += w * v0;
+        a1 += w * v1;
+        a2 += w * v2;
+        a3 += w * v3;
+        let next = load(base, pos, mapped);
+        pos += 1;
+        v0 = vec4(v0.yzw, v1.x);
+        v1 = vec4(v1.yzw, v2.x);
+        v2 = vec4(v2.yzw, v3.x);
+        v3 = vec4(v3.yzw, next);
+    }
+    let w = weights[p.weight_offset + last];
+    a0 += w * v0;
+    a1 += w * v1;
+    a2 += w * v2;
+    a3 += w * v3;
+    let n = i32(p.len);
+    for (var j = 0; j < 4; j++) {
+        let l = start + j;
+        let out = base + u32(l) * s;
+        if (l < n) { dst[out] = a0[j]; }
+        if (l + 4 < n) { dst[out + 4u * s] = a1[j]; }
+        if (l + 8 < n) { dst[out + 8u * s] = a2[j]; }
+        if (l + 12 < n) { dst[out + 12u * s] = a3[j]; }
+    }
+}
+
+// Invocation index across a 2D dispatch (2D keeps each dimension within the device's limit),
+// clamped so that surplus invocations redo the last item rather than diverge.
+fn item(gid: vec3<u32>, groups: vec3<u32>, count: u32) -> u32 {
+    return min(gid.x + gid.y * groups.x * WORKGROUP, count - 1u);
+}
+
+// First element of line (outer, inner).
+fn line_base(outer: u32, inner: u32) -> u32 {
+    return outer * p.len * p.stride + inner;
 }
 
 @compute @workgroup_size(WORKGROUP)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    // 2D dispatches keep every dimension within the device's limit; flatten them back.
-    let t = gid.x + gid.y * groups.x * WORKGROUP;
-    if (t >= p.invocations) {
-        return;
-    }
+fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.interior_invocations);
     let inner = t % p.stride;
     let rest = t / p.stride;
-    let run = rest % p.runs;
-    let outer = rest / p.runs;
-    let base = outer * p.len * p.stride + inner;
+    let r = rest % p.interior_runs;
+    run(line_base(rest / p.interior_runs, inner), i32(p.radius + r * RUN), false);
+}
 
+@compute @workgroup_size(WORKGROUP)
+fn border(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.border_invocations);
+    let runs = p.left_runs + p.right_runs;
+    let inner = t % p.stride;
+    let rest = t / p.stride;
+    let r = rest % runs;
     let n = i32(p.len);
-    let r = i32(p.radius);
-    let first = i32(run * RUN);
-    let end = min(first + i32(RUN), n);
-    // Interior outputs [lo, hi): every tap l - r ..= l + r lies inside the axis.
-    let lo = clamp(r, first, end);
-    let hi = max(lo, min(end, n - r));
-
-    for (var l = first; l < lo; l++) {
-        dst[base + u32(l) * p.stride] = border_output(base, l);
-    }
-    let taps = u32(2 * r + 1);
-    for (var l = lo; l < hi; l++) {
-        var idx = base + u32(l - r) * p.stride;
-        var acc = 0.0;
-        for (var k = 0u; k < taps; k++) {
-            acc += weights[p.weight_offset + k] * src[idx];
-            idx += p.stride;
-        }
-        dst[base + u32(l) * p.stride] = acc;
-    }
-    for (var l = hi; l < end; l++) {
-        dst[base + u32(l) * p.stride] = border_output(base, l);
-    }
+    // Left runs start at 0 (the last one no later than len - RUN), right runs end at len; runs
+    // may overlap each other or interior runs, and then write the same values.
+    let left = min(i32(r * RUN), max(n - i32(RUN), 0));
+    let right = n - i32((r - p.left_runs + 1u) * RUN);
+    run(line_base(rest / runs, inner), select(right, left, r < p.left_runs), true);
 }

@@ -23,10 +23,6 @@ pub struct PassParams {
     pub len: u32,
     /// Distance in elements between neighbours along the axis.
     pub stride: u32,
-    /// Runs of `RUN` outputs per line.
-    pub runs: u32,
-    /// Invocations that do work: lines times runs.
-    pub invocations: u32,
     /// Kernel radius.
     pub radius: u32,
     /// Mode code (0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant).
@@ -35,21 +31,34 @@ pub struct PassParams {
     pub weight_offset: u32,
     /// Value outside the axis in constant mode.
     pub cval: f32,
+    /// Runs per line whose taps all lie inside the axis, starting at `radius`.
+    pub interior_runs: u32,
+    /// Border runs per line starting at 0.
+    pub left_runs: u32,
+    /// Border runs per line ending at `len`.
+    pub right_runs: u32,
+    /// Invocations of the interior entry point: lines times `interior_runs`.
+    pub interior_invocations: u32,
+    /// Invocations of the border entry point: lines times `left_runs + right_runs`.
+    pub border_invocations: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad: u32,
 }
 
 impl PassParams {
     /// The pass along `axis` of a volume of `shape` with `kernel`, whose weights start at
     /// `weight_offset`. The caller has checked that the volume's element count fits a `u32`.
-    pub(crate) fn along(
-        shape: [usize; 3],
-        axis: usize,
-        kernel: &AxisKernel,
-        weight_offset: usize,
-    ) -> Self {
-        let len = shape[axis] as u32;
+    pub(crate) fn along(shape: [usize; 3], axis: usize, kernel: &AxisKernel, weight_offset: usize) -> Self {
+        let (n, r, run) = (shape[axis], kernel.radius, RUN as usize);
         let stride: usize = shape[axis + 1..].iter().product();
-        let outer: usize = shape[..axis].iter().product();
-        let runs = len.div_ceil(RUN);
+        let lines = shape.iter().product::<usize>() / n;
+        // Interior runs tile [r, n - r) from r; the border runs cover what is left at each end.
+        let interior_runs = n.saturating_sub(2 * r) / run;
+        let (left_runs, right_runs) = if interior_runs == 0 {
+            (n.div_ceil(run), 0)
+        } else {
+            (r.div_ceil(run), (n - r - interior_runs * run).div_ceil(run))
+        };
         let (mode, cval) = match kernel.mode {
             Mode::Reflect => (0, 0.0),
             Mode::Mirror => (1, 0.0),
@@ -58,25 +67,30 @@ impl PassParams {
             Mode::Constant(v) => (4, v),
         };
         PassParams {
-            len,
+            len: n as u32,
             stride: stride as u32,
-            runs,
-            invocations: (outer * stride) as u32 * runs,
-            radius: kernel.radius as u32,
+            radius: r as u32,
             mode,
             weight_offset: weight_offset as u32,
             cval,
+            interior_runs: interior_runs as u32,
+            left_runs: left_runs as u32,
+            right_runs: right_runs as u32,
+            interior_invocations: (lines * interior_runs) as u32,
+            border_invocations: (lines * (left_runs + right_runs)) as u32,
+            pad: 0,
         }
     }
+}
 
-    /// Workgroups to dispatch, as (x, y): y > 1 only when x alone would pass `max_per_dim`.
-    pub(crate) fn workgroups(&self, max_per_dim: u32) -> (u32, u32) {
-        let groups = self.invocations.div_ceil(WORKGROUP);
-        if groups <= max_per_dim {
-            (groups, 1)
-        } else {
-            (max_per_dim, groups.div_ceil(max_per_dim))
-        }
+/// Workgroups to dispatch for `invocations`, as (x, y): y > 1 only when x alone would pass
+/// `max_per_dim`.
+pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
+    let groups = invocations.div_ceil(WORKGROUP);
+    if groups <= max_per_dim {
+        (groups, 1)
+    } else {
+        (max_per_dim, groups.div_ceil(max_per_dim))
     }
 }
 
@@ -84,7 +98,8 @@ impl PassParams {
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    interior: wgpu::ComputePipeline,
+    border: wgpu::ComputePipeline,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -129,18 +144,24 @@ impl Pipeline {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("blur3d.blur_axis_pipeline"),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[("RUN", f64::from(RUN)), ("WORKGROUP", f64::from(WORKGROUP))],
-                ..Default::default()
-            },
-            cache: None,
-        });
-        Pipeline { layout, pipeline }
+        let entry = |name: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("blur3d.blur_axis.{name}")),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[("WORKGROUP", f64::from(WORKGROUP))],
+                    ..Default::default()
+                },
+                cache: None,
+            })
+        };
+        Pipeline {
+            interior: entry("interior"),
+            border: entry("border"),
+            layout,
+        }
     }
 }
 
@@ -238,7 +259,6 @@ pub(crate) fn run_passes(
             label: Some("blur3d.passes"),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&pipeline.pipeline);
         for (i, p) in params.iter().enumerate() {
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("blur3d.pass_bind_group"),
@@ -275,8 +295,16 @@ pub(crate) fn run_passes(
                 ],
             });
             pass.set_bind_group(0, &bind_group, &[]);
-            let (x, y) = p.workgroups(limits.max_compute_workgroups_per_dimension);
-            pass.dispatch_workgroups(x, y, 1);
+            for (entry, invocations) in [
+                (&pipeline.interior, p.interior_invocations),
+                (&pipeline.border, p.border_invocations),
+            ] {
+                if invocations > 0 {
+                    let (x, y) = workgroups(invocations, limits.max_compute_workgroups_per_dimension);
+                    pass.set_pipeline(entry);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            }
             std::mem::swap(&mut src, &mut dst);
         }
     }
@@ -342,4 +370,53 @@ pub(crate) async fn readback(
     }
     buffers.staging.unmap();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_length_matches_the_shader() {
+        let module = naga::front::wgsl::parse_str(BLUR_AXIS_WGSL).expect("blur_axis.wgsl parses");
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some("RUN"))
+            .expect("const RUN in blur_axis.wgsl");
+        assert_eq!(
+            module.global_expressions[c.init],
+            naga::Expression::Literal(naga::Literal::U32(RUN))
+        );
+    }
+
+    fn kernel(radius: usize) -> AxisKernel {
+        AxisKernel { weights: vec![0.0; 2 * radius + 1], radius, mode: Mode::Reflect }
+    }
+
+    /// Every output of a line is written by some run, and interior runs never read outside.
+    #[test]
+    fn runs_cover_every_line() {
+        let run = RUN as usize;
+        for n in 1..80 {
+            for r in 1..40 {
+                let p = PassParams::along([1, 1, n], 2, &kernel(r), 0);
+                let mut covered = vec![false; n];
+                for i in 0..p.interior_runs as usize {
+                    let start = r + i * run;
+                    assert!(start >= r && start + run + r <= n, "n {n} r {r}: interior run {i} reads outside");
+                    covered[start..start + run].iter_mut().for_each(|c| *c = true);
+                }
+                for j in 0..(p.left_runs + p.right_runs) as usize {
+                    let start = if j < p.left_runs as usize {
+                        (j * run).min(n.saturating_sub(run))
+                    } else {
+                        n - (j - p.left_runs as usize + 1) * run
+                    };
+                    covered[start..(start + run).min(n)].iter_mut().for_each(|c| *c = true);
+                }
+                assert!(covered.iter().all(|&c| c), "n {n} r {r}: {p:?}");
+            }
+        }
+    }
 }

@@ -54,22 +54,17 @@ fn pass_params_match_wgsl_layout() {
         .iter()
         .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
         .collect();
-    let expected = [
-        ("len", std::mem::offset_of!(PassParams, len)),
-        ("stride", std::mem::offset_of!(PassParams, stride)),
-        ("runs", std::mem::offset_of!(PassParams, runs)),
-        ("invocations", std::mem::offset_of!(PassParams, invocations)),
-        ("radius", std::mem::offset_of!(PassParams, radius)),
-        ("mode", std::mem::offset_of!(PassParams, mode)),
-        (
-            "weight_offset",
-            std::mem::offset_of!(PassParams, weight_offset),
-        ),
-        ("cval", std::mem::offset_of!(PassParams, cval)),
-    ];
+    macro_rules! offsets {
+        ($($f:ident),*) => { [$((stringify!($f), std::mem::offset_of!(PassParams, $f))),*] };
+    }
+    let expected = offsets!(
+        len, stride, radius, mode, weight_offset, cval, interior_runs, left_runs, right_runs,
+        interior_invocations, border_invocations, pad
+    );
     let expected: Vec<(String, u32)> = expected
         .iter()
         .map(|(n, o)| (n.to_string(), *o as u32))
         .collect();
     assert_eq!(offsets, expected);
 }
+
