@@ -10,6 +10,6 @@ mod options;
 mod voxel;
 
 pub use error::BlurError;
-pub use gpu::{BLUR_AXIS_WGSL, GpuBlur, PassParams, list_adapters};
+pub use gpu::{BLUR_AXIS_WGSL, COPY_WGSL, GpuBlur, GpuVolume, PassParams, list_adapters};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
 pub use voxel::Voxel;

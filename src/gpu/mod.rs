@@ -2,17 +2,21 @@
 
 mod context;
 mod passes;
+mod volume;
 
 use std::sync::Mutex;
 
 use ndarray::{Array3, ArrayBase, Data, DataMut, Ix3};
 
 pub use context::list_adapters;
-pub use passes::{BLUR_AXIS_WGSL, PassParams};
+pub use passes::{BLUR_AXIS_WGSL, COPY_WGSL, PassParams};
 
+use crate::options::AxisKernel;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::LostReason;
-use passes::{Buffers, Pipeline};
+use passes::Pipeline;
+
+pub use volume::GpuVolume;
 
 /// A Gaussian blur on a GPU, with the semantics of `scipy.ndimage.gaussian_filter`.
 ///
@@ -34,8 +38,10 @@ pub struct GpuBlur {
     queue: wgpu::Queue,
     adapter: Option<wgpu::AdapterInfo>,
     pipeline: Pipeline,
-    /// Idle buffer sets, taken by a call and given back when it is done.
-    pool: Mutex<Vec<Buffers>>,
+    /// Idle storage buffers, taken by a call and given back when it is done.
+    storage: Mutex<Vec<wgpu::Buffer>>,
+    /// Idle staging buffers, likewise.
+    staging: Mutex<Vec<wgpu::Buffer>>,
     lost: LostReason,
 }
 
@@ -128,7 +134,8 @@ impl GpuBlur {
             queue,
             adapter,
             pipeline,
-            pool: Mutex::new(Vec::new()),
+            storage: Mutex::new(Vec::new()),
+            staging: Mutex::new(Vec::new()),
             lost,
         })
     }
@@ -255,8 +262,8 @@ impl GpuBlur {
         Ok(())
     }
 
-    /// Validates, uploads, runs the passes and hands the result to `sink`. `sink` is not called
-    /// when every axis is left as it is (no GPU work is needed then).
+    /// Validates, uploads, runs the passes and hands the result to `sink`, all in one
+    /// submission. `sink` is not called when every axis is left as it is (no GPU work then).
     async fn run<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
@@ -272,34 +279,80 @@ impl GpuBlur {
         if kernels.iter().all(Option::is_none) {
             return Ok(());
         }
-        self.check_alive()?;
-        let bytes = self.check_fits(vol.len())?;
-        let data = upload_order(vol);
-
-        let outcome = async {
-            let buffers = self.take_buffers(bytes).await?;
-            let scopes = Scopes::push(&self.device);
-            passes::run_passes(
-                &self.device,
-                &self.queue,
-                &self.pipeline,
-                &buffers,
-                &data,
-                shape,
-                &kernels,
-            );
-            scopes.pop().await?;
-            passes::readback(&self.device, &buffers, vol.len(), sink).await?;
-            self.give_back(buffers);
+        let mut volume = self.upload_async(vol).await?;
+        self.guard(async {
+            let staging = self
+                .take(&self.staging, volume.bytes(), passes::staging_buffer)
+                .await?;
+            let mut encoder = self.encoder();
+            let spare = self
+                .encode_blur(&mut encoder, &mut volume, &kernels)
+                .await?;
+            encoder.copy_buffer_to_buffer(&volume.buffer, 0, &staging, 0, volume.bytes());
+            self.submit(encoder).await?;
+            passes::readback(&self.device, &staging, volume.len(), sink).await?;
+            give_back(&self.staging, staging);
+            give_back(&self.storage, spare);
+            give_back(&self.storage, volume.buffer);
             Ok(())
-        }
-        .await;
-        outcome.map_err(|e| {
-            // Whatever failed, a lost device is the reason to report: it is the one to act on.
+        })
+        .await
+    }
+
+    /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
+    /// error to act on.
+    async fn guard<T>(
+        &self,
+        work: impl Future<Output = Result<T, BlurError>>,
+    ) -> Result<T, BlurError> {
+        self.check_alive()?;
+        work.await.map_err(|e| {
             // A poll lets wgpu deliver a loss it has not reported yet.
             let _ = self.device.poll(wgpu::PollType::Poll);
             self.check_alive().err().unwrap_or(e)
         })
+    }
+
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("blur3d.encoder"),
+            })
+    }
+
+    async fn submit(&self, encoder: wgpu::CommandEncoder) -> Result<(), BlurError> {
+        let scopes = Scopes::push(&self.device);
+        self.queue.submit([encoder.finish()]);
+        scopes.pop().await
+    }
+
+    /// Encodes the passes of `kernels` on `volume`, leaving the result in `volume` (its buffer
+    /// may be swapped with a scratch one). Returns the buffer to give back once submitted.
+    async fn encode_blur(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        volume: &mut GpuVolume,
+        kernels: &[Option<AxisKernel>; 3],
+    ) -> Result<wgpu::Buffer, BlurError> {
+        let mut spare = self
+            .take(&self.storage, volume.bytes(), passes::storage_buffer)
+            .await?;
+        let scopes = Scopes::push(&self.device);
+        let swapped = passes::encode_blur(
+            &self.device,
+            &self.queue,
+            &self.pipeline,
+            encoder,
+            &volume.buffer,
+            &spare,
+            volume.shape,
+            kernels,
+        );
+        scopes.pop().await?;
+        if swapped {
+            std::mem::swap(&mut volume.buffer, &mut spare);
+        }
+        Ok(spare)
     }
 
     fn check_alive(&self) -> Result<(), BlurError> {
@@ -334,28 +387,33 @@ impl GpuBlur {
         Ok(bytes)
     }
 
-    /// A set of buffers of at least `bytes`: an idle one from the pool, or a new one.
-    async fn take_buffers(&self, bytes: u64) -> Result<Buffers, BlurError> {
-        let reused = self.pool.lock().ok().and_then(|mut pool| {
-            let i = pool.iter().position(|b| b.capacity() >= bytes)?;
+    /// A buffer of at least `bytes` from `pool`, or a new one made by `make`.
+    async fn take(
+        &self,
+        pool: &Mutex<Vec<wgpu::Buffer>>,
+        bytes: u64,
+        make: fn(&wgpu::Device, u64) -> wgpu::Buffer,
+    ) -> Result<wgpu::Buffer, BlurError> {
+        let reused = pool.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|b| b.size() >= bytes)?;
             Some(pool.swap_remove(i))
         });
         if let Some(b) = reused {
             return Ok(b);
         }
         let scopes = Scopes::push(&self.device);
-        let buffers = Buffers::new(&self.device, bytes);
+        let buffer = make(&self.device, bytes);
         scopes.pop().await?;
-        Ok(buffers)
+        Ok(buffer)
     }
+}
 
-    fn give_back(&self, buffers: Buffers) {
-        if let Ok(mut pool) = self.pool.lock() {
-            // Keep the largest sets: a smaller one is dropped once a larger one is idle.
-            pool.push(buffers);
-            pool.sort_by_key(|b| std::cmp::Reverse(b.capacity()));
-            pool.truncate(2);
-        }
+/// Keeps `buffer` for reuse; only the largest few stay, so memory does not pile up.
+fn give_back(pool: &Mutex<Vec<wgpu::Buffer>>, buffer: wgpu::Buffer) {
+    if let Ok(mut pool) = pool.lock() {
+        pool.push(buffer);
+        pool.sort_by_key(|b| std::cmp::Reverse(b.size()));
+        pool.truncate(4);
     }
 }
 

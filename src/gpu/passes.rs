@@ -9,6 +9,8 @@ use crate::{BlurError, Mode};
 
 /// The WGSL source of the 1D pass.
 pub const BLUR_AXIS_WGSL: &str = include_str!("../../shaders/blur_axis.wgsl");
+/// The WGSL source of the plain copy that benchmarks measure passes against.
+pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 
 /// Outputs computed by one invocation (the shader's `RUN`).
 pub(crate) const RUN: u32 = 16;
@@ -48,7 +50,12 @@ pub struct PassParams {
 impl PassParams {
     /// The pass along `axis` of a volume of `shape` with `kernel`, whose weights start at
     /// `weight_offset`. The caller has checked that the volume's element count fits a `u32`.
-    pub(crate) fn along(shape: [usize; 3], axis: usize, kernel: &AxisKernel, weight_offset: usize) -> Self {
+    pub(crate) fn along(
+        shape: [usize; 3],
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Self {
         let (n, r, run) = (shape[axis], kernel.radius, RUN as usize);
         let stride: usize = shape[axis + 1..].iter().product();
         let lines = shape.iter().product::<usize>() / n;
@@ -100,6 +107,7 @@ pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     interior: wgpu::ComputePipeline,
     border: wgpu::ComputePipeline,
+    copy: wgpu::ComputePipeline,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -144,11 +152,15 @@ impl Pipeline {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let entry = |name: &str| {
+        let copy_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("blur3d.copy"),
+            source: wgpu::ShaderSource::Wgsl(COPY_WGSL.into()),
+        });
+        let entry = |module: &wgpu::ShaderModule, name: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&format!("blur3d.blur_axis.{name}")),
                 layout: Some(&pipeline_layout),
-                module: &module,
+                module,
                 entry_point: Some(name),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &[("WORKGROUP", f64::from(WORKGROUP))],
@@ -158,66 +170,56 @@ impl Pipeline {
             })
         };
         Pipeline {
-            interior: entry("interior"),
-            border: entry("border"),
+            interior: entry(&module, "interior"),
+            border: entry(&module, "border"),
+            copy: entry(&copy_module, "copy"),
             layout,
         }
     }
 }
 
-/// The two storage buffers passes ping-pong between, and the staging buffer for readback.
-#[derive(Debug)]
-pub(crate) struct Buffers {
-    ping: wgpu::Buffer,
-    pong: wgpu::Buffer,
-    staging: wgpu::Buffer,
+/// A storage buffer a volume of `bytes` can live in, and be copied in and out of.
+pub(crate) fn storage_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("blur3d.volume"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
 }
 
-impl Buffers {
-    pub(crate) fn new(device: &wgpu::Device, bytes: u64) -> Self {
-        let storage = |label| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        };
-        Buffers {
-            ping: storage("blur3d.ping"),
-            pong: storage("blur3d.pong"),
-            staging: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("blur3d.staging"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-        }
-    }
-
-    /// Bytes each buffer holds.
-    pub(crate) fn capacity(&self) -> u64 {
-        self.ping.size()
-    }
+/// A buffer the host can map to read a result of `bytes`.
+pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("blur3d.staging"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
 }
 
-/// Uploads `data`, encodes one pass per kernel (ping-pong), copies the result to staging and
-/// submits it all at once. Returns the submission to wait for.
-pub(crate) fn run_passes(
+/// What one dispatch step of a pass sequence runs.
+enum Step<'a> {
+    Blur(&'a PassParams),
+    Copy,
+}
+
+/// Encodes one blur pass per kernel, ping-ponging between `a` (which holds the volume) and `b`.
+/// Returns whether the result ended in `b`.
+#[allow(clippy::too_many_arguments)] // the pieces of one submission, each used once
+pub(crate) fn encode_blur(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     pipeline: &Pipeline,
-    buffers: &Buffers,
-    data: &[f32],
+    encoder: &mut wgpu::CommandEncoder,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
     shape: [usize; 3],
     kernels: &[Option<AxisKernel>; 3],
-) -> wgpu::SubmissionIndex {
-    let limits = device.limits();
-    queue.write_buffer(&buffers.ping, 0, bytemuck::cast_slice(data));
-
-    // All weights in one buffer, each pass's params in its own aligned slot of one uniform buffer.
+) -> bool {
+    // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
     let mut weights: Vec<f32> = Vec::new();
     let mut params: Vec<PassParams> = Vec::new();
     for (axis, kernel) in kernels.iter().enumerate() {
@@ -227,19 +229,69 @@ pub(crate) fn run_passes(
             weights.extend(k.weights.iter().map(|&w| w as f32));
         }
     }
+    let steps: Vec<Step<'_>> = params.iter().map(Step::Blur).collect();
+    encode_steps(
+        device, queue, pipeline, encoder, a, b, shape, &weights, &steps,
+    )
+}
+
+/// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count` passes.
+/// Returns whether the result ended in `b`.
+#[allow(clippy::too_many_arguments)] // as encode_blur
+pub(crate) fn encode_copies(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    pipeline: &Pipeline,
+    encoder: &mut wgpu::CommandEncoder,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    shape: [usize; 3],
+    count: usize,
+) -> bool {
+    let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy).collect();
+    encode_steps(
+        device,
+        queue,
+        pipeline,
+        encoder,
+        a,
+        b,
+        shape,
+        &[0.0],
+        &steps,
+    )
+}
+
+#[allow(clippy::too_many_arguments)] // as encode_blur
+fn encode_steps(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    pipeline: &Pipeline,
+    encoder: &mut wgpu::CommandEncoder,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    shape: [usize; 3],
+    weights: &[f32],
+    steps: &[Step<'_>],
+) -> bool {
+    let limits = device.limits();
+    let voxels: usize = shape.iter().product();
+    let bytes = (voxels * size_of::<f32>()) as u64;
     let weights_buffer = upload(
         device,
         queue,
         "blur3d.weights",
-        bytemuck::cast_slice(&weights),
+        bytemuck::cast_slice(weights),
         wgpu::BufferUsages::STORAGE,
     );
     let slot = (size_of::<PassParams>() as u64)
         .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
-    let mut uniform_bytes = vec![0u8; (slot * params.len() as u64) as usize];
-    for (i, p) in params.iter().enumerate() {
-        let at = i * slot as usize;
-        uniform_bytes[at..at + size_of::<PassParams>()].copy_from_slice(bytemuck::bytes_of(p));
+    let mut uniform_bytes = vec![0u8; (slot * steps.len() as u64) as usize];
+    for (i, step) in steps.iter().enumerate() {
+        if let Step::Blur(p) = step {
+            let at = i * slot as usize;
+            uniform_bytes[at..at + size_of::<PassParams>()].copy_from_slice(bytemuck::bytes_of(*p));
+        }
     }
     let params_buffer = upload(
         device,
@@ -248,68 +300,63 @@ pub(crate) fn run_passes(
         &uniform_bytes,
         wgpu::BufferUsages::UNIFORM,
     );
-
-    let bytes = std::mem::size_of_val(data) as u64;
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("blur3d.encoder"),
+    let binding = |buffer, offset, size| {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer,
+            offset,
+            size: NonZeroU64::new(size),
+        })
+    };
+    let (mut src, mut dst) = (a, b);
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("blur3d.passes"),
+        timestamp_writes: None,
     });
-    let (mut src, mut dst) = (&buffers.ping, &buffers.pong);
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("blur3d.passes"),
-            timestamp_writes: None,
+    for (i, step) in steps.iter().enumerate() {
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("blur3d.pass_bind_group"),
+            layout: &pipeline.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: binding(
+                        &params_buffer,
+                        i as u64 * slot,
+                        size_of::<PassParams>() as u64,
+                    ),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: weights_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: binding(src, 0, bytes),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: binding(dst, 0, bytes),
+                },
+            ],
         });
-        for (i, p) in params.iter().enumerate() {
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("blur3d.pass_bind_group"),
-                layout: &pipeline.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &params_buffer,
-                            offset: i as u64 * slot,
-                            size: NonZeroU64::new(size_of::<PassParams>() as u64),
-                        }),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: weights_buffer.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: src,
-                            offset: 0,
-                            size: NonZeroU64::new(bytes),
-                        }),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: dst,
-                            offset: 0,
-                            size: NonZeroU64::new(bytes),
-                        }),
-                    },
-                ],
-            });
-            pass.set_bind_group(0, &bind_group, &[]);
-            for (entry, invocations) in [
+        pass.set_bind_group(0, &bind_group, &[]);
+        let dispatches = match step {
+            Step::Blur(p) => [
                 (&pipeline.interior, p.interior_invocations),
                 (&pipeline.border, p.border_invocations),
-            ] {
-                if invocations > 0 {
-                    let (x, y) = workgroups(invocations, limits.max_compute_workgroups_per_dimension);
-                    pass.set_pipeline(entry);
-                    pass.dispatch_workgroups(x, y, 1);
-                }
+            ],
+            Step::Copy => [(&pipeline.copy, voxels as u32), (&pipeline.copy, 0)],
+        };
+        for (entry, invocations) in dispatches {
+            if invocations > 0 {
+                let (x, y) = workgroups(invocations, limits.max_compute_workgroups_per_dimension);
+                pass.set_pipeline(entry);
+                pass.dispatch_workgroups(x, y, 1);
             }
-            std::mem::swap(&mut src, &mut dst);
         }
+        std::mem::swap(&mut src, &mut dst);
     }
-    encoder.copy_buffer_to_buffer(src, 0, &buffers.staging, 0, bytes);
-    queue.submit([encoder.finish()])
+    steps.len() % 2 == 1
 }
 
 /// A new buffer holding `contents`. Unlike `DeviceExt::create_buffer_init`, which maps the buffer
@@ -334,11 +381,11 @@ fn upload(
 /// Waits for the staging buffer to hold the result and hands its first `len` values to `sink`.
 pub(crate) async fn readback(
     device: &wgpu::Device,
-    buffers: &Buffers,
+    staging: &wgpu::Buffer,
     len: usize,
     sink: impl FnOnce(&[f32]),
 ) -> Result<(), BlurError> {
-    let slice = buffers.staging.slice(..(len * size_of::<f32>()) as u64);
+    let slice = staging.slice(..(len * size_of::<f32>()) as u64);
     let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {
         // The receiver only goes away if the caller was dropped; nothing is left to tell.
@@ -368,7 +415,7 @@ pub(crate) async fn readback(
         })?;
         sink(bytemuck::cast_slice(&view));
     }
-    buffers.staging.unmap();
+    staging.unmap();
     Ok(())
 }
 
@@ -391,7 +438,11 @@ mod tests {
     }
 
     fn kernel(radius: usize) -> AxisKernel {
-        AxisKernel { weights: vec![0.0; 2 * radius + 1], radius, mode: Mode::Reflect }
+        AxisKernel {
+            weights: vec![0.0; 2 * radius + 1],
+            radius,
+            mode: Mode::Reflect,
+        }
     }
 
     /// Every output of a line is written by some run, and interior runs never read outside.
@@ -404,8 +455,13 @@ mod tests {
                 let mut covered = vec![false; n];
                 for i in 0..p.interior_runs as usize {
                     let start = r + i * run;
-                    assert!(start >= r && start + run + r <= n, "n {n} r {r}: interior run {i} reads outside");
-                    covered[start..start + run].iter_mut().for_each(|c| *c = true);
+                    assert!(
+                        start >= r && start + run + r <= n,
+                        "n {n} r {r}: interior run {i} reads outside"
+                    );
+                    covered[start..start + run]
+                        .iter_mut()
+                        .for_each(|c| *c = true);
                 }
                 for j in 0..(p.left_runs + p.right_runs) as usize {
                     let start = if j < p.left_runs as usize {
@@ -413,7 +469,9 @@ mod tests {
                     } else {
                         n - (j - p.left_runs as usize + 1) * run
                     };
-                    covered[start..(start + run).min(n)].iter_mut().for_each(|c| *c = true);
+                    covered[start..(start + run).min(n)]
+                        .iter_mut()
+                        .for_each(|c| *c = true);
                 }
                 assert!(covered.iter().all(|&c| c), "n {n} r {r}: {p:?}");
             }

@@ -171,3 +171,39 @@ fn reused_buffers_of_other_sizes() {
         );
     }
 }
+
+#[test]
+fn device_resident_chains_equal_one_shot_calls() {
+    let Some(gpu) = gpu() else { return };
+    let vol = random_volume((19, 21, 34), 9);
+    let first = BlurOptions::new([1.0, 0.0, 2.0]).mode(Mode::Wrap);
+    let second = BlurOptions::new([0.0, 3.0, 0.5]).mode(Mode::Constant(0.25));
+    let mut on_gpu = gpu.upload(&vol).unwrap();
+    assert_eq!(on_gpu.shape(), [19, 21, 34]);
+    assert_eq!(gpu.download(&on_gpu).unwrap(), vol);
+    gpu.blur_volume(&mut on_gpu, &first).unwrap();
+    assert_eq!(
+        gpu.download(&on_gpu).unwrap(),
+        gpu.blur_with(&vol, &first).unwrap()
+    );
+    gpu.blur_volume(&mut on_gpu, &second).unwrap();
+    let chained = gpu.download(&on_gpu).unwrap();
+    let one_shot = gpu
+        .blur_with(&gpu.blur_with(&vol, &first).unwrap(), &second)
+        .unwrap();
+    assert_eq!(chained, one_shot);
+    let reference = cpu::full3d(&cpu::full3d(&vol, &first).unwrap(), &second).unwrap();
+    assert_close(&chained, &reference, GPU_TOL);
+}
+
+#[test]
+fn copy_floor_leaves_the_volume_unchanged() {
+    let Some(gpu) = gpu() else { return };
+    let vol = random_volume((7, 300, 5), 10);
+    let mut on_gpu = gpu.upload(&vol).unwrap();
+    for count in [1, 2, 3] {
+        gpu.copy_passes(&mut on_gpu, count).unwrap();
+        gpu.wait().unwrap();
+        assert_eq!(gpu.download(&on_gpu).unwrap(), vol);
+    }
+}

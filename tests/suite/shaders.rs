@@ -58,8 +58,18 @@ fn pass_params_match_wgsl_layout() {
         ($($f:ident),*) => { [$((stringify!($f), std::mem::offset_of!(PassParams, $f))),*] };
     }
     let expected = offsets!(
-        len, stride, radius, mode, weight_offset, cval, interior_runs, left_runs, right_runs,
-        interior_invocations, border_invocations, pad
+        len,
+        stride,
+        radius,
+        mode,
+        weight_offset,
+        cval,
+        interior_runs,
+        left_runs,
+        right_runs,
+        interior_invocations,
+        border_invocations,
+        pad
     );
     let expected: Vec<(String, u32)> = expected
         .iter()
@@ -67,4 +77,3 @@ fn pass_params_match_wgsl_layout() {
         .collect();
     assert_eq!(offsets, expected);
 }
-

@@ -1,0 +1,168 @@
+//! [`GpuVolume`]: a volume kept on the device, for chains of blurs that pay the transfers once.
+
+use ndarray::{Array3, ArrayBase, Data, Ix3};
+
+use super::{GpuBlur, give_back, passes, upload_order};
+use crate::{BlurError, BlurOptions, Voxel};
+
+/// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
+///
+/// ```no_run
+/// use blur3d::{BlurOptions, GpuBlur};
+/// # let vol = ndarray::Array3::<f32>::zeros((32, 32, 32));
+/// let gpu = GpuBlur::new();
+/// let mut on_gpu = gpu.upload(&vol)?;
+/// gpu.blur_volume(&mut on_gpu, &BlurOptions::new(1.0))?;
+/// gpu.blur_volume(&mut on_gpu, &BlurOptions::new([0.0, 0.0, 3.0]))?;
+/// let result = gpu.download(&on_gpu)?;
+/// # Ok::<(), blur3d::BlurError>(())
+/// ```
+#[derive(Debug)]
+pub struct GpuVolume {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) shape: [usize; 3],
+}
+
+impl GpuVolume {
+    /// The shape, in ndarray axis order.
+    #[must_use]
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub(super) fn bytes(&self) -> u64 {
+        (self.len() * size_of::<f32>()) as u64
+    }
+}
+
+impl GpuBlur {
+    /// Copies `vol` (any layout, any [`Voxel`] type, converted to f32) to the device.
+    ///
+    /// # Errors
+    /// [`BlurError::EmptyAxis`], [`BlurError::VolumeTooLarge`], and GPU errors.
+    pub fn upload<S, A>(&self, vol: &ArrayBase<S, Ix3>) -> Result<GpuVolume, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        pollster::block_on(self.upload_async(vol))
+    }
+
+    /// [`GpuBlur::upload`] for async callers.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::upload`].
+    pub async fn upload_async<S, A>(&self, vol: &ArrayBase<S, Ix3>) -> Result<GpuVolume, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let shape = crate::cpu::shape_of(vol);
+        if let Some(axis) = shape.iter().position(|&n| n == 0) {
+            return Err(BlurError::EmptyAxis { axis, shape });
+        }
+        let bytes = self.check_fits(vol.len())?;
+        let data = upload_order(vol);
+        self.guard(async {
+            let buffer = self
+                .take(&self.storage, bytes, passes::storage_buffer)
+                .await?;
+            self.queue
+                .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+            Ok(GpuVolume { buffer, shape })
+        })
+        .await
+    }
+
+    /// Blurs `volume` in place with `opts`. The work is submitted, not waited for: chain more
+    /// blurs, then [`GpuBlur::download`] (which waits), or [`GpuBlur::wait`].
+    ///
+    /// # Errors
+    /// The validation errors of [`BlurOptions`], and GPU errors.
+    pub fn blur_volume(&self, volume: &mut GpuVolume, opts: &BlurOptions) -> Result<(), BlurError> {
+        pollster::block_on(async {
+            let kernels = opts.plan(volume.shape)?;
+            if kernels.iter().all(Option::is_none) {
+                return Ok(());
+            }
+            self.guard(async {
+                let mut encoder = self.encoder();
+                let spare = self.encode_blur(&mut encoder, volume, &kernels).await?;
+                self.submit(encoder).await?;
+                give_back(&self.storage, spare);
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    /// Copies `volume` back to the host, in standard layout, once the work on it is done.
+    ///
+    /// # Errors
+    /// GPU errors, [`BlurError::DeviceLost`] among them.
+    pub fn download(&self, volume: &GpuVolume) -> Result<Array3<f32>, BlurError> {
+        pollster::block_on(self.guard(async {
+            let staging = self
+                .take(&self.staging, volume.bytes(), passes::staging_buffer)
+                .await?;
+            let mut encoder = self.encoder();
+            encoder.copy_buffer_to_buffer(&volume.buffer, 0, &staging, 0, volume.bytes());
+            self.submit(encoder).await?;
+            let mut values = Vec::new();
+            passes::readback(&self.device, &staging, volume.len(), |v| {
+                values = v.to_vec()
+            })
+            .await?;
+            give_back(&self.staging, staging);
+            let [a, b, c] = volume.shape;
+            // The readback holds exactly the volume's voxels in standard order.
+            Ok(Array3::from_shape_vec((a, b, c), values).expect("readback has the volume's size"))
+        }))
+    }
+
+    /// Blocks until all work submitted so far has finished (to time device-resident work).
+    ///
+    /// # Errors
+    /// [`BlurError::DeviceLost`] if the device was lost meanwhile.
+    pub fn wait(&self) -> Result<(), BlurError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| BlurError::Gpu {
+                message: e.to_string(),
+            })?;
+        self.check_alive()
+    }
+
+    /// Runs `count` plain copies of `volume` over the same buffers and dispatch shape as a
+    /// blur: the floor a blur pass is measured against. The volume's values are unchanged.
+    ///
+    /// # Errors
+    /// GPU errors.
+    pub fn copy_passes(&self, volume: &mut GpuVolume, count: usize) -> Result<(), BlurError> {
+        pollster::block_on(self.guard(async {
+            let mut spare = self
+                .take(&self.storage, volume.bytes(), passes::storage_buffer)
+                .await?;
+            let mut encoder = self.encoder();
+            if passes::encode_copies(
+                &self.device,
+                &self.queue,
+                &self.pipeline,
+                &mut encoder,
+                &volume.buffer,
+                &spare,
+                volume.shape,
+                count,
+            ) {
+                std::mem::swap(&mut volume.buffer, &mut spare);
+            }
+            self.submit(encoder).await?;
+            give_back(&self.storage, spare);
+            Ok(())
+        }))
+    }
+}
