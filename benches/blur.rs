@@ -1,1 +1,163 @@
-fn main() {}
+//! `cargo bench`: the GPU end to end, the GPU device-resident, the copy floor and
+//! `cpu::separable`, at 64^3, 128^3 and 256^3 and sigma 1, 2, 4, 8, in voxels per second.
+//!
+//! The device is built once. Each GPU measurement waits for the GPU inside the timed loop, so
+//! it times what it names. After the groups, a table prints each blur's cost as a multiple of
+//! three copy passes over the same buffers (the floor) on this adapter.
+//!
+//! `BLUR3D_BENCH_SIZES=64,128` limits the sizes; `benches/compare.py` times scipy and PyTorch.
+
+use std::time::{Duration, Instant};
+
+use blur3d::{BlurOptions, GpuBlur, cpu};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ndarray::Array3;
+
+const SIGMAS: [f64; 4] = [1.0, 2.0, 4.0, 8.0];
+
+fn sizes() -> Vec<usize> {
+    std::env::var("BLUR3D_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![64, 128, 256])
+}
+
+fn volume(n: usize) -> Array3<f32> {
+    Array3::from_shape_fn((n, n, n), |(a, b, c)| {
+        ((a * 31 + b * 17 + c * 7) % 101) as f32 / 101.0
+    })
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let t = Instant::now();
+    let gpu = GpuBlur::try_new().expect("a GPU adapter (a software one will do)");
+    let first_call = t.elapsed();
+    let info = gpu.adapter_info().expect("own device");
+    println!(
+        "adapter: {} ({:?}); GpuBlur::new took {first_call:.2?}",
+        info.name, info.backend
+    );
+
+    let mut floor_table = Vec::new();
+    for n in sizes() {
+        let vol = volume(n);
+        let voxels = (n * n * n) as u64;
+
+        let mut group = c.benchmark_group(format!("gpu_end_to_end/{n}^3"));
+        group.throughput(Throughput::Elements(voxels));
+        for sigma in SIGMAS {
+            group.bench_with_input(BenchmarkId::from_parameter(sigma), &sigma, |b, &s| {
+                b.iter(|| gpu.blur(&vol, s).expect("blur"));
+            });
+        }
+        group.finish();
+
+        let mut on_gpu = gpu.upload(&vol).expect("upload");
+        let mut group = c.benchmark_group(format!("gpu_resident/{n}^3"));
+        group.throughput(Throughput::Elements(voxels));
+        let mut resident = Vec::new();
+        for sigma in SIGMAS {
+            let opts = BlurOptions::new(sigma);
+            group.bench_with_input(BenchmarkId::from_parameter(sigma), &opts, |b, opts| {
+                b.iter_custom(|iters| {
+                    gpu.wait().expect("idle");
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        gpu.blur_volume(&mut on_gpu, opts).expect("blur");
+                    }
+                    gpu.wait().expect("finish");
+                    t.elapsed()
+                });
+            });
+            resident.push((
+                sigma,
+                time(|| gpu.blur_volume(&mut on_gpu, &opts).expect("blur"), &gpu),
+            ));
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("copy_floor/{n}^3"));
+        group.throughput(Throughput::Elements(voxels));
+        group.bench_function("3 passes", |b| {
+            b.iter_custom(|iters| {
+                gpu.wait().expect("idle");
+                let t = Instant::now();
+                for _ in 0..iters {
+                    gpu.copy_passes(&mut on_gpu, 3).expect("copy");
+                }
+                gpu.wait().expect("finish");
+                t.elapsed()
+            });
+        });
+        group.finish();
+        let floor = time(|| gpu.copy_passes(&mut on_gpu, 3).expect("copy"), &gpu);
+        for (sigma, t) in resident {
+            floor_table.push((n, sigma, t, floor));
+        }
+
+        if n <= 128 {
+            let mut group = c.benchmark_group(format!("cpu_separable/{n}^3"));
+            group.throughput(Throughput::Elements(voxels));
+            for sigma in SIGMAS {
+                let opts = BlurOptions::new(sigma);
+                group.bench_with_input(BenchmarkId::from_parameter(sigma), &opts, |b, opts| {
+                    b.iter(|| cpu::separable(&vol, opts).expect("separable"));
+                });
+            }
+            group.finish();
+        }
+    }
+
+    // A sigma never seen before must not cost more than a warm call (no pipeline rebuild).
+    let vol = volume(64);
+    let warm = median(|| drop(gpu.blur(&vol, 2.0).expect("blur")));
+    let mut fresh_sigma = 2.01;
+    let fresh = median(|| {
+        fresh_sigma += 0.001;
+        drop(gpu.blur(&vol, fresh_sigma).expect("blur"));
+    });
+    println!("\n64^3 end to end: warm sigma {warm:.2?}, a new sigma each call {fresh:.2?}");
+
+    println!("\nthree blur passes (device-resident) as a multiple of three copy passes:");
+    println!(
+        "{:>6} {:>6} {:>12} {:>12} {:>8}",
+        "size", "sigma", "blur", "copy floor", "ratio"
+    );
+    for (n, sigma, t, floor) in floor_table {
+        println!(
+            "{:>6} {:>6} {:>12.2?} {:>12.2?} {:>8.2}",
+            format!("{n}^3"),
+            sigma,
+            t,
+            floor,
+            t.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    c.final_summary();
+}
+
+/// Median of 5 timed runs of `work` followed by a wait for the GPU.
+fn time(mut work: impl FnMut(), gpu: &GpuBlur) -> Duration {
+    median(|| {
+        work();
+        gpu.wait().expect("finish");
+    })
+}
+
+fn median(mut work: impl FnMut()) -> Duration {
+    work();
+    let mut times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            work();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[2]
+}

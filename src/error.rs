@@ -78,17 +78,22 @@ pub enum BlurError {
         /// Shape of the output given.
         output: [usize; 3],
     },
-    /// The volume does not fit in one storage buffer of this device.
+    /// What must sit in one GPU buffer does not fit the device: the whole volume for a
+    /// [`GpuVolume`](crate::GpuVolume), otherwise a slab of one plane of axis 0 plus the axis-0
+    /// kernel's halo on each side.
     #[error(
-        "the volume needs {bytes} bytes in one GPU buffer but this device allows {limit} bytes \
-         ({limit_name}): blur it in pieces along axis 0, or use blur3d::cpu::separable"
+        "the blur needs {bytes} bytes in one GPU buffer (the whole volume for a GpuVolume, \
+         otherwise one plane of axis 0 plus the kernel's halo) but this device allows {limit} \
+         bytes ({limit_name}): blur with GpuBlur::blur (which cuts large volumes into slabs), \
+         transpose so that the largest axis comes first, lower the sigma along axis 0, or use \
+         blur3d::cpu::separable"
     )]
     VolumeTooLarge {
-        /// Bytes the volume needs as f32.
+        /// Bytes needed in one buffer, as f32.
         bytes: u64,
-        /// The device's limit.
+        /// The limit.
         limit: u64,
-        /// Which wgpu limit it is.
+        /// Which limit it is.
         limit_name: &'static str,
     },
     /// The GPU could not allocate what the blur needs.

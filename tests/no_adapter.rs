@@ -10,11 +10,19 @@ fn missing_adapter_is_an_actionable_error_and_new_panics_with_it() {
     let err = GpuBlur::try_new().unwrap_err();
     assert!(matches!(err, BlurError::NoAdapter { .. }), "{err:?}");
     let message = err.to_string();
-    for hint in ["no-such-adapter-blur3d", "mesa-vulkan-drivers", "WGPU_ADAPTER_NAME", "cpu::separable"] {
+    for hint in [
+        "no-such-adapter-blur3d",
+        "mesa-vulkan-drivers",
+        "WGPU_ADAPTER_NAME",
+        "cpu::separable",
+    ] {
         assert!(message.contains(hint), "{hint:?} missing from: {message}");
     }
 
     let panic = std::panic::catch_unwind(GpuBlur::new).unwrap_err();
     let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(text.contains("no GPU adapter found"), "panic message: {text}");
+    assert!(
+        text.contains("no GPU adapter found"),
+        "panic message: {text}"
+    );
 }

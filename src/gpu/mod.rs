@@ -2,19 +2,24 @@
 
 mod context;
 mod passes;
+mod slabs;
 mod volume;
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Mutex;
 
-use ndarray::{Array3, ArrayBase, Data, DataMut, Ix3};
+use ndarray::{Array3, ArrayBase, Axis, Data, DataMut, Ix3};
 
 pub use context::list_adapters;
 pub use passes::{BLUR_AXIS_WGSL, COPY_WGSL, PassParams};
 
 use crate::options::AxisKernel;
+use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::LostReason;
 use passes::Pipeline;
+use slabs::Slab;
 
 pub use volume::GpuVolume;
 
@@ -43,6 +48,8 @@ pub struct GpuBlur {
     /// Idle staging buffers, likewise.
     staging: Mutex<Vec<wgpu::Buffer>>,
     lost: LostReason,
+    /// Largest slab in bytes, below the device's own limits (tests force small slabs).
+    max_slab_bytes: u64,
 }
 
 /// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
@@ -137,7 +144,17 @@ impl GpuBlur {
             storage: Mutex::new(Vec::new()),
             staging: Mutex::new(Vec::new()),
             lost,
+            max_slab_bytes: u64::MAX,
         })
+    }
+
+    /// Caps the slab size at `bytes` of f32 voxels, below the device's own limits: volumes
+    /// larger than that are blurred in slabs along axis 0, with the same result. Useful to keep
+    /// GPU memory for other work, and to test slab stitching on small volumes.
+    #[must_use]
+    pub fn with_max_slab_bytes(mut self, bytes: u64) -> Self {
+        self.max_slab_bytes = bytes;
+        self
     }
 
     /// The adapter in use, when this `GpuBlur` opened the device itself.
@@ -169,13 +186,16 @@ impl GpuBlur {
         self.blur_with(vol, &BlurOptions::new(sigma))
     }
 
-    /// Blurs `vol` (any 3D array or view, in any memory order) with `opts`. The result has the
-    /// input's shape, in standard layout.
+    /// Blurs `vol` (any 3D array or view, in any memory order, of any [`Voxel`] type) with
+    /// `opts`. The result has the input's shape, in standard layout.
+    ///
+    /// Volumes larger than one storage buffer of the device are blurred in slabs along axis 0,
+    /// with the same result.
     ///
     /// # Errors
     /// The validation errors of [`BlurOptions`], [`BlurError::EmptyAxis`],
-    /// [`BlurError::VolumeTooLarge`] beyond the device's buffer limits, and
-    /// [`BlurError::OutOfMemory`] or [`BlurError::DeviceLost`] from the GPU.
+    /// [`BlurError::VolumeTooLarge`] when not even a slab of one plane (plus the kernel's halo)
+    /// fits the device, and [`BlurError::OutOfMemory`] or [`BlurError::DeviceLost`] from the GPU.
     pub fn blur_with<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
@@ -188,12 +208,56 @@ impl GpuBlur {
         pollster::block_on(self.blur_async(vol, opts))
     }
 
-    /// Blurs `vol` into `out`, an array of the same shape (any layout), without allocating the
-    /// result.
+    /// [`GpuBlur::blur_with`], calling `progress(done, total)` after each slab (a volume that
+    /// fits the device is one slab), for a progress bar on long jobs.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_with`].
+    pub fn blur_with_progress<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Array3<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let mut out = Array3::<f32>::zeros(vol.raw_dim());
+        pollster::block_on(self.blur_into_inner(vol, opts, &mut out, &mut progress))?;
+        Ok(out)
+    }
+
+    /// Blurs `vol` and stores the result as `B`: for integer types rounded to nearest (halves
+    /// away from zero) and clamped to the type's range. `gpu.blur_as::<u16, _, _>(&vol, &opts)`
+    /// keeps a u16 volume u16.
+    ///
+    /// scipy's `gaussian_filter` with an integer output instead truncates toward zero after
+    /// every axis; blur3d keeps f32 through all passes and rounds once.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_with`].
+    pub fn blur_as<B, S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<Array3<B>, BlurError>
+    where
+        B: Voxel,
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let mut out = Array3::from_elem(vol.raw_dim(), B::zeroed());
+        self.blur_into(vol, opts, &mut out)?;
+        Ok(out)
+    }
+
+    /// Blurs `vol` into `out`, an array of the same shape (any layout, any [`Voxel`] type,
+    /// converted as [`GpuBlur::blur_as`] does), without allocating the result.
     ///
     /// # Errors
     /// [`BlurError::ShapeMismatch`] when the shapes differ, and those of [`GpuBlur::blur_with`].
-    pub fn blur_into<S, A, T>(
+    pub fn blur_into<S, A, T, B>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         opts: &BlurOptions,
@@ -202,9 +266,10 @@ impl GpuBlur {
     where
         S: Data<Elem = A>,
         A: Voxel,
-        T: DataMut<Elem = f32>,
+        T: DataMut<Elem = B>,
+        B: Voxel,
     {
-        pollster::block_on(self.blur_into_async(vol, opts, out))
+        pollster::block_on(self.blur_into_inner(vol, opts, out, &mut |_, _| {}))
     }
 
     /// [`GpuBlur::blur_with`] for async callers (the returned future is not `Send`: wgpu's
@@ -221,54 +286,59 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut result = None;
-        self.run(vol, opts, |values| {
-            result = Some(values.to_vec());
-        })
-        .await?;
-        let values = result.unwrap_or_else(|| vol.iter().map(|v| v.to_f32()).collect());
-        // The readback holds exactly the volume's voxels in standard order.
-        Ok(Array3::from_shape_vec(vol.raw_dim(), values).expect("readback has the volume's size"))
+        let mut out = Array3::<f32>::zeros(vol.raw_dim());
+        self.blur_into_inner(vol, opts, &mut out, &mut |_, _| {})
+            .await?;
+        Ok(out)
     }
 
-    /// [`GpuBlur::blur_into`] for async callers.
-    ///
-    /// # Errors
-    /// As [`GpuBlur::blur_into`].
-    pub async fn blur_into_async<S, A, T>(
+    async fn blur_into_inner<S, A, T, B>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         opts: &BlurOptions,
         out: &mut ArrayBase<T, Ix3>,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
         S: Data<Elem = A>,
         A: Voxel,
-        T: DataMut<Elem = f32>,
+        T: DataMut<Elem = B>,
+        B: Voxel,
     {
         let (volume, output) = (crate::cpu::shape_of(vol), shape3(out.dim()));
         if volume != output {
             return Err(BlurError::ShapeMismatch { volume, output });
         }
-        let mut written = false;
-        self.run(vol, opts, |values| {
-            copy_into(values, out);
-            written = true;
-        })
-        .await?;
-        if !written {
-            out.zip_mut_with(vol, |o, v| *o = v.to_f32());
-        }
-        Ok(())
+        self.run(
+            vol,
+            opts,
+            &mut |planes, values| {
+                let mut dst = out.slice_mut(ndarray::s![planes, .., ..]);
+                match dst.as_slice_mut() {
+                    Some(d) => d
+                        .iter_mut()
+                        .zip(values)
+                        .for_each(|(o, &v)| *o = B::from_f32(v)),
+                    None => dst
+                        .iter_mut()
+                        .zip(values)
+                        .for_each(|(o, &v)| *o = B::from_f32(v)),
+                }
+            },
+            progress,
+        )
+        .await
     }
 
-    /// Validates, uploads, runs the passes and hands the result to `sink`, all in one
-    /// submission. `sink` is not called when every axis is left as it is (no GPU work then).
+    /// Validates, then blurs slab by slab (one slab when the volume fits the device), handing
+    /// each slab's output planes to `sink` in standard order. Two slabs are in flight at once:
+    /// while one is read back, the next one runs.
     async fn run<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         opts: &BlurOptions,
-        sink: impl FnOnce(&[f32]),
+        sink: &mut dyn FnMut(Range<usize>, &[f32]),
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
         S: Data<Elem = A>,
@@ -277,26 +347,188 @@ impl GpuBlur {
         let shape = crate::cpu::shape_of(vol);
         let kernels = opts.plan(shape)?;
         if kernels.iter().all(Option::is_none) {
+            sink(0..shape[0], &upload_order(vol));
+            progress(1, 1);
             return Ok(());
         }
-        let mut volume = self.upload_async(vol).await?;
+        let plane_bytes = (shape[1] * shape[2] * size_of::<f32>()) as u64;
+        let (limit, limit_name) = self.slab_limit();
+        let mut slabs = slabs::plan(
+            shape[0],
+            plane_bytes,
+            limit,
+            limit_name,
+            kernels[0].as_ref(),
+        )?;
+        if slabs.len() > 1 {
+            // Two slabs in flight take no more memory than one slab of the whole limit, when
+            // half a slab still holds the halo.
+            if let Ok(halves) = slabs::plan(
+                shape[0],
+                plane_bytes,
+                limit / 2,
+                limit_name,
+                kernels[0].as_ref(),
+            ) {
+                slabs = halves;
+            }
+        }
+        let total = slabs.len();
         self.guard(async {
-            let staging = self
-                .take(&self.staging, volume.bytes(), passes::staging_buffer)
-                .await?;
-            let mut encoder = self.encoder();
-            let spare = self
-                .encode_blur(&mut encoder, &mut volume, &kernels)
-                .await?;
-            encoder.copy_buffer_to_buffer(&volume.buffer, 0, &staging, 0, volume.bytes());
-            self.submit(encoder).await?;
-            passes::readback(&self.device, &staging, volume.len(), sink).await?;
-            give_back(&self.staging, staging);
-            give_back(&self.storage, spare);
-            give_back(&self.storage, volume.buffer);
+            let mut in_flight: Option<InFlight> = None;
+            for (done, slab) in slabs.iter().enumerate() {
+                let next = self.submit_slab(vol, slab, shape, &kernels).await?;
+                if let Some(previous) = in_flight.replace(next) {
+                    self.finish_slab(previous, sink).await?;
+                    progress(done, total);
+                }
+            }
+            if let Some(last) = in_flight {
+                self.finish_slab(last, sink).await?;
+                progress(total, total);
+            }
             Ok(())
         })
         .await
+    }
+
+    /// The largest slab, in bytes of f32, this device takes, and the limit that decides it.
+    fn slab_limit(&self) -> (u64, &'static str) {
+        let limits = self.device.limits();
+        [
+            (
+                limits.max_storage_buffer_binding_size,
+                "max_storage_buffer_binding_size",
+            ),
+            (limits.max_buffer_size, "max_buffer_size"),
+            // Indices in the shaders are u32.
+            (u64::from(u32::MAX), "u32 voxel indices"),
+            (self.max_slab_bytes, "GpuBlur::with_max_slab_bytes"),
+        ]
+        .into_iter()
+        .min_by_key(|(bytes, _)| *bytes)
+        .unwrap_or((0, "none"))
+    }
+
+    /// Uploads `slab`'s planes of `vol`, encodes the passes and the copy of its output planes to
+    /// a staging buffer, and submits it all.
+    async fn submit_slab<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        slab: &Slab,
+        shape: [usize; 3],
+        kernels: &[Option<AxisKernel>; 3],
+    ) -> Result<InFlight, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let plane = shape[1] * shape[2];
+        let slab_shape = [slab.planes.len(), shape[1], shape[2]];
+        let mut encoder = self.encoder();
+        let (mut volume, packed) = self
+            .load(vol, &slab.planes, slab_shape, &mut encoder)
+            .await?;
+        let spare = self.encode_blur(&mut encoder, &mut volume, kernels).await?;
+        let out_bytes = (slab.out.len() * plane * size_of::<f32>()) as u64;
+        let staging = self
+            .take(&self.staging, out_bytes, passes::staging_buffer)
+            .await?;
+        let offset = (slab.first * plane * size_of::<f32>()) as u64;
+        encoder.copy_buffer_to_buffer(&volume.buffer, offset, &staging, 0, out_bytes);
+        let submission = self.submit(encoder).await?;
+        Ok(InFlight {
+            out: slab.out.clone(),
+            voxels: slab.out.len() * plane,
+            staging,
+            submission,
+            storage: [Some(volume.buffer), Some(spare), packed],
+        })
+    }
+
+    /// Waits for `slab`, hands its output planes to `sink` and keeps its buffers for reuse.
+    async fn finish_slab(
+        &self,
+        slab: InFlight,
+        sink: &mut dyn FnMut(Range<usize>, &[f32]),
+    ) -> Result<(), BlurError> {
+        let out = slab.out;
+        passes::readback(
+            &self.device,
+            &slab.staging,
+            slab.submission,
+            slab.voxels,
+            |values| sink(out, values),
+        )
+        .await?;
+        give_back(&self.staging, slab.staging);
+        for buffer in slab.storage.into_iter().flatten() {
+            give_back(&self.storage, buffer);
+        }
+        Ok(())
+    }
+
+    /// Encodes the upload of planes `planes` of `vol` (a volume of `shape`) as f32 into a
+    /// storage buffer: as they are for f32, widened on the GPU for integer types. Returns the
+    /// volume and the buffer of packed integers to give back after submission, if any.
+    async fn load<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        planes: &[usize],
+        shape: [usize; 3],
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<(GpuVolume, Option<wgpu::Buffer>), BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let voxels = shape.iter().product::<usize>();
+        let buffer = self
+            .take(
+                &self.storage,
+                (voxels * size_of::<f32>()) as u64,
+                passes::storage_buffer,
+            )
+            .await?;
+        let mut packed = None;
+        match A::UPLOAD {
+            Upload::F32 | Upload::Host => {
+                let values = slab_values(
+                    vol,
+                    planes,
+                    |v: &[A]| A::as_f32_slice(v).map(Cow::Borrowed),
+                    |v| v.to_f32(),
+                );
+                write_padded(&self.queue, &buffer, bytemuck::cast_slice(&values));
+            }
+            Upload::Packed { bits, signed } => {
+                let values = slab_values(vol, planes, |v: &[A]| Some(Cow::Borrowed(v)), |v| v);
+                let raw: &[u8] = bytemuck::cast_slice(&values);
+                let words = self
+                    .take(
+                        &self.storage,
+                        (raw.len() as u64).next_multiple_of(4),
+                        passes::storage_buffer,
+                    )
+                    .await?;
+                write_padded(&self.queue, &words, raw);
+                let scopes = Scopes::push(&self.device);
+                passes::encode_widen(
+                    &self.device,
+                    &self.queue,
+                    &self.pipeline,
+                    encoder,
+                    &words,
+                    &buffer,
+                    voxels,
+                    bits,
+                    signed,
+                );
+                scopes.pop().await?;
+                packed = Some(words);
+            }
+        }
+        Ok((GpuVolume { buffer, shape }, packed))
     }
 
     /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
@@ -320,10 +552,14 @@ impl GpuBlur {
             })
     }
 
-    async fn submit(&self, encoder: wgpu::CommandEncoder) -> Result<(), BlurError> {
+    async fn submit(
+        &self,
+        encoder: wgpu::CommandEncoder,
+    ) -> Result<wgpu::SubmissionIndex, BlurError> {
         let scopes = Scopes::push(&self.device);
-        self.queue.submit([encoder.finish()]);
-        scopes.pop().await
+        let index = self.queue.submit([encoder.finish()]);
+        scopes.pop().await?;
+        Ok(index)
     }
 
     /// Encodes the passes of `kernels` on `volume`, leaving the result in `volume` (its buffer
@@ -428,21 +664,64 @@ fn shape3(d: (usize, usize, usize)) -> [usize; 3] {
     [d.0, d.1, d.2]
 }
 
+/// A slab submitted and not yet read back.
+struct InFlight {
+    out: Range<usize>,
+    voxels: usize,
+    staging: wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
+    /// The slab's storage buffers, to give back once it is done.
+    storage: [Option<wgpu::Buffer>; 3],
+}
+
+/// The voxels of `planes` of `vol`, in standard order, as `T`: borrowed by `borrow` when they
+/// lie contiguously in memory in that order, converted voxel by voxel with `convert` otherwise.
+fn slab_values<'a, S, A, T: Clone>(
+    vol: &'a ArrayBase<S, Ix3>,
+    planes: &[usize],
+    borrow: impl Fn(&'a [A]) -> Option<Cow<'a, [T]>>,
+    convert: impl Fn(A) -> T,
+) -> Cow<'a, [T]>
+where
+    S: Data<Elem = A>,
+    A: Voxel,
+{
+    let plane = vol.len_of(Axis(1)) * vol.len_of(Axis(2));
+    let consecutive = planes.windows(2).all(|w| w[1] == w[0] + 1);
+    if let (true, Some(all), Some(&first)) = (consecutive, vol.as_slice(), planes.first()) {
+        if let Some(values) = borrow(&all[first * plane..(first + planes.len()) * plane]) {
+            return values;
+        }
+    }
+    let mut values = Vec::with_capacity(planes.len() * plane);
+    for &p in planes {
+        values.extend(vol.index_axis(Axis(0), p).iter().map(|&v| convert(v)));
+    }
+    Cow::Owned(values)
+}
+
+/// Writes `bytes` at the start of `buffer`; wgpu copies whole 4-byte words, so a ragged tail
+/// goes in a zero-padded word of its own.
+fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, bytes: &[u8]) {
+    let whole = bytes.len() / 4 * 4;
+    if whole > 0 {
+        queue.write_buffer(buffer, 0, &bytes[..whole]);
+    }
+    if whole < bytes.len() {
+        let mut tail = [0u8; 4];
+        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+        queue.write_buffer(buffer, whole as u64, &tail);
+    }
+}
+
 /// The voxels as f32 in standard (C) order, borrowed when they already are.
-fn upload_order<S, A>(vol: &ArrayBase<S, Ix3>) -> std::borrow::Cow<'_, [f32]>
+fn upload_order<S, A>(vol: &ArrayBase<S, Ix3>) -> Cow<'_, [f32]>
 where
     S: Data<Elem = A>,
     A: Voxel,
 {
     if let Some(slice) = vol.as_slice().and_then(A::as_f32_slice) {
-        return std::borrow::Cow::Borrowed(slice);
+        return Cow::Borrowed(slice);
     }
-    std::borrow::Cow::Owned(vol.iter().map(|v| v.to_f32()).collect())
-}
-
-fn copy_into<T: DataMut<Elem = f32>>(values: &[f32], out: &mut ArrayBase<T, Ix3>) {
-    match out.as_slice_mut() {
-        Some(dst) => dst.copy_from_slice(values),
-        None => out.iter_mut().zip(values).for_each(|(o, v)| *o = *v),
-    }
+    Cow::Owned(vol.iter().map(|v| v.to_f32()).collect())
 }

@@ -11,6 +11,22 @@ use crate::{BlurError, Mode};
 pub const BLUR_AXIS_WGSL: &str = include_str!("../../shaders/blur_axis.wgsl");
 /// The WGSL source of the plain copy that benchmarks measure passes against.
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
+/// The WGSL source of the conversion of integer voxels to f32.
+pub const WIDEN_WGSL: &str = include_str!("../../shaders/widen.wgsl");
+
+/// Mirror of the WGSL `Widen` struct of `shaders/widen.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct WidenParams {
+    /// Voxels to convert.
+    pub count: u32,
+    /// Bits per voxel: 8 or 16.
+    pub bits: u32,
+    /// 1 when the voxels are signed.
+    pub signed: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad: u32,
+}
 
 /// Outputs computed by one invocation (the shader's `RUN`).
 pub(crate) const RUN: u32 = 16;
@@ -108,6 +124,21 @@ pub(crate) struct Pipeline {
     interior: wgpu::ComputePipeline,
     border: wgpu::ComputePipeline,
     copy: wgpu::ComputePipeline,
+    widen_layout: wgpu::BindGroupLayout,
+    widen: wgpu::ComputePipeline,
+}
+
+fn uniform_entry(binding: u32, size: usize) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: NonZeroU64::new(size as u64),
+        },
+        count: None,
+    }
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -132,16 +163,7 @@ impl Pipeline {
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.pass_layout"),
             entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: NonZeroU64::new(size_of::<PassParams>() as u64),
-                    },
-                    count: None,
-                },
+                uniform_entry(0, size_of::<PassParams>()),
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
@@ -156,10 +178,28 @@ impl Pipeline {
             label: Some("blur3d.copy"),
             source: wgpu::ShaderSource::Wgsl(COPY_WGSL.into()),
         });
-        let entry = |module: &wgpu::ShaderModule, name: &str| {
+        let widen_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("blur3d.widen"),
+            source: wgpu::ShaderSource::Wgsl(WIDEN_WGSL.into()),
+        });
+        let widen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("blur3d.widen_layout"),
+            entries: &[
+                uniform_entry(0, size_of::<WidenParams>()),
+                storage_entry(1, true),
+                storage_entry(2, false),
+            ],
+        });
+        let widen_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("blur3d.widen_pipeline_layout"),
+                bind_group_layouts: &[Some(&widen_layout)],
+                immediate_size: 0,
+            });
+        let entry = |layout: &wgpu::PipelineLayout, module: &wgpu::ShaderModule, name: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("blur3d.blur_axis.{name}")),
-                layout: Some(&pipeline_layout),
+                label: Some(&format!("blur3d.{name}")),
+                layout: Some(layout),
                 module,
                 entry_point: Some(name),
                 compilation_options: wgpu::PipelineCompilationOptions {
@@ -170,9 +210,11 @@ impl Pipeline {
             })
         };
         Pipeline {
-            interior: entry(&module, "interior"),
-            border: entry(&module, "border"),
-            copy: entry(&copy_module, "copy"),
+            interior: entry(&pipeline_layout, &module, "interior"),
+            border: entry(&pipeline_layout, &module, "border"),
+            copy: entry(&pipeline_layout, &copy_module, "copy"),
+            widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
+            widen_layout,
             layout,
         }
     }
@@ -233,6 +275,72 @@ pub(crate) fn encode_blur(
     encode_steps(
         device, queue, pipeline, encoder, a, b, shape, &weights, &steps,
     )
+}
+
+/// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
+#[allow(clippy::too_many_arguments)] // as encode_blur
+pub(crate) fn encode_widen(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    pipeline: &Pipeline,
+    encoder: &mut wgpu::CommandEncoder,
+    packed: &wgpu::Buffer,
+    dst: &wgpu::Buffer,
+    count: usize,
+    bits: u32,
+    signed: bool,
+) {
+    let params = WidenParams {
+        count: count as u32,
+        bits,
+        signed: u32::from(signed),
+        pad: 0,
+    };
+    let params_buffer = upload(
+        device,
+        queue,
+        "blur3d.widen_params",
+        bytemuck::bytes_of(&params),
+        wgpu::BufferUsages::UNIFORM,
+    );
+    let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("blur3d.widen_bind_group"),
+        layout: &pipeline.widen_layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: params_buffer.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: packed,
+                    offset: 0,
+                    size: NonZeroU64::new(packed_bytes),
+                }),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: dst,
+                    offset: 0,
+                    size: NonZeroU64::new(count as u64 * 4),
+                }),
+            },
+        ],
+    });
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("blur3d.widen"),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(&pipeline.widen);
+    pass.set_bind_group(0, &bind_group, &[]);
+    let (x, y) = workgroups(
+        count as u32,
+        device.limits().max_compute_workgroups_per_dimension,
+    );
+    pass.dispatch_workgroups(x, y, 1);
 }
 
 /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count` passes.
@@ -382,6 +490,7 @@ fn upload(
 pub(crate) async fn readback(
     device: &wgpu::Device,
     staging: &wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
     len: usize,
     sink: impl FnOnce(&[f32]),
 ) -> Result<(), BlurError> {
@@ -392,7 +501,10 @@ pub(crate) async fn readback(
         let _ = sender.send(result);
     });
     device
-        .poll(wgpu::PollType::wait_indefinitely())
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
         .map_err(|e| BlurError::Gpu {
             message: e.to_string(),
         })?;

@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
-use super::{GpuBlur, give_back, passes, upload_order};
+use super::{GpuBlur, give_back, passes};
 use crate::{BlurError, BlurOptions, Voxel};
 
 /// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
@@ -65,15 +65,16 @@ impl GpuBlur {
         if let Some(axis) = shape.iter().position(|&n| n == 0) {
             return Err(BlurError::EmptyAxis { axis, shape });
         }
-        let bytes = self.check_fits(vol.len())?;
-        let data = upload_order(vol);
+        self.check_fits(vol.len())?;
         self.guard(async {
-            let buffer = self
-                .take(&self.storage, bytes, passes::storage_buffer)
-                .await?;
-            self.queue
-                .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            Ok(GpuVolume { buffer, shape })
+            let planes: Vec<usize> = (0..shape[0]).collect();
+            let mut encoder = self.encoder();
+            let (volume, packed) = self.load(vol, &planes, shape, &mut encoder).await?;
+            self.submit(encoder).await?;
+            if let Some(packed) = packed {
+                give_back(&self.storage, packed);
+            }
+            Ok(volume)
         })
         .await
     }
@@ -111,9 +112,9 @@ impl GpuBlur {
                 .await?;
             let mut encoder = self.encoder();
             encoder.copy_buffer_to_buffer(&volume.buffer, 0, &staging, 0, volume.bytes());
-            self.submit(encoder).await?;
+            let submission = self.submit(encoder).await?;
             let mut values = Vec::new();
-            passes::readback(&self.device, &staging, volume.len(), |v| {
+            passes::readback(&self.device, &staging, submission, volume.len(), |v| {
                 values = v.to_vec()
             })
             .await?;

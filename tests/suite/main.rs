@@ -12,4 +12,5 @@ mod gpu_vs_cpu;
 mod invariants;
 mod properties;
 mod shaders;
+mod slabs;
 mod threads;

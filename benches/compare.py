@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""blur3d beside the tools its users have: scipy.ndimage.gaussian_filter and PyTorch.
+
+Times, in one run on one machine, end to end and warm:
+  - blur3d: GpuBlur::blur (upload, three passes, readback), via `cargo run --release --example time_blur`;
+  - scipy.ndimage.gaussian_filter(vol, sigma, mode='reflect') on float32 (one thread, as scipy runs);
+  - PyTorch on the CPU, when installed: three 1D conv3d passes with the same sampled kernel, the
+    way people write it by hand (padding 'replicate' stands in for scipy's reflect: PyTorch has
+    no half-sample symmetric padding; the cost is the same).
+and prints a markdown table of medians and ratios (how many times faster blur3d is).
+
+    python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8]
+
+The volume is ((i0*31 + i1*17 + i2*7) % 101) / 101, as in the criterion bench. The blur3d rows
+run on whatever adapter wgpu picks: set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose.
+"""
+import argparse
+import json
+import math
+import os
+import pathlib
+import platform
+import subprocess
+import time
+
+import numpy as np
+import scipy
+from scipy import ndimage
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def volume(n):
+    i0, i1, i2 = np.meshgrid(np.arange(n), np.arange(n), np.arange(n), indexing="ij")
+    return (((i0 * 31 + i1 * 17 + i2 * 7) % 101) / 101).astype(np.float32)
+
+
+def median_time(fn, reps):
+    fn()  # warm
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def torch_blur(torch, vol, sigma):
+    """Three 1D passes with conv3d: the hand-written PyTorch Gaussian."""
+    radius = int(4.0 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * x * x / (sigma * sigma))
+    k = (k / k.sum()).to(torch.float32)
+    out = vol[None, None]
+    for shape in [(-1, 1, 1), (1, -1, 1), (1, 1, -1)]:
+        pad = [0] * 6
+        axis = shape.index(-1)  # conv3d's pad order is (last axis first)
+        pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = radius
+        out = torch.nn.functional.pad(out, pad, mode="replicate")
+        out = torch.nn.functional.conv3d(out, k.reshape(1, 1, *shape))
+    return out[0, 0]
+
+
+def blur3d_times(sizes, sigmas):
+    cmd = ["cargo", "run", "--quiet", "--release", "--example", "time_blur", "--",
+           ",".join(map(str, sizes)), ",".join(map(str, sigmas))]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    header = rows[0]
+    times = {(r["size"], r["sigma"]): r["median_s"] for r in rows[1:]}
+    return header, times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="64,128,256")
+    ap.add_argument("--sigmas", default="1,2,4,8")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+
+    try:
+        import torch
+        torch.set_num_threads(os.cpu_count())
+    except ImportError:
+        torch = None
+
+    header, gpu = blur3d_times(sizes, sigmas)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"scipy {scipy.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
+    print(f"blur3d adapter: {header['adapter']} ({header['backend']}); "
+          f"first call (adapter, device, pipelines, one blur): {header['first_call_s']:.3f} s\n")
+    cols = ["volume", "sigma", "blur3d", "scipy", "scipy / blur3d"]
+    if torch:
+        cols += ["PyTorch CPU", "PyTorch / blur3d"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for n in sizes:
+        vol = volume(n)
+        reps = 5 if n <= 128 else 3
+        tvol = torch.from_numpy(vol) if torch else None
+        for sigma in sigmas:
+            g = gpu[(n, sigma)]
+            s = median_time(lambda: ndimage.gaussian_filter(vol, sigma, mode="reflect"), reps)
+            row = [f"{n}^3", f"{sigma:g}", f"{g * 1e3:.1f} ms", f"{s * 1e3:.1f} ms", f"{s / g:.2f}x"]
+            if torch:
+                with torch.no_grad():
+                    t = median_time(lambda: torch_blur(torch, tvol, sigma), reps)
+                row += [f"{t * 1e3:.1f} ms", f"{t / g:.2f}x"]
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+//! Volumes in slabs along axis 0: forced tiny slabs on small volumes must give the one-piece
+//! result, and a volume beyond the software adapter's binding limit must blur at all.
+
+use blur3d::{BlurOptions, GpuBlur, Mode, cpu};
+use ndarray::{Array3, s};
+
+use crate::common::{GPU_TOL, assert_close, gpu, random_volume};
+
+const MODES: [Mode; 5] = [
+    Mode::Reflect,
+    Mode::Mirror,
+    Mode::Nearest,
+    Mode::Wrap,
+    Mode::Constant(0.5),
+];
+
+/// A blur of its own whose slabs hold at most `planes` planes of a `plane`-voxel volume.
+fn slabbed(planes: usize, plane: usize) -> Option<GpuBlur> {
+    gpu()?;
+    Some(
+        GpuBlur::try_new()
+            .unwrap()
+            .with_max_slab_bytes((planes * plane * 4) as u64),
+    )
+}
+
+#[test]
+fn tiny_slabs_equal_one_piece_and_full3d() {
+    let Some(one_piece) = gpu() else { return };
+    let vol = random_volume((23, 5, 6), 30);
+    for (limit, sigma0) in [(40, 8.0), (5, 1.0), (3, 0.5), (12, 3.0), (18, 2.0)] {
+        let Some(gpu) = slabbed(limit, 30) else {
+            return;
+        };
+        for mode in MODES {
+            let opts = BlurOptions::new([sigma0, 1.0, 0.7]).mode(mode);
+            let mut calls = Vec::new();
+            let got = gpu.blur_with_progress(&vol, &opts, |done, total| calls.push((done, total)));
+            match got {
+                Ok(got) => {
+                    assert_close(&got, &one_piece.blur_with(&vol, &opts).unwrap(), 1e-6);
+                    assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
+                    let total = calls.last().unwrap().1;
+                    assert_eq!(calls, (1..=total).map(|d| (d, total)).collect::<Vec<_>>());
+                }
+                // A slab must hold the halo (2 r + 1 planes); below that, a clear error.
+                Err(e) => assert!(
+                    matches!(e, blur3d::BlurError::VolumeTooLarge { .. }) && limit / 2 < 2 * 32 + 1,
+                    "limit {limit}, sigma {sigma0}: {e}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn one_plane_slabs_and_halos_longer_than_the_axis() {
+    let vol = random_volume((9, 4, 3), 31);
+    // One plane per slab (two in flight halve the limit of 2 planes), no blur along axis 0.
+    let Some(gpu) = slabbed(2, 12) else { return };
+    for mode in MODES {
+        let opts = BlurOptions::new([0.0, 1.5, 1.0]).mode(mode);
+        assert_close(
+            &gpu.blur_with(&vol, &opts).unwrap(),
+            &cpu::full3d(&vol, &opts).unwrap(),
+            GPU_TOL,
+        );
+    }
+    // A radius of 12 on 9 planes: the halo wraps around and reflects more than once.
+    let Some(gpu) = slabbed(60, 12) else { return };
+    for mode in MODES {
+        let opts = BlurOptions::new([3.0, 1.0, 1.0]).mode(mode);
+        assert_close(
+            &gpu.blur_with(&vol, &opts).unwrap(),
+            &cpu::full3d(&vol, &opts).unwrap(),
+            GPU_TOL,
+        );
+    }
+}
+
+#[test]
+fn slabs_of_views_and_integers() {
+    let Some(gpu) = slabbed(40, 7 * 6) else {
+        return;
+    };
+    let base = random_volume((60, 6, 14), 32);
+    let view = base.slice(s![.., .., ..;2]);
+    let opts = BlurOptions::new([2.0, 1.0, 1.0]).mode(Mode::Mirror);
+    assert_close(
+        &gpu.blur_with(&view, &opts).unwrap(),
+        &cpu::full3d(&view, &opts).unwrap(),
+        GPU_TOL,
+    );
+    let ints = Array3::from_shape_fn((60, 7, 6), |(a, b, c)| {
+        ((a * 37 + b * 11 + c * 5) % 1000) as u16
+    });
+    assert_close(
+        &gpu.blur_with(&ints, &opts).unwrap(),
+        &cpu::full3d(&ints, &opts).unwrap(),
+        1000.0 * GPU_TOL,
+    );
+}
+
+/// A blur whose slabs are at most the software adapter's 128 MiB, on any adapter.
+fn at_most_128_mib() -> Option<GpuBlur> {
+    gpu()?;
+    Some(GpuBlur::try_new().unwrap().with_max_slab_bytes(128 << 20))
+}
+
+#[test]
+fn f32_384_cubed_beyond_the_binding_limit() {
+    let Some(gpu) = at_most_128_mib() else { return };
+    let vol = random_volume((384, 384, 384), 33);
+    let opts = BlurOptions::new([2.0, 1.0, 3.0]);
+    let mut slabs = 0;
+    let got = gpu
+        .blur_with_progress(&vol, &opts, |_, total| slabs = total)
+        .unwrap();
+    assert!(slabs >= 2, "{slabs} slab(s)");
+    assert_close(&got, &cpu::separable(&vol, &opts).unwrap(), GPU_TOL);
+}
+
+#[test]
+fn u16_512_cubed() {
+    let Some(gpu) = at_most_128_mib() else { return };
+    let vol = Array3::from_shape_fn((512, 512, 512), |(a, b, c)| {
+        ((a * 7919 + b * 104_729 + c * 1_299_709) % 65_536) as u16
+    });
+    let opts = BlurOptions::new(1.5).mode(Mode::Nearest);
+    let got = gpu.blur_as::<u16, _, _>(&vol, &opts).unwrap();
+    let want = cpu::separable(&vol, &opts).unwrap();
+    // The f32 result is within the documented bound of the f64 reference (1e-5 of the largest
+    // value); rounding then puts it at most one step from the rounded reference.
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(&g, &w)| (f64::from(g) - w.round()).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1.0, "worst difference {worst}");
+    let as_f32 = gpu.blur_with(&vol, &opts).unwrap();
+    assert_close(&as_f32, &want, 65_535.0 * GPU_TOL);
+    assert!(
+        got.iter()
+            .zip(&as_f32)
+            .all(|(&g, &f)| g == blur3d::Voxel::from_f32(f))
+    );
+}
