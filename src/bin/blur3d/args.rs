@@ -1,0 +1,112 @@
+//! The command line, as clap parses it. Values with a grammar of their own (sigma, modes, dtype)
+//! are kept as text here and parsed in `options.rs`, so that their errors name the input file.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const AFTER_HELP: &str = "\
+Axis order: a list of three (--sigma, --fwhm, --radius, --mode) is given in the order in which
+the format's own tools report the voxel spacing:
+  .nii, .nii.gz   x, y, z   (like fslmaths and c3d)
+  .npy            axis 0, 1, 2 (numpy's order; .npy has no spacing, so no mm or um)
+  .tif, .tiff     z, y, x   (page, row, column)
+
+Units: a number may end with vox (voxels, the default), mm or um (through the voxel spacing in
+the file's header: NIfTI's pixdim and xyzt_units, ImageJ's TIFF tags). A number without a unit
+takes the unit at the end of the list, as in c3d: 2x1x1vox, 1,1,2mm. FWHM = 2 sqrt(2 ln 2) sigma.
+
+Output: the format follows OUTPUT's extension. The header (NIfTI: all of it; TIFF: ImageJ's
+description and the resolution tags) is kept when the output has the input's format; between
+formats only the spacing carries over. Integer data stay integer (rounded to nearest, halves
+away from zero, and clamped to the type's range) unless --dtype says otherwise. The output is written to a temporary
+file beside OUTPUT and renamed when complete: a failed run leaves no output and never touches an
+existing one.
+
+Examples:
+  blur3d t1.nii.gz -o t1_s2.nii.gz --sigma 2                # 2 voxels on every axis
+  blur3d t1.nii.gz -o t1_s.nii.gz --sigma 1.5mm             # fslmaths t1 -s 1.5
+  blur3d t1.nii.gz -o t1_f.nii.gz --fwhm 4mm                # AFNI 3dmerge -1blur_fwhm 4
+  blur3d t1.nii.gz -o t1_c.nii.gz --sigma 2x1x1vox          # c3d t1 -smooth 2x1x1vox
+  blur3d stack.tif -o smooth.tif --sigma 0.8um --mode nearest  # an ImageJ stack
+  blur3d stack.tif -o smooth.tif --sigma 1,2,2 --dtype f32  # (z, y, x) voxels
+  blur3d vol.npy -o out.npy --sigma 3 --cpu                 # no GPU needed
+  blur3d --list-adapters";
+
+/// Gaussian blur of 3D volumes (NIfTI, NumPy .npy, TIFF stacks) on a GPU, with the semantics of
+/// scipy.ndimage.gaussian_filter.
+#[derive(Debug, Parser)]
+#[command(
+    name = "blur3d",
+    version,
+    after_help = AFTER_HELP,
+    override_usage = "blur3d [OPTIONS] INPUT -o OUTPUT (--sigma SIGMA | --fwhm FWHM)\n       \
+                      blur3d --list-adapters"
+)]
+pub struct Cli {
+    /// The volume to blur: .nii, .nii.gz, .npy, .tif or .tiff.
+    #[arg(required_unless_present = "list_adapters")]
+    pub input: Option<PathBuf>,
+
+    /// Where to write the result; its extension chooses the format.
+    #[arg(
+        short,
+        long,
+        value_name = "OUTPUT",
+        required_unless_present = "list_adapters"
+    )]
+    pub output: Option<PathBuf>,
+
+    /// Standard deviation: one value, or three in the file's axis order (see below).
+    /// Voxels by default, or with a unit: 2, 1,2,2, 2x1x1vox, 1.5mm, 0.8um.
+    #[arg(short, long, value_name = "SIGMA", allow_hyphen_values = true)]
+    pub sigma: Option<String>,
+
+    /// Full width at half maximum instead of sigma, with the same syntax: 4mm, 3,3,6.
+    #[arg(
+        long,
+        value_name = "FWHM",
+        conflicts_with = "sigma",
+        allow_hyphen_values = true
+    )]
+    pub fwhm: Option<String>,
+
+    /// Boundary mode, as scipy names it: reflect, mirror, nearest, wrap or constant[=VALUE];
+    /// one, or three separated by commas.
+    #[arg(short, long, value_name = "MODE", default_value = "reflect")]
+    pub mode: String,
+
+    /// Kernel half-width in sigmas: radius = floor(truncate * sigma + 0.5).
+    #[arg(
+        long,
+        value_name = "T",
+        default_value_t = 4.0,
+        allow_hyphen_values = true
+    )]
+    pub truncate: f64,
+
+    /// Kernel radius in voxels, one or three, instead of --truncate.
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
+    pub radius: Option<String>,
+
+    /// Data type of the output: same (the input's), f32, f64, u8, i8, u16, i16, u32, i32, u64 or
+    /// i64 (numpy names such as float32 and uint16 work too).
+    #[arg(long, value_name = "TYPE", default_value = "same")]
+    pub dtype: String,
+
+    /// Run the blur on the CPU (f64) instead of a GPU.
+    #[arg(long, conflicts_with = "adapter")]
+    pub cpu: bool,
+
+    /// Use the GPU adapter whose name contains NAME (case-insensitive); see --list-adapters.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+
+    /// List the GPU adapters and exit.
+    #[arg(long, exclusive = true)]
+    pub list_adapters: bool,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,264 @@
+//! `blur3d`: Gaussian blur of volumes in files (NIfTI, NumPy .npy, TIFF stacks), on a GPU.
+//!
+//! Every error is one line, `blur3d: FILE: PROBLEM`, with exit status 1 (2 for a command line
+//! clap rejects), and leaves no output behind.
+
+mod args;
+mod blur;
+mod formats;
+mod progress;
+mod spec;
+mod volume;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use blur3d::{BlurError, GpuBlur};
+use clap::{CommandFactory, Parser};
+
+use args::Cli;
+use blur::{Engine, Plan};
+use formats::{Format, Meta};
+use progress::Progress;
+use spec::{DTypeChoice, FWHM_PER_SIGMA};
+use volume::Volume;
+
+/// What went wrong, and with which file.
+struct Failure {
+    path: Option<PathBuf>,
+    problem: String,
+}
+
+impl Failure {
+    /// A problem with `path`, or with the job on it.
+    fn at(path: &Path) -> impl Fn(String) -> Failure + '_ {
+        move |problem| Failure {
+            path: Some(path.to_path_buf()),
+            problem,
+        }
+    }
+
+    fn general(problem: String) -> Failure {
+        Failure {
+            path: None,
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, whatever the problem's text holds.
+        let problem = self.problem.replace('\n', " ");
+        match &self.path {
+            Some(p) => write!(f, "{}: {problem}", p.display()),
+            None => f.write_str(&problem),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(name) = &cli.adapter {
+        // SAFETY: nothing has started a thread yet (only clap has run), so no other thread can
+        // read the environment while it changes. The library picks its adapter by this variable.
+        unsafe { std::env::set_var("WGPU_ADAPTER_NAME", name) };
+    }
+    let result = if cli.list_adapters {
+        list_adapters()
+    } else {
+        run(&cli)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("blur3d: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_adapters() -> Result<(), Failure> {
+    let adapters = pollster::block_on(blur3d::list_adapters());
+    if adapters.is_empty() {
+        return Err(Failure::general(
+            "no GPU adapter found (WGPU_BACKEND restricts the search when set); --cpu blurs \
+             without one"
+                .to_string(),
+        ));
+    }
+    for a in adapters {
+        println!("{} ({:?}, {:?})", a.name, a.backend, a.device_type);
+    }
+    Ok(())
+}
+
+/// A usage error in clap's words, exit status 2.
+fn usage(message: &str) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        .exit()
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let (Some(input), Some(output)) = (cli.input.as_deref(), cli.output.as_deref()) else {
+        usage("INPUT and --output are required");
+    };
+    let at_input = Failure::at(input);
+    let at_output = Failure::at(output);
+
+    // Everything the command line says is checked before any file is read.
+    let (lengths, per_sigma) = match (&cli.sigma, &cli.fwhm) {
+        (Some(s), _) => (spec::parse_lengths("--sigma", s), 1.0),
+        (None, Some(f)) => (spec::parse_lengths("--fwhm", f), FWHM_PER_SIGMA),
+        (None, None) => usage("give the width of the blur with --sigma or --fwhm"),
+    };
+    let lengths = lengths.map_err(&at_input)?;
+    let modes = spec::parse_modes(&cli.mode).map_err(&at_input)?;
+    let radius = cli
+        .radius
+        .as_deref()
+        .map(spec::parse_radius)
+        .transpose()
+        .map_err(&at_input)?;
+    let dtype = spec::parse_dtype(&cli.dtype).map_err(&at_input)?;
+    let in_format = Format::of(input).map_err(&at_input)?;
+    let out_format = Format::of(output).map_err(&at_output)?;
+    Format::check_output(output).map_err(&at_output)?;
+    if let Some(name) = &cli.adapter {
+        check_adapter(name)?;
+    }
+
+    let progress = Progress::new(cli.quiet);
+    let outcome = (|| {
+        progress.stage(format!("reading {}", input.display()));
+        let volume = in_format.read(input).map_err(&at_input)?;
+        let sigma = lengths
+            .to_voxels(
+                per_sigma,
+                volume.spacing,
+                in_format.axis_names(),
+                in_format.no_spacing_reason(),
+            )
+            .map_err(&at_input)?;
+        let plan = Plan {
+            sigma,
+            modes,
+            truncate: cli.truncate,
+            radius,
+        };
+        // Validates sigma, truncate and radius (axes in the file's order).
+        plan.options(false)
+            .radii()
+            .map_err(|e| at_input(options_problem(&e, in_format.axis_names())))?;
+
+        let engine = if cli.cpu {
+            Engine::Cpu
+        } else {
+            progress.stage("opening the GPU".to_string());
+            let gpu = GpuBlur::try_new()
+                .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?;
+            Engine::Gpu(Box::new(gpu))
+        };
+        let [n0, n1, n2] = volume.voxels.shape();
+        let stage = format!(
+            "blurring {n0}x{n1}x{n2} on {}, sigma {sigma:?} voxels",
+            engine.describe()
+        );
+        progress.stage(stage.clone());
+        let out_dtype = match dtype {
+            DTypeChoice::Same => volume.voxels.dtype(),
+            DTypeChoice::Given(d) => d,
+        };
+        let blurred = engine
+            .blur(&volume.voxels, &plan, out_dtype, &mut |done, total| {
+                progress.part(&stage, done, total);
+            })
+            .map_err(|e| at_input(e.to_string()))?;
+
+        progress.stage(format!("writing {}", output.display()));
+        let result = for_output(volume, blurred, in_format, out_format);
+        out_format.write(output, &result).map_err(&at_output)?;
+        Ok(format!(
+            "wrote {} ({n0}x{n1}x{n2} {}, sigma {sigma:?} voxels, on {})",
+            output.display(),
+            out_dtype.name(),
+            engine.describe()
+        ))
+    })();
+    match outcome {
+        Ok(summary) => {
+            progress.done(&summary);
+            Ok(())
+        }
+        Err(e) => {
+            progress.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// The output volume: the input's header when the formats agree, and the axes turned round
+/// between NIfTI (x, y, z) and TIFF (z, y, x) so that each keeps its meaning.
+fn for_output(input: Volume, voxels: volume::Voxels, from: Format, to: Format) -> Volume {
+    let same_kind = std::mem::discriminant(&from) == std::mem::discriminant(&to);
+    let meta = if same_kind { input.meta } else { Meta::None };
+    let turn = matches!(
+        (from.xyz_reversed(), to.xyz_reversed()),
+        (Some(a), Some(b)) if a != b
+    );
+    if turn {
+        Volume {
+            voxels: voxels.reversed_axes(),
+            spacing: input.spacing.map(|[a, b, c]| [c, b, a]),
+            meta,
+        }
+    } else {
+        Volume {
+            voxels,
+            spacing: input.spacing,
+            meta,
+        }
+    }
+}
+
+/// The library's message, with the axis named as the file's format names it.
+fn options_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
+    match e {
+        BlurError::RadiusTooLarge { axis, radius, max } => format!(
+            "the kernel radius along {} would be {radius} voxels, more than the {max} blur3d \
+             supports: use a smaller sigma or --truncate, or set --radius",
+            axis_names[*axis]
+        ),
+        BlurError::InvalidSigma { axis, value } => format!(
+            "sigma along {} is {value}: it must be a finite number >= 0",
+            axis_names[*axis]
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Checks that some adapter's name contains `name`, listing them all when none does.
+fn check_adapter(name: &str) -> Result<(), Failure> {
+    let adapters = pollster::block_on(blur3d::list_adapters());
+    let wanted = name.to_lowercase();
+    if adapters
+        .iter()
+        .any(|a| a.name.to_lowercase().contains(&wanted))
+    {
+        return Ok(());
+    }
+    let available = if adapters.is_empty() {
+        "none".to_string()
+    } else {
+        adapters
+            .iter()
+            .map(|a| format!("{:?}", a.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Failure::general(format!(
+        "--adapter {name:?}: no GPU adapter's name contains it; available: {available}"
+    )))
+}

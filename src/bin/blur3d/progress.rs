@@ -1,0 +1,61 @@
+//! A spinner through the stages of a run (read, blur, write) on a terminal; nothing when stderr
+//! is not a terminal, or with `-q`.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Progress {
+    bar: ProgressBar,
+    start: Instant,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        // indicatif draws nothing to a stderr that is not a terminal.
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed}] {msg}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress {
+            bar,
+            start: Instant::now(),
+        }
+    }
+
+    /// Shows what is being done now.
+    pub fn stage(&self, message: String) {
+        self.bar.set_message(message);
+    }
+
+    /// Shows `done` of `total` parts of the current stage, when there is more than one.
+    pub fn part(&self, stage: &str, done: usize, total: usize) {
+        if total > 1 {
+            self.bar
+                .set_message(format!("{stage} (slab {done} of {total})"));
+        }
+    }
+
+    /// Clears the spinner and says what was done (on a terminal only).
+    pub fn done(self, message: &str) {
+        let shown = !self.bar.is_hidden();
+        self.bar.finish_and_clear();
+        if shown {
+            eprintln!(
+                "blur3d: {message} in {:.2} s",
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    /// Clears the spinner before an error is printed.
+    pub fn abandon(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,1012 @@
+//! The `blur3d` command line, run as a user runs it: files in, files out, exit status, messages.
+//!
+//! Most runs use `--cpu`, whose result is compared exactly with `blur3d::cpu::separable`; the GPU
+//! runs are compared with `GpuBlur` (skipped without an adapter, except in CI).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use blur3d::{BlurOptions, GpuBlur, Mode, cpu};
+use ndarray::{Array3, ArrayD, Ix3, ShapeBuilder};
+use ndarray_npy::{ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
+use nifti::writer::WriterOptions;
+use nifti::{
+    Extender, Extension, ExtensionSequence, IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+fn blur3d<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_blur3d"))
+        .args(args)
+        .output()
+        .expect("the blur3d binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs blur3d and asserts that it succeeded without a word (stderr is not a terminal here).
+#[track_caller]
+fn succeeds<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = blur3d(args);
+    assert!(out.status.success(), "blur3d failed: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "a successful run prints nothing off a terminal"
+    );
+    out
+}
+
+/// Runs blur3d, expecting exit status 1 and one line `blur3d: <file>: ...` containing `words`.
+#[track_caller]
+fn fails<I, S>(args: I, file: &Path, words: &str) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = blur3d(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    let prefix = format!("blur3d: {}: ", file.display());
+    assert!(
+        err.starts_with(&prefix),
+        "{err:?} should start with {prefix:?}"
+    );
+    assert!(err.contains(words), "{err:?} should contain {words:?}");
+    assert!(out.stdout.is_empty());
+    err
+}
+
+fn a(p: &Path) -> &OsStr {
+    p.as_os_str()
+}
+
+/// The shared GPU blur, or `None` without an adapter (a failure in CI).
+fn gpu() -> Option<&'static GpuBlur> {
+    static GPU: OnceLock<Result<GpuBlur, String>> = OnceLock::new();
+    match GPU.get_or_init(|| GpuBlur::try_new().map_err(|e| e.to_string())) {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs a GPU adapter: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU adapter on this machine ({e})");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/// Values in [0, scale) from a fixed seed (splitmix64).
+fn random(shape: (usize, usize, usize), seed: u64, scale: f64) -> Array3<f64> {
+    let mut state = seed;
+    Array3::from_shape_simple_fn(shape, || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64 * scale
+    })
+}
+
+const SHAPE: (usize, usize, usize) = (8, 9, 10);
+
+fn reference(vol: &Array3<f64>, opts: &BlurOptions) -> Array3<f64> {
+    cpu::separable(vol, opts).expect("valid options")
+}
+
+/// What blur3d promises for integer outputs: rounded (halves away from zero), clamped.
+fn to_u8(v: &Array3<f64>) -> Array3<u8> {
+    v.mapv(|x| x.round().clamp(0.0, 255.0) as u8)
+}
+
+fn to_i16(v: &Array3<f64>) -> Array3<i16> {
+    v.mapv(|x| x.round().clamp(-32768.0, 32767.0) as i16)
+}
+
+#[track_caller]
+fn assert_close(actual: &Array3<f64>, expected: &Array3<f64>, tol: f64) {
+    assert_eq!(actual.shape(), expected.shape());
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= tol, "max abs difference {worst:e} > {tol:e}");
+}
+
+fn max_diff(a: &Array3<f64>, b: &Array3<f64>) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+fn write_npy<T: WritableElement, D: ndarray::Dimension>(path: &Path, a: &ndarray::Array<T, D>) {
+    a.write_npy(fs::File::create(path).unwrap()).unwrap();
+}
+
+fn read_npy<T: ReadableElement>(path: &Path) -> Array3<T> {
+    Array3::<T>::read_npy(fs::File::open(path).unwrap()).unwrap()
+}
+
+/// A header with spacing (x, y, z), an oblique affine and every field blur3d must keep.
+fn nifti_header(spacing: [f32; 3]) -> NiftiHeader {
+    let [sx, sy, sz] = spacing;
+    let mut h = NiftiHeader {
+        pixdim: [-1.0, sx, sy, sz, 2.5, 1.0, 1.0, 1.0],
+        xyzt_units: 2 | 8, // mm, s
+        qform_code: 1,
+        sform_code: 4,
+        quatern_b: 0.0,
+        quatern_c: 0.6,
+        quatern_d: 0.8,
+        quatern_x: -10.0,
+        quatern_y: 20.5,
+        quatern_z: -5.0,
+        srow_x: [0.0, 0.0, sz, -10.0],
+        srow_y: [-sx, 0.0, 0.0, 20.5],
+        srow_z: [0.0, sy, 0.0, -5.0],
+        cal_min: 0.0,
+        cal_max: 1000.0,
+        intent_name: *b"blur3d-test\0\0\0\0\0",
+        ..NiftiHeader::default()
+    };
+    h.set_description(&b"blur3d cli test volume"[..]).unwrap();
+    h
+}
+
+fn nifti_extensions() -> ExtensionSequence {
+    ExtensionSequence::new(
+        Extender::from([1, 0, 0, 0]),
+        vec![Extension::from_str(6, "a comment that must survive")],
+    )
+}
+
+/// Writes `vol` (axes x, y, z, ...) as NIfTI with `header`.
+fn write_nifti<T, D>(path: &Path, vol: &ndarray::Array<T, D>, header: &NiftiHeader)
+where
+    T: nifti::DataElement + bytemuck::Pod,
+    D: ndarray::Dimension + ndarray::RemoveAxis,
+{
+    WriterOptions::new(path)
+        .reference_header(header)
+        .with_extensions(nifti_extensions())
+        .write_nifti(vol)
+        .unwrap();
+}
+
+/// Reads a NIfTI file with the nifti crate's own ndarray conversion: axes x, y, z.
+fn read_nifti<T: nifti::DataElement>(path: &Path) -> (NiftiHeader, ExtensionSequence, Array3<T>) {
+    let obj = ReaderOptions::new().read_file(path).unwrap();
+    let (h, e) = (obj.header().clone(), obj.extensions().clone());
+    let data: ArrayD<T> = obj.into_volume().into_ndarray::<T>().unwrap();
+    (h, e, data.into_dimensionality::<Ix3>().unwrap())
+}
+
+const IMAGEJ_DESCRIPTION: &str =
+    "ImageJ=1.11a\nimages=10\nslices=10\nunit=micron\nspacing=3000\nloop=false\n";
+
+/// Writes `vol` (pages z, rows y, columns x) as a u16 TIFF stack, with ImageJ's tags saying
+/// 1 mm per pixel and 3 mm per page (in microns) when `imagej`.
+fn write_tiff_u16(path: &Path, vol: &Array3<u16>, imagej: bool) {
+    use tiff::encoder::{Rational, TiffEncoder, colortype::Gray16};
+    use tiff::tags::Tag;
+    let mut enc = TiffEncoder::new(fs::File::create(path).unwrap()).unwrap();
+    let (_, h, w) = vol.dim();
+    for (z, page) in vol.outer_iter().enumerate() {
+        let mut img = enc.new_image::<Gray16>(w as u32, h as u32).unwrap();
+        if imagej {
+            let res = Rational { n: 1, d: 1000 }; // pixels per micron
+            img.encoder()
+                .write_tag(Tag::XResolution, res.clone())
+                .unwrap();
+            img.encoder().write_tag(Tag::YResolution, res).unwrap();
+            if z == 0 {
+                img.encoder()
+                    .write_tag(Tag::ImageDescription, IMAGEJ_DESCRIPTION)
+                    .unwrap();
+            }
+        }
+        img.write_data(page.to_slice().unwrap()).unwrap();
+    }
+}
+
+/// The pages of a TIFF stack, with the first page's description and x resolution.
+struct Stack<T> {
+    voxels: Array3<T>,
+    description: Option<String>,
+    x_resolution: Option<(u32, u32)>,
+}
+
+fn read_tiff<T: Clone>(path: &Path, take: fn(tiff::decoder::DecodingResult) -> Vec<T>) -> Stack<T> {
+    use tiff::decoder::{Decoder, ifd::Value};
+    use tiff::tags::Tag;
+    let mut dec = Decoder::new(fs::File::open(path).unwrap()).unwrap();
+    let description = dec
+        .find_tag(Tag::ImageDescription)
+        .unwrap()
+        .map(|v| v.into_string().unwrap());
+    let x_resolution = match dec.find_tag(Tag::XResolution).unwrap() {
+        Some(Value::Rational(n, d)) => Some((n, d)),
+        _ => None,
+    };
+    let (w, h) = dec.dimensions().unwrap();
+    let mut values = Vec::new();
+    let mut depth = 0;
+    loop {
+        values.extend(take(dec.read_image().unwrap()));
+        depth += 1;
+        if !dec.more_images() {
+            break;
+        }
+        dec.next_image().unwrap();
+    }
+    Stack {
+        voxels: Array3::from_shape_vec((depth, h as usize, w as usize), values).unwrap(),
+        description,
+        x_resolution,
+    }
+}
+
+fn u16_pages(d: tiff::decoder::DecodingResult) -> Vec<u16> {
+    match d {
+        tiff::decoder::DecodingResult::U16(v) => v,
+        other => panic!("expected u16 pages, got {other:?}"),
+    }
+}
+
+fn f32_pages(d: tiff::decoder::DecodingResult) -> Vec<f32> {
+    match d {
+        tiff::decoder::DecodingResult::F32(v) => v,
+        other => panic!("expected f32 pages, got {other:?}"),
+    }
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help and adapters
+
+#[test]
+fn help_has_examples_and_the_axis_order() {
+    let out = succeeds(["--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    for words in [
+        "Examples:",
+        "--sigma 1.5mm",
+        "x, y, z",
+        "z, y, x",
+        "--list-adapters",
+    ] {
+        assert!(help.contains(words), "--help lacks {words:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = tmp();
+    let input = dir.path().join("in.npy");
+    write_npy(&input, &random(SHAPE, 1, 1.0));
+    let out = dir.path().join("out.npy");
+    let o = blur3d([a(&input), "-o".as_ref(), a(&out)]);
+    assert_eq!(o.status.code(), Some(2), "no sigma: {}", stderr(&o));
+    assert!(stderr(&o).contains("--sigma or --fwhm"));
+    let o = blur3d([a(&input), "--sigma".as_ref(), "1".as_ref()]);
+    assert_eq!(o.status.code(), Some(2), "no output: {}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn adapters_are_listed_and_chosen_by_name() {
+    let Some(_) = gpu() else { return };
+    let out = succeeds(["--list-adapters"]);
+    let list = String::from_utf8(out.stdout).unwrap();
+    let first = list.lines().next().expect("at least one adapter");
+    // "name (Backend, DeviceType)": pick it by a piece of its name.
+    let name = &first[..first.rfind(" (").unwrap()];
+
+    let dir = tmp();
+    let input = dir.path().join("in.npy");
+    let output = dir.path().join("out.npy");
+    write_npy(&input, &random(SHAPE, 2, 1.0).mapv(|v| v as f32));
+    succeeds([
+        a(&input),
+        "-o".as_ref(),
+        a(&output),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--adapter".as_ref(),
+        name.to_uppercase().as_ref(),
+    ]);
+    assert!(output.exists());
+
+    let o = blur3d([
+        a(&input),
+        "-o".as_ref(),
+        a(&output),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--adapter".as_ref(),
+        "no-such-adapter-anywhere".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("no-such-adapter-anywhere") && err.contains("available:"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NumPy
+
+#[test]
+fn npy_round_trips_keep_shape_and_type_and_equal_the_library() {
+    let dir = tmp();
+    let vol = random(SHAPE, 3, 250.0);
+    let opts = BlurOptions::new([1.0, 2.0, 0.5]).mode(Mode::Nearest);
+    let expected = reference(&vol, &opts);
+    let args = |i: &Path, o: &Path| {
+        vec![
+            i.as_os_str().to_owned(),
+            "-o".into(),
+            o.as_os_str().to_owned(),
+            "--sigma".into(),
+            "1,2,0.5".into(),
+            "--mode".into(),
+            "nearest".into(),
+            "--cpu".into(),
+        ]
+    };
+    let (i, o) = (dir.path().join("f64.npy"), dir.path().join("f64_out.npy"));
+    write_npy(&i, &vol);
+    succeeds(args(&i, &o));
+    assert_eq!(read_npy::<f64>(&o), expected);
+
+    let (i, o) = (dir.path().join("f32.npy"), dir.path().join("f32_out.npy"));
+    write_npy(&i, &vol.mapv(|v| v as f32));
+    succeeds(args(&i, &o));
+    let f32_expected = reference(&vol.mapv(|v| f64::from(v as f32)), &opts);
+    assert_eq!(read_npy::<f32>(&o), f32_expected.mapv(|v| v as f32));
+
+    let (i, o) = (dir.path().join("u8.npy"), dir.path().join("u8_out.npy"));
+    let u8_vol = to_u8(&vol);
+    write_npy(&i, &u8_vol);
+    succeeds(args(&i, &o));
+    let u8_expected = to_u8(&reference(&u8_vol.mapv(f64::from), &opts));
+    assert_eq!(read_npy::<u8>(&o), u8_expected);
+
+    let (i, o) = (dir.path().join("i16.npy"), dir.path().join("i16_out.npy"));
+    let i16_vol = to_i16(&(&vol * 100.0 - 12_000.0));
+    write_npy(&i, &i16_vol);
+    succeeds(args(&i, &o));
+    let i16_expected = to_i16(&reference(&i16_vol.mapv(f64::from), &opts));
+    assert_eq!(read_npy::<i16>(&o), i16_expected);
+
+    let (i, o) = (dir.path().join("i8.npy"), dir.path().join("i8_out.npy"));
+    let i8_vol = vol.mapv(|v| (v - 125.0) as i8);
+    write_npy(&i, &i8_vol);
+    succeeds(args(&i, &o));
+    let i8_expected = reference(&i8_vol.mapv(f64::from), &opts).mapv(|v| v.round() as i8);
+    assert_eq!(read_npy::<i8>(&o), i8_expected);
+
+    let (i, o) = (dir.path().join("i32.npy"), dir.path().join("i32_out.npy"));
+    let i32_vol = vol.mapv(|v| (v * 1000.0) as i32 - 100_000);
+    write_npy(&i, &i32_vol);
+    succeeds(args(&i, &o));
+    let i32_expected = reference(&i32_vol.mapv(f64::from), &opts).mapv(|v| v.round() as i32);
+    assert_eq!(read_npy::<i32>(&o), i32_expected);
+}
+
+#[test]
+fn integers_are_rounded_half_away_from_zero_and_clamped() {
+    let dir = tmp();
+    let (i, o) = (dir.path().join("in.npy"), dir.path().join("out.npy"));
+    // A constant volume blurred with constant=cval mixes cval in at the borders: with cval far
+    // outside u8's range the borders clamp to 255 and 0.
+    write_npy(&i, &Array3::<u8>::from_elem(SHAPE, 100));
+    for (cval, edge) in [("1000", 255u8), ("-1000", 0u8)] {
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+            "--mode".as_ref(),
+            format!("constant={cval}").as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let out = read_npy::<u8>(&o);
+        assert_eq!(out[[0, 0, 0]], edge);
+        assert_eq!(out[[4, 4, 5]], 100, "the interior is untouched");
+    }
+    // --dtype converts the same way: with sigma 0 the values themselves are converted.
+    let values = [
+        0.5, 1.5, 2.5, 3.5, -0.5, -0.51, 1.49, 255.5, 300.0, -7.0, -2.5, 4e4,
+    ];
+    let halves = Array3::from_shape_vec((1, 1, values.len()), values.to_vec()).unwrap();
+    write_npy(&i, &halves);
+    let convert = |dtype: &str| {
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "0".as_ref(),
+            "--dtype".as_ref(),
+            dtype.as_ref(),
+            "--cpu".as_ref(),
+        ]);
+    };
+    convert("u8");
+    let u8s = read_npy::<u8>(&o);
+    assert_eq!(
+        u8s.as_slice().unwrap(),
+        [1, 2, 3, 4, 0, 0, 1, 255, 255, 0, 0, 255]
+    );
+    convert("int16");
+    let i16s = read_npy::<i16>(&o);
+    assert_eq!(
+        i16s.as_slice().unwrap(),
+        [1, 2, 3, 4, -1, -1, 1, 256, 300, -7, -3, 32767]
+    );
+}
+
+#[test]
+fn fortran_order_npy_is_read_in_numpy_axis_order() {
+    let dir = tmp();
+    let (i, o) = (dir.path().join("f.npy"), dir.path().join("out.npy"));
+    let vol = random(SHAPE, 4, 1.0);
+    let fortran = {
+        let mut f = Array3::<f64>::zeros(SHAPE.f());
+        f.assign(&vol);
+        f
+    };
+    write_npy(&i, &fortran);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0.5,1,2".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let expected = reference(&vol, &BlurOptions::new([0.5, 1.0, 2.0]));
+    assert_close(&read_npy::<f64>(&o), &expected, 1e-12);
+}
+
+#[test]
+fn gpu_results_equal_the_library_call() {
+    let Some(g) = gpu() else { return };
+    let dir = tmp();
+    let vol = random(SHAPE, 5, 1.0).mapv(|v| v as f32);
+    let opts = BlurOptions::new([1.5, 0.0, 2.0])
+        .modes([Mode::Wrap, Mode::Reflect, Mode::Constant(0.25)])
+        .truncate(3.0);
+    let expected = g.blur_with(&vol, &opts).unwrap();
+
+    let (i, o) = (dir.path().join("in.npy"), dir.path().join("out.npy"));
+    write_npy(&i, &vol);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1.5,0,2".as_ref(),
+        "--mode".as_ref(),
+        "wrap,reflect,constant=0.25".as_ref(),
+        "--truncate".as_ref(),
+        "3".as_ref(),
+    ]);
+    assert_eq!(read_npy::<f32>(&o), expected);
+
+    // FWHM is 2 sqrt(2 ln 2) sigma, and --radius overrides truncate.
+    let opts = BlurOptions::new(1.0).radius([2, 3, 4]);
+    let expected = g.blur_with(&vol, &opts).unwrap().mapv(f64::from);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--fwhm".as_ref(),
+        "2.3548200450309493".as_ref(),
+        "--radius".as_ref(),
+        "2,3,4".as_ref(),
+    ]);
+    assert_close(&read_npy::<f32>(&o).mapv(f64::from), &expected, 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NIfTI
+
+#[test]
+fn nifti_round_trips_keep_the_header_and_equal_the_library() {
+    for name in ["vol.nii", "vol.nii.gz"] {
+        let dir = tmp();
+        let (i, o) = (
+            dir.path().join(name),
+            dir.path().join(format!("out_{name}")),
+        );
+        let vol = to_i16(&(random(SHAPE, 6, 2000.0) - 1000.0)); // axes x, y, z
+        let header = nifti_header([1.0, 1.0, 3.0]);
+        write_nifti(&i, &vol, &header);
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "1,2,0.5".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let (in_header, in_ext, _) = read_nifti::<i16>(&i);
+        let (out_header, out_ext, out) = read_nifti::<i16>(&o);
+        assert_eq!(out_header, in_header, "{name}: the header is kept");
+        assert_eq!(out_ext, in_ext, "{name}: the extensions are kept");
+        assert_eq!(out.dim(), SHAPE);
+        let expected = to_i16(&reference(
+            &vol.mapv(f64::from),
+            &BlurOptions::new([1.0, 2.0, 0.5]),
+        ));
+        assert_eq!(out, expected, "{name}: sigma (1, 2, 0.5) along (x, y, z)");
+    }
+}
+
+#[test]
+fn sigma_in_mm_follows_the_nifti_spacing_along_x_y_z() {
+    let dir = tmp();
+    let (i, o) = (dir.path().join("in.nii.gz"), dir.path().join("out.nii.gz"));
+    let vol = random(SHAPE, 7, 1.0); // axes x, y, z
+    write_nifti(&i, &vol, &nifti_header([1.0, 1.0, 3.0]));
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "3mm".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let (_, _, out) = read_nifti::<f64>(&o);
+    let right = reference(&vol, &BlurOptions::new([3.0, 3.0, 1.0]));
+    let wrong = reference(&vol, &BlurOptions::new([1.0, 3.0, 3.0]));
+    assert_close(&out, &right, 1e-12);
+    assert!(max_diff(&out, &wrong) > 1e-3, "the axes are told apart");
+
+    // The same in c3d's spelling, in voxels, and as a FWHM.
+    let o2 = dir.path().join("out2.nii.gz");
+    for sigma in [["--sigma", "3x3x1vox"], ["--fwhm", "7.064460135092848mm"]] {
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o2),
+            sigma[0].as_ref(),
+            sigma[1].as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        assert_close(&read_nifti::<f64>(&o2).2, &right, 1e-9);
+    }
+}
+
+#[test]
+fn nifti_becomes_a_tiff_stack_with_pages_along_z() {
+    let dir = tmp();
+    let (i, o) = (dir.path().join("in.nii"), dir.path().join("out.tif"));
+    let vol = random(SHAPE, 8, 1.0).mapv(|v| v as f32); // axes x, y, z
+    write_nifti(&i, &vol, &nifti_header([0.5, 0.5, 2.0]));
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let stack = read_tiff(&o, f32_pages);
+    assert_eq!(
+        stack.voxels.dim(),
+        (SHAPE.2, SHAPE.1, SHAPE.0),
+        "pages z, rows y, columns x"
+    );
+    assert_eq!(
+        stack.voxels,
+        vol.t(),
+        "voxel (x, y, z) is page z, row y, column x"
+    );
+    let description = stack.description.expect("ImageJ's description");
+    assert!(
+        description.contains("unit=mm") && description.contains("spacing=2"),
+        "{description}"
+    );
+    assert_eq!(
+        stack.x_resolution,
+        Some((1_000_000, 500_000)),
+        "2 pixels per mm"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// TIFF
+
+#[test]
+fn tiff_round_trips_keep_pages_and_imagej_spacing() {
+    let dir = tmp();
+    let (i, o) = (dir.path().join("in.tif"), dir.path().join("out.tiff"));
+    let vol = random((10, 9, 8), 9, 60_000.0).mapv(|v| v as u16); // pages z, rows y, columns x
+    write_tiff_u16(&i, &vol, true);
+    // ImageJ says 1 mm per pixel and 3 mm per page: 3mm is (1, 3, 3) voxels along (z, y, x).
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "3mm".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let stack = read_tiff(&o, u16_pages);
+    assert_eq!(stack.description.as_deref(), Some(IMAGEJ_DESCRIPTION));
+    assert_eq!(stack.x_resolution, Some((1, 1000)));
+    let values = vol.mapv(f64::from);
+    let expected = reference(&values, &BlurOptions::new([1.0, 3.0, 3.0]))
+        .mapv(|v| v.round().clamp(0.0, 65535.0) as u16);
+    assert_eq!(stack.voxels, expected);
+
+    // Without ImageJ's tags there is no spacing; sigma lists are (z, y, x).
+    let plain = dir.path().join("plain.tif");
+    write_tiff_u16(&plain, &vol, false);
+    succeeds([
+        a(&plain),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1,3,3".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_tiff(&o, u16_pages).voxels, expected);
+    let err = fails(
+        [
+            a(&plain),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "3mm".as_ref(),
+        ],
+        &plain,
+        "no voxel spacing",
+    );
+    assert!(err.contains("give it in voxels"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+/// One of each kind of input file, valid, in `dir`.
+fn valid_inputs(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let npy = dir.join("ok.npy");
+    write_npy(&npy, &random(SHAPE, 10, 1.0).mapv(|v| v as f32));
+    let nii = dir.join("ok.nii");
+    write_nifti(
+        &nii,
+        &random(SHAPE, 11, 1.0),
+        &nifti_header([1.0, 1.0, 3.0]),
+    );
+    let niigz = dir.join("ok.nii.gz");
+    write_nifti(
+        &niigz,
+        &random(SHAPE, 12, 1.0),
+        &nifti_header([1.0, 1.0, 3.0]),
+    );
+    let tif = dir.join("ok.tif");
+    write_tiff_u16(
+        &tif,
+        &random((10, 9, 8), 13, 100.0).mapv(|v| v as u16),
+        true,
+    );
+    (npy, nii, niigz, tif)
+}
+
+fn truncated(from: &Path, to: &Path, len: usize) -> PathBuf {
+    let bytes = fs::read(from).unwrap();
+    fs::write(to, &bytes[..len.min(bytes.len())]).unwrap();
+    to.to_path_buf()
+}
+
+#[test]
+fn bad_input_fails_with_one_line_and_leaves_no_output() {
+    let dir = tmp();
+    let d = dir.path();
+    let (npy, nii, niigz, tif) = valid_inputs(d);
+    let out_dir = d.join("out");
+    fs::create_dir(&out_dir).unwrap();
+
+    // Garbage of each format, and files cut short.
+    fs::write(d.join("garbage.npy"), b"this is not an array").unwrap();
+    fs::write(d.join("garbage.tif"), b"this is not a tiff file at all").unwrap();
+    let mut bad_magic = fs::read(&nii).unwrap();
+    bad_magic[344..348].copy_from_slice(b"xyz\0");
+    fs::write(d.join("magic.nii"), bad_magic).unwrap();
+    let npy_len = fs::metadata(&npy).unwrap().len() as usize;
+    let nii_len = fs::metadata(&nii).unwrap().len() as usize;
+    let tif_len = fs::metadata(&tif).unwrap().len() as usize;
+    let gz_len = fs::metadata(&niigz).unwrap().len() as usize;
+    // Not 3D.
+    write_npy(&d.join("flat.npy"), &ndarray::Array2::<f32>::zeros((4, 5)));
+    write_nifti(
+        &d.join("four.nii"),
+        &ndarray::Array4::<f32>::zeros((4, 5, 6, 2)),
+        &NiftiHeader::default(),
+    );
+    {
+        use tiff::encoder::{TiffEncoder, colortype::RGB8};
+        let mut enc = TiffEncoder::new(fs::File::create(d.join("rgb.tif")).unwrap()).unwrap();
+        enc.write_image::<RGB8>(4, 3, &[0u8; 36]).unwrap();
+    }
+
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
+        (d.join("missing.nii.gz"), "1", "no such file"),
+        (d.join("volume.png"), "1", "unknown extension (.png)"),
+        (d.join("garbage.npy"), "1", "not a valid .npy file"),
+        (d.join("magic.nii"), "1", "not a NIfTI-1 file"),
+        (d.join("garbage.tif"), "1", "not a valid TIFF file"),
+        (
+            truncated(&npy, &d.join("short.npy"), npy_len - 7),
+            "1",
+            "not a valid .npy file",
+        ),
+        (
+            truncated(&nii, &d.join("short_header.nii"), 200),
+            "1",
+            "truncated",
+        ),
+        (
+            truncated(&nii, &d.join("short_data.nii"), nii_len - 9),
+            "1",
+            "truncated",
+        ),
+        (
+            truncated(&niigz, &d.join("short.nii.gz"), gz_len / 2),
+            "1",
+            "truncated",
+        ),
+        (
+            truncated(&tif, &d.join("short.tif"), tif_len / 2),
+            "1",
+            "truncated",
+        ),
+        (d.join("flat.npy"), "1", "needs a 3D volume"),
+        (d.join("four.nii"), "1", "4D (4x5x6x2)"),
+        (d.join("rgb.tif"), "1", "one value per voxel"),
+        (npy.clone(), "-1", "finite number >= 0"),
+        (npy.clone(), "1,-2,1", "finite number >= 0"),
+        (nii.clone(), "abc", "\"abc\" is not a number"),
+        (nii.clone(), "2cm", "unknown unit \"cm\""),
+        (npy.clone(), "1.5mm", ".npy files have no voxel spacing"),
+        (npy.clone(), "1,2", "one value, or three"),
+        (nii.clone(), "1,1,1e9", "kernel radius along z"),
+    ];
+    for (input, sigma, words) in &cases {
+        let ext = if input.to_string_lossy().ends_with(".tif") {
+            "tif"
+        } else {
+            "nii.gz"
+        };
+        let output = out_dir.join(format!("result.{ext}"));
+        fails(
+            [
+                a(input),
+                "-o".as_ref(),
+                a(&output),
+                "--sigma".as_ref(),
+                sigma.as_ref(),
+            ],
+            input,
+            words,
+        );
+        assert_eq!(
+            files_in(&out_dir),
+            Vec::<PathBuf>::new(),
+            "{input:?}: no output"
+        );
+    }
+
+    // The output's own problems name the output.
+    let png = out_dir.join("result.png");
+    fails(
+        [a(&npy), "-o".as_ref(), a(&png), "-s".as_ref(), "1".as_ref()],
+        &png,
+        "unknown extension",
+    );
+    let nowhere = d.join("no/such/folder/out.npy");
+    fails(
+        [
+            a(&npy),
+            "-o".as_ref(),
+            a(&nowhere),
+            "-s".as_ref(),
+            "1".as_ref(),
+        ],
+        &nowhere,
+        "cannot create a file in",
+    );
+    assert_eq!(files_in(&out_dir), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_failed_run_never_touches_an_existing_output() {
+    let dir = tmp();
+    let d = dir.path();
+    let (npy, nii, _, _) = valid_inputs(d);
+    let existing = d.join("existing.nii");
+    fs::write(&existing, b"precious").unwrap();
+    for (input, sigma) in [(&npy, "1mm"), (&npy, "-3"), (&nii, "x")] {
+        let o = blur3d([
+            a(input),
+            "-o".as_ref(),
+            a(&existing),
+            "--sigma".as_ref(),
+            sigma.as_ref(),
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+    }
+    let corrupt = truncated(&nii, &d.join("short.nii"), 400);
+    let o = blur3d([
+        a(&corrupt),
+        "-o".as_ref(),
+        a(&existing),
+        "-s".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(fs::read(&existing).unwrap(), b"precious");
+    assert_eq!(
+        files_in(d).len(),
+        6,
+        "no temporary file is left behind: {:?}",
+        files_in(d)
+    );
+
+    // A run that succeeds replaces it.
+    succeeds([
+        a(&nii),
+        "-o".as_ref(),
+        a(&existing),
+        "-s".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+        "-q".as_ref(),
+    ]);
+    assert_ne!(fs::read(&existing).unwrap(), b"precious");
+    assert_eq!(files_in(d).len(), 6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's examples, on the sample files that nibabel, tifffile and numpy wrote
+// (tests/cli_data/make_samples.py), against scipy's results on them.
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli_data")
+        .join(name)
+}
+
+/// Runs `blur3d INPUT -o <tmp>/OUTPUT ARGS...` and gives the output's path.
+fn readme_example(dir: &Path, input: &str, output: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(output);
+    let mut all = vec![
+        sample(input).into_os_string(),
+        "-o".into(),
+        out.clone().into(),
+    ];
+    all.extend(args.iter().map(Into::into));
+    succeeds(all);
+    out
+}
+
+#[test]
+fn readme_examples_match_scipy_on_the_sample_files() {
+    let dir = tmp();
+    let d = dir.path();
+    let gpu_too = gpu().is_some();
+    let engines: &[&[&str]] = if gpu_too {
+        &[&["--cpu"], &[]]
+    } else {
+        &[&["--cpu"]]
+    };
+
+    // NIfTI written by nibabel: 1 x 1 x 3 mm voxels, so 1.5mm is (1.5, 1.5, 0.5) voxels.
+    let head_in = read_nifti::<i16>(&sample("head.nii.gz"));
+    let head_scipy = read_npy::<f64>(&sample("head_sigma1.5mm_scipy.npy"));
+    for engine in engines {
+        let mut args = vec!["--sigma", "1.5mm"];
+        args.extend_from_slice(engine);
+        let out = readme_example(d, "head.nii.gz", "head_s.nii.gz", &args);
+        let (header, extensions, values) = read_nifti::<i16>(&out);
+        assert_eq!(header, head_in.0, "nibabel's header is kept");
+        assert_eq!(extensions, head_in.1);
+        let worst = max_diff(&values.mapv(f64::from), &head_scipy.mapv(f64::round));
+        let tol = if engine.is_empty() { 1.0 } else { 0.0 };
+        assert!(worst <= tol, "{engine:?}: off scipy by {worst}");
+    }
+    let c3d = readme_example(
+        d,
+        "head.nii.gz",
+        "head_c.nii.gz",
+        &["--sigma", "2x2x1vox", "--cpu"],
+    );
+    let expected = to_i16(&reference(
+        &head_in.2.mapv(f64::from),
+        &BlurOptions::new([2.0, 2.0, 1.0]),
+    ));
+    assert_eq!(read_nifti::<i16>(&c3d).2, expected);
+    let fwhm = readme_example(
+        d,
+        "head.nii.gz",
+        "head_f.nii.gz",
+        &["--fwhm", "4mm", "--cpu"],
+    );
+    let s = 4.0 / 2.354_820_045_030_949_3;
+    let expected = to_i16(&reference(
+        &head_in.2.mapv(f64::from),
+        &BlurOptions::new([s, s, s / 3.0]),
+    ));
+    assert_eq!(read_nifti::<i16>(&fwhm).2, expected);
+
+    // An ImageJ stack written by tifffile: 0.5 um pixels, 1.5 um slices.
+    let stack_scipy = read_npy::<f64>(&sample("stack_sigma1.5um_nearest_scipy.npy"));
+    for engine in engines {
+        let mut args = vec!["--sigma", "1.5um", "--mode", "nearest"];
+        args.extend_from_slice(engine);
+        let out = readme_example(d, "stack.tif", "stack_s.tif", &args);
+        let stack = read_tiff(&out, u16_pages);
+        let worst = max_diff(&stack.voxels.mapv(f64::from), &stack_scipy.mapv(f64::round));
+        let tol = if engine.is_empty() { 1.0 } else { 0.0 };
+        assert!(worst <= tol, "{engine:?}: off scipy by {worst}");
+        assert!(stack.description.unwrap().contains("spacing=1.5"));
+    }
+    let out = readme_example(
+        d,
+        "stack.tif",
+        "stack_f32.tif",
+        &[
+            "--sigma", "1,3,3", "--mode", "nearest", "--dtype", "f32", "--cpu",
+        ],
+    );
+    let stack = read_tiff(&out, f32_pages);
+    assert_close(&stack.voxels.mapv(f64::from), &stack_scipy, 1e-3);
+
+    // NumPy.
+    let vol_scipy = read_npy::<f64>(&sample("vol_sigma1-2-2_wrap_scipy.npy"));
+    for engine in engines {
+        let mut args = vec!["--sigma", "1,2,2", "--mode", "wrap"];
+        args.extend_from_slice(engine);
+        let out = readme_example(d, "vol.npy", "vol_s.npy", &args);
+        assert_close(&read_npy::<f32>(&out).mapv(f64::from), &vol_scipy, 1e-6);
+    }
+}
