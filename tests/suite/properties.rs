@@ -48,3 +48,26 @@ proptest! {
         assert_close(&got, &want, 2.0 * GPU_TOL);
     }
 }
+
+proptest! {
+    #![proptest_config(Config { cases: config().cases / 2, ..config() })]
+    /// Axes longer than a run of outputs, so that interior and border runs meet at random places.
+    #[test]
+    fn gpu_equals_full3d_long_axes(
+        long in 33usize..=110,
+        short in (1usize..=5, 1usize..=5),
+        long_axis in 0usize..3,
+        sigma in prop::array::uniform3(0.0f64..=8.0),
+        modes in prop::array::uniform3(mode()),
+        seed in any::<u64>(),
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let mut shape = [short.0, short.1, short.0.max(short.1)];
+        shape[long_axis] = long;
+        let vol = random_volume((shape[0], shape[1], shape[2]), seed);
+        let opts = BlurOptions::new(sigma).modes(modes);
+        let got = gpu.blur_with(&vol, &opts).unwrap();
+        let want = cpu::full3d(&vol, &opts).unwrap();
+        assert_close(&got, &want, 2.0 * GPU_TOL);
+    }
+}
