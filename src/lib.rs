@@ -10,6 +10,9 @@ mod options;
 mod voxel;
 
 pub use error::BlurError;
-pub use gpu::{BLUR_AXIS_WGSL, COPY_WGSL, GpuBlur, GpuVolume, PassParams, list_adapters};
+pub use gpu::{
+    BLUR_AXIS_WGSL, COPY_WGSL, GpuBlur, GpuVolume, PassParams, WIDEN_WGSL, WidenParams,
+    list_adapters,
+};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
 pub use voxel::Voxel;

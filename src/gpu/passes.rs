@@ -157,10 +157,15 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 
 impl Pipeline {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blur3d.blur_axis"),
-            source: wgpu::ShaderSource::Wgsl(BLUR_AXIS_WGSL.into()),
-        });
+        let module = |label, source: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        };
+        let blur_module = module("blur3d.blur_axis", BLUR_AXIS_WGSL);
+        let copy_module = module("blur3d.copy", COPY_WGSL);
+        let widen_module = module("blur3d.widen", WIDEN_WGSL);
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.pass_layout"),
             entries: &[
@@ -174,14 +179,6 @@ impl Pipeline {
             label: Some("blur3d.pipeline_layout"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
-        });
-        let copy_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blur3d.copy"),
-            source: wgpu::ShaderSource::Wgsl(COPY_WGSL.into()),
-        });
-        let widen_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blur3d.widen"),
-            source: wgpu::ShaderSource::Wgsl(WIDEN_WGSL.into()),
         });
         let widen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.widen_layout"),
@@ -211,8 +208,8 @@ impl Pipeline {
             })
         };
         Pipeline {
-            interior: entry(&pipeline_layout, &module, "interior"),
-            border: entry(&pipeline_layout, &module, "border"),
+            interior: entry(&pipeline_layout, &blur_module, "interior"),
+            border: entry(&pipeline_layout, &blur_module, "border"),
             copy: entry(&pipeline_layout, &copy_module, "copy"),
             widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
             widen_layout,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use blur3d::{BLUR_AXIS_WGSL, PassParams};
+use blur3d::{BLUR_AXIS_WGSL, PassParams, WIDEN_WGSL, WidenParams};
 
 fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
@@ -38,42 +38,45 @@ fn embedded_shader_is_the_file() {
     assert_eq!(std::fs::read_to_string(path).unwrap(), BLUR_AXIS_WGSL);
 }
 
-#[test]
-fn pass_params_match_wgsl_layout() {
-    let (module, _) = module(BLUR_AXIS_WGSL);
+/// Asserts that WGSL struct `name` in `source` has `size` bytes and these member offsets.
+#[track_caller]
+fn assert_layout(source: &str, name: &str, size: usize, expected: &[(&str, usize)]) {
+    let (module, _) = module(source);
     let (_, ty) = module
         .types
         .iter()
-        .find(|(_, t)| t.name.as_deref() == Some("Params"))
-        .expect("struct Params in blur_axis.wgsl");
+        .find(|(_, t)| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("struct {name} in the shader"));
     let naga::TypeInner::Struct { members, span } = &ty.inner else {
-        panic!("Params is not a struct")
+        panic!("{name} is not a struct")
     };
-    assert_eq!(*span as usize, size_of::<PassParams>(), "size of Params");
-    let offsets: Vec<(String, u32)> = members
+    assert_eq!(*span as usize, size, "size of {name}");
+    let offsets: Vec<(String, usize)> = members
         .iter()
-        .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+        .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
         .collect();
-    macro_rules! offsets {
-        ($($f:ident),*) => { [$((stringify!($f), std::mem::offset_of!(PassParams, $f))),*] };
-    }
-    let expected = offsets!(
-        len,
-        stride,
-        radius,
-        mode,
-        weight_offset,
-        cval,
-        interior_runs,
-        left_runs,
-        right_runs,
-        interior_invocations,
-        border_invocations,
-        pad
+    let expected: Vec<(String, usize)> =
+        expected.iter().map(|(n, o)| (n.to_string(), *o)).collect();
+    assert_eq!(offsets, expected, "members of {name}");
+}
+
+macro_rules! offsets {
+    ($t:ty: $($f:ident),*) => { [$((stringify!($f), std::mem::offset_of!($t, $f))),*] };
+}
+
+#[test]
+fn rust_mirrors_match_the_wgsl_layouts() {
+    assert_layout(
+        BLUR_AXIS_WGSL,
+        "Params",
+        size_of::<PassParams>(),
+        &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
+            left_runs, right_runs, interior_invocations, border_invocations, pad),
     );
-    let expected: Vec<(String, u32)> = expected
-        .iter()
-        .map(|(n, o)| (n.to_string(), *o as u32))
-        .collect();
-    assert_eq!(offsets, expected);
+    assert_layout(
+        WIDEN_WGSL,
+        "Widen",
+        size_of::<WidenParams>(),
+        &offsets!(WidenParams: count, bits, signed, pad),
+    );
 }

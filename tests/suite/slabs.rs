@@ -27,30 +27,42 @@ fn slabbed(planes: usize, plane: usize) -> Option<GpuBlur> {
 #[test]
 fn tiny_slabs_equal_one_piece_and_full3d() {
     let Some(one_piece) = gpu() else { return };
-    let vol = random_volume((23, 5, 6), 30);
-    for (limit, sigma0) in [(40, 8.0), (5, 1.0), (3, 0.5), (12, 3.0), (18, 2.0)] {
+    let vol = random_volume((150, 5, 6), 30);
+    // (slab limit in planes, sigma along axis 0). Two slabs in flight halve the limit when half
+    // still holds the halo: 140 planes at sigma 8 (radius 32) leave 6 output planes per slab, a
+    // halo far larger than the slab; 17 planes at sigma 2 (radius 8) leave exactly one.
+    for (limit, sigma0) in [(140, 8.0), (17, 2.0), (20, 1.0), (12, 0.5), (60, 4.0)] {
         let Some(gpu) = slabbed(limit, 30) else {
             return;
         };
         for mode in MODES {
             let opts = BlurOptions::new([sigma0, 1.0, 0.7]).mode(mode);
             let mut calls = Vec::new();
-            let got = gpu.blur_with_progress(&vol, &opts, |done, total| calls.push((done, total)));
-            match got {
-                Ok(got) => {
-                    assert_close(&got, &one_piece.blur_with(&vol, &opts).unwrap(), 1e-6);
-                    assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
-                    let total = calls.last().unwrap().1;
-                    assert_eq!(calls, (1..=total).map(|d| (d, total)).collect::<Vec<_>>());
-                }
-                // A slab must hold the halo (2 r + 1 planes); below that, a clear error.
-                Err(e) => assert!(
-                    matches!(e, blur3d::BlurError::VolumeTooLarge { .. }) && limit / 2 < 2 * 32 + 1,
-                    "limit {limit}, sigma {sigma0}: {e}"
-                ),
-            }
+            let got = gpu
+                .blur_with_progress(&vol, &opts, |done, total| calls.push((done, total)))
+                .unwrap();
+            assert_close(&got, &one_piece.blur_with(&vol, &opts).unwrap(), 1e-6);
+            assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
+            let total = calls.last().unwrap().1;
+            assert!(total > 1, "limit {limit}: one slab");
+            assert_eq!(calls, (1..=total).map(|d| (d, total)).collect::<Vec<_>>());
         }
     }
+}
+
+#[test]
+fn a_slab_too_small_for_the_halo_is_an_error() {
+    let vol = random_volume((100, 5, 6), 34);
+    // Radius 32 needs 65 planes in a slab.
+    let Some(gpu) = slabbed(64, 30) else { return };
+    assert_eq!(
+        gpu.blur(&vol, [8.0, 1.0, 1.0]).unwrap_err(),
+        blur3d::BlurError::VolumeTooLarge {
+            bytes: 65 * 30 * 4,
+            limit: 64 * 30 * 4,
+            limit_name: "GpuBlur::with_max_slab_bytes"
+        }
+    );
 }
 
 #[test]
