@@ -148,9 +148,10 @@ impl GpuBlur {
         })
     }
 
-    /// Caps the slab size at `bytes` of f32 voxels, below the device's own limits: volumes
-    /// larger than that are blurred in slabs along axis 0, with the same result. Useful to keep
-    /// GPU memory for other work, and to test slab stitching on small volumes.
+    /// Caps every volume buffer at `bytes` of f32 voxels, below the device's own limits: volumes
+    /// larger than that are blurred in slabs along axis 0, with the same result, and cannot be
+    /// uploaded as a [`GpuVolume`]. Useful to keep GPU memory for other work, and to test slab
+    /// stitching on small volumes.
     #[must_use]
     pub fn with_max_slab_bytes(mut self, bytes: u64) -> Self {
         self.max_slab_bytes = bytes;
@@ -313,17 +314,10 @@ impl GpuBlur {
             vol,
             opts,
             &mut |planes, values| {
-                let mut dst = out.slice_mut(ndarray::s![planes, .., ..]);
-                match dst.as_slice_mut() {
-                    Some(d) => d
-                        .iter_mut()
-                        .zip(values)
-                        .for_each(|(o, &v)| *o = B::from_f32(v)),
-                    None => dst
-                        .iter_mut()
-                        .zip(values)
-                        .for_each(|(o, &v)| *o = B::from_f32(v)),
-                }
+                out.slice_mut(ndarray::s![planes, .., ..])
+                    .iter_mut()
+                    .zip(values)
+                    .for_each(|(o, &v)| *o = B::from_f32(v));
             },
             progress,
         )
@@ -392,7 +386,8 @@ impl GpuBlur {
         .await
     }
 
-    /// The largest slab, in bytes of f32, this device takes, and the limit that decides it.
+    /// The largest buffer of f32 voxels (a slab, or a device-resident volume) this device takes,
+    /// in bytes, and the limit that decides it.
     fn slab_limit(&self) -> (u64, &'static str) {
         let limits = self.device.limits();
         [
@@ -598,27 +593,16 @@ impl GpuBlur {
         }
     }
 
-    /// Bytes of a volume of `voxels` f32, or the limit it passes.
+    /// Bytes of a volume of `voxels` f32 in one buffer, or the limit it passes.
     fn check_fits(&self, voxels: usize) -> Result<u64, BlurError> {
         let bytes = voxels as u64 * size_of::<f32>() as u64;
-        let limits = self.device.limits();
-        let checks = [
-            (
-                limits.max_storage_buffer_binding_size,
-                "max_storage_buffer_binding_size",
-            ),
-            (limits.max_buffer_size, "max_buffer_size"),
-            // Indices in the shader are u32.
-            (u64::from(u32::MAX), "u32 voxel indices"),
-        ];
-        for (limit, limit_name) in checks {
-            if bytes > limit {
-                return Err(BlurError::VolumeTooLarge {
-                    bytes,
-                    limit,
-                    limit_name,
-                });
-            }
+        let (limit, limit_name) = self.slab_limit();
+        if bytes > limit {
+            return Err(BlurError::VolumeTooLarge {
+                bytes,
+                limit,
+                limit_name,
+            });
         }
         Ok(bytes)
     }
