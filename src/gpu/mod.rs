@@ -18,7 +18,7 @@ use crate::options::AxisKernel;
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::LostReason;
-use passes::Pipeline;
+use passes::{PingPong, Pipeline};
 use slabs::Slab;
 
 pub use volume::GpuVolume;
@@ -508,17 +508,8 @@ impl GpuBlur {
                     .await?;
                 write_padded(&self.queue, &words, raw);
                 let scopes = Scopes::push(&self.device);
-                passes::encode_widen(
-                    &self.device,
-                    &self.queue,
-                    &self.pipeline,
-                    encoder,
-                    &words,
-                    &buffer,
-                    voxels,
-                    bits,
-                    signed,
-                );
+                self.encoding()
+                    .widen(encoder, &words, &buffer, voxels, (bits, signed));
                 scopes.pop().await?;
                 packed = Some(words);
             }
@@ -538,6 +529,14 @@ impl GpuBlur {
             let _ = self.device.poll(wgpu::PollType::Poll);
             self.check_alive().err().unwrap_or(e)
         })
+    }
+
+    fn encoding(&self) -> passes::Encoder<'_> {
+        passes::Encoder {
+            device: &self.device,
+            queue: &self.queue,
+            pipeline: &self.pipeline,
+        }
     }
 
     fn encoder(&self) -> wgpu::CommandEncoder {
@@ -569,16 +568,12 @@ impl GpuBlur {
             .take(&self.storage, volume.bytes(), passes::storage_buffer)
             .await?;
         let scopes = Scopes::push(&self.device);
-        let swapped = passes::encode_blur(
-            &self.device,
-            &self.queue,
-            &self.pipeline,
-            encoder,
-            &volume.buffer,
-            &spare,
-            volume.shape,
-            kernels,
-        );
+        let buffers = PingPong {
+            a: &volume.buffer,
+            b: &spare,
+            shape: volume.shape,
+        };
+        let swapped = self.encoding().blur(encoder, &buffers, kernels);
         scopes.pop().await?;
         if swapped {
             std::mem::swap(&mut volume.buffer, &mut spare);

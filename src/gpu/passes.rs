@@ -246,225 +246,225 @@ enum Step<'a> {
     Copy,
 }
 
-/// Encodes one blur pass per kernel, ping-ponging between `a` (which holds the volume) and `b`.
-/// Returns whether the result ended in `b`.
-#[allow(clippy::too_many_arguments)] // the pieces of one submission, each used once
-pub(crate) fn encode_blur(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    pipeline: &Pipeline,
-    encoder: &mut wgpu::CommandEncoder,
-    a: &wgpu::Buffer,
-    b: &wgpu::Buffer,
-    shape: [usize; 3],
-    kernels: &[Option<AxisKernel>; 3],
-) -> bool {
-    // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
-    let mut weights: Vec<f32> = Vec::new();
-    let mut params: Vec<PassParams> = Vec::new();
-    for (axis, kernel) in kernels.iter().enumerate() {
-        if let Some(k) = kernel {
-            params.push(PassParams::along(shape, axis, k, weights.len()));
-            #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-            weights.extend(k.weights.iter().map(|&w| w as f32));
-            // The shaders read weights as vec4s, each axis's from a multiple of 4.
-            weights.resize(weights.len().next_multiple_of(4), 0.0);
+/// What encoding GPU work needs: the device, its queue (small parameter buffers are written
+/// through it) and the pipelines.
+#[derive(Clone, Copy)]
+pub(crate) struct Encoder<'a> {
+    pub device: &'a wgpu::Device,
+    pub queue: &'a wgpu::Queue,
+    pub pipeline: &'a Pipeline,
+}
+
+/// Two storage buffers passes ping-pong between; the volume starts in `a`.
+pub(crate) struct PingPong<'a> {
+    pub a: &'a wgpu::Buffer,
+    pub b: &'a wgpu::Buffer,
+    pub shape: [usize; 3],
+}
+
+impl Encoder<'_> {
+    /// Encodes one blur pass per kernel. Returns whether the result ended in `b`.
+    pub(crate) fn blur(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        buffers: &PingPong<'_>,
+        kernels: &[Option<AxisKernel>; 3],
+    ) -> bool {
+        let shape = buffers.shape;
+        // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
+        let mut weights: Vec<f32> = Vec::new();
+        let mut params: Vec<PassParams> = Vec::new();
+        for (axis, kernel) in kernels.iter().enumerate() {
+            if let Some(k) = kernel {
+                params.push(PassParams::along(shape, axis, k, weights.len()));
+                #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
+                weights.extend(k.weights.iter().map(|&w| w as f32));
+                // The shaders read weights as vec4s, each axis's from a multiple of 4.
+                weights.resize(weights.len().next_multiple_of(4), 0.0);
+            }
         }
+        let steps: Vec<Step<'_>> = params.iter().map(Step::Blur).collect();
+        self.steps(encoder, buffers, &weights, &steps)
     }
-    let steps: Vec<Step<'_>> = params.iter().map(Step::Blur).collect();
-    encode_steps(
-        device, queue, pipeline, encoder, a, b, shape, &weights, &steps,
-    )
-}
 
-/// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
-#[allow(clippy::too_many_arguments)] // as encode_blur
-pub(crate) fn encode_widen(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    pipeline: &Pipeline,
-    encoder: &mut wgpu::CommandEncoder,
-    packed: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-    count: usize,
-    bits: u32,
-    signed: bool,
-) {
-    let params = WidenParams {
-        count: count as u32,
-        bits,
-        signed: u32::from(signed),
-        pad: 0,
-    };
-    let params_buffer = upload(
-        device,
-        queue,
-        "blur3d.widen_params",
-        bytemuck::bytes_of(&params),
-        wgpu::BufferUsages::UNIFORM,
-    );
-    let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("blur3d.widen_bind_group"),
-        layout: &pipeline.widen_layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: params_buffer.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: packed,
-                    offset: 0,
-                    size: NonZeroU64::new(packed_bytes),
-                }),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: dst,
-                    offset: 0,
-                    size: NonZeroU64::new(count as u64 * 4),
-                }),
-            },
-        ],
-    });
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("blur3d.widen"),
-        timestamp_writes: None,
-    });
-    pass.set_pipeline(&pipeline.widen);
-    pass.set_bind_group(0, &bind_group, &[]);
-    let (x, y) = workgroups(
-        count as u32,
-        device.limits().max_compute_workgroups_per_dimension,
-    );
-    pass.dispatch_workgroups(x, y, 1);
-}
-
-/// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count` passes.
-/// Returns whether the result ended in `b`.
-#[allow(clippy::too_many_arguments)] // as encode_blur
-pub(crate) fn encode_copies(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    pipeline: &Pipeline,
-    encoder: &mut wgpu::CommandEncoder,
-    a: &wgpu::Buffer,
-    b: &wgpu::Buffer,
-    shape: [usize; 3],
-    count: usize,
-) -> bool {
-    let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy).collect();
-    encode_steps(
-        device,
-        queue,
-        pipeline,
-        encoder,
-        a,
-        b,
-        shape,
-        &[0.0],
-        &steps,
-    )
-}
-
-#[allow(clippy::too_many_arguments)] // as encode_blur
-fn encode_steps(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    pipeline: &Pipeline,
-    encoder: &mut wgpu::CommandEncoder,
-    a: &wgpu::Buffer,
-    b: &wgpu::Buffer,
-    shape: [usize; 3],
-    weights: &[f32],
-    steps: &[Step<'_>],
-) -> bool {
-    let limits = device.limits();
-    let voxels: usize = shape.iter().product();
-    let bytes = (voxels * size_of::<f32>()) as u64;
-    let weights_buffer = upload(
-        device,
-        queue,
-        "blur3d.weights",
-        bytemuck::cast_slice(weights),
-        wgpu::BufferUsages::STORAGE,
-    );
-    let slot = (size_of::<PassParams>() as u64)
-        .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
-    let mut uniform_bytes = vec![0u8; (slot * steps.len() as u64) as usize];
-    for (i, step) in steps.iter().enumerate() {
-        if let Step::Blur(p) = step {
-            let at = i * slot as usize;
-            uniform_bytes[at..at + size_of::<PassParams>()].copy_from_slice(bytemuck::bytes_of(*p));
-        }
-    }
-    let params_buffer = upload(
-        device,
-        queue,
-        "blur3d.params",
-        &uniform_bytes,
-        wgpu::BufferUsages::UNIFORM,
-    );
-    let binding = |buffer, offset, size| {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer,
-            offset,
-            size: NonZeroU64::new(size),
-        })
-    };
-    let (mut src, mut dst) = (a, b);
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("blur3d.passes"),
-        timestamp_writes: None,
-    });
-    for (i, step) in steps.iter().enumerate() {
+    /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
+    pub(crate) fn widen(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        packed: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        count: usize,
+        (bits, signed): (u32, bool),
+    ) {
+        let Encoder {
+            device,
+            queue,
+            pipeline,
+        } = *self;
+        let params = WidenParams {
+            count: count as u32,
+            bits,
+            signed: u32::from(signed),
+            pad: 0,
+        };
+        let params_buffer = upload(
+            device,
+            queue,
+            "blur3d.widen_params",
+            bytemuck::bytes_of(&params),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("blur3d.pass_bind_group"),
-            layout: &pipeline.layout,
+            label: Some("blur3d.widen_bind_group"),
+            layout: &pipeline.widen_layout,
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: binding(
-                        &params_buffer,
-                        i as u64 * slot,
-                        size_of::<PassParams>() as u64,
-                    ),
+                    resource: params_buffer.as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: weights_buffer.as_entire_binding(),
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: packed,
+                        offset: 0,
+                        size: NonZeroU64::new(packed_bytes),
+                    }),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: binding(src, 0, bytes),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: binding(dst, 0, bytes),
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: dst,
+                        offset: 0,
+                        size: NonZeroU64::new(count as u64 * 4),
+                    }),
                 },
             ],
         });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("blur3d.widen"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&pipeline.widen);
         pass.set_bind_group(0, &bind_group, &[]);
-        let dispatches = match step {
-            Step::Blur(p) => [
-                (&pipeline.interior, p.interior_invocations),
-                (&pipeline.border, p.border_invocations),
-            ],
-            Step::Copy => [(&pipeline.copy, voxels as u32), (&pipeline.copy, 0)],
-        };
-        for (entry, invocations) in dispatches {
-            if invocations > 0 {
-                let (x, y) = workgroups(invocations, limits.max_compute_workgroups_per_dimension);
-                pass.set_pipeline(entry);
-                pass.dispatch_workgroups(x, y, 1);
+        let (x, y) = workgroups(
+            count as u32,
+            device.limits().max_compute_workgroups_per_dimension,
+        );
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Encodes `count` plain copies: the floor of `count` passes. Returns whether the result
+    /// ended in `b`.
+    pub(crate) fn copies(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        buffers: &PingPong<'_>,
+        count: usize,
+    ) -> bool {
+        let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy).collect();
+        self.steps(encoder, buffers, &[0.0; 4], &steps)
+    }
+
+    fn steps(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        buffers: &PingPong<'_>,
+        weights: &[f32],
+        steps: &[Step<'_>],
+    ) -> bool {
+        let Encoder {
+            device,
+            queue,
+            pipeline,
+        } = *self;
+        let PingPong { a, b, shape } = *buffers;
+        let limits = device.limits();
+        let voxels: usize = shape.iter().product();
+        let bytes = (voxels * size_of::<f32>()) as u64;
+        let weights_buffer = upload(
+            device,
+            queue,
+            "blur3d.weights",
+            bytemuck::cast_slice(weights),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let slot = (size_of::<PassParams>() as u64)
+            .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
+        let mut uniform_bytes = vec![0u8; (slot * steps.len() as u64) as usize];
+        for (i, step) in steps.iter().enumerate() {
+            if let Step::Blur(p) = step {
+                let at = i * slot as usize;
+                uniform_bytes[at..at + size_of::<PassParams>()]
+                    .copy_from_slice(bytemuck::bytes_of(*p));
             }
         }
-        std::mem::swap(&mut src, &mut dst);
+        let params_buffer = upload(
+            device,
+            queue,
+            "blur3d.params",
+            &uniform_bytes,
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let binding = |buffer, offset, size| {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset,
+                size: NonZeroU64::new(size),
+            })
+        };
+        let (mut src, mut dst) = (a, b);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("blur3d.passes"),
+            timestamp_writes: None,
+        });
+        for (i, step) in steps.iter().enumerate() {
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("blur3d.pass_bind_group"),
+                layout: &pipeline.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: binding(
+                            &params_buffer,
+                            i as u64 * slot,
+                            size_of::<PassParams>() as u64,
+                        ),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: weights_buffer.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: binding(src, 0, bytes),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: binding(dst, 0, bytes),
+                    },
+                ],
+            });
+            pass.set_bind_group(0, &bind_group, &[]);
+            let dispatches = match step {
+                Step::Blur(p) => [
+                    (&pipeline.interior, p.interior_invocations),
+                    (&pipeline.border, p.border_invocations),
+                ],
+                Step::Copy => [(&pipeline.copy, voxels as u32), (&pipeline.copy, 0)],
+            };
+            for (entry, invocations) in dispatches {
+                if invocations > 0 {
+                    let (x, y) =
+                        workgroups(invocations, limits.max_compute_workgroups_per_dimension);
+                    pass.set_pipeline(entry);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            }
+            std::mem::swap(&mut src, &mut dst);
+        }
+        steps.len() % 2 == 1
     }
-    steps.len() % 2 == 1
 }
 
 /// A new buffer holding `contents`. Unlike `DeviceExt::create_buffer_init`, which maps the buffer

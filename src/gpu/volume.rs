@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
-use super::{GpuBlur, give_back, passes};
+use super::{GpuBlur, PingPong, give_back, passes};
 use crate::{BlurError, BlurOptions, Voxel};
 
 /// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
@@ -149,16 +149,12 @@ impl GpuBlur {
                 .take(&self.storage, volume.bytes(), passes::storage_buffer)
                 .await?;
             let mut encoder = self.encoder();
-            if passes::encode_copies(
-                &self.device,
-                &self.queue,
-                &self.pipeline,
-                &mut encoder,
-                &volume.buffer,
-                &spare,
-                volume.shape,
-                count,
-            ) {
+            let buffers = PingPong {
+                a: &volume.buffer,
+                b: &spare,
+                shape: volume.shape,
+            };
+            if self.encoding().copies(&mut encoder, &buffers, count) {
                 std::mem::swap(&mut volume.buffer, &mut spare);
             }
             self.submit(encoder).await?;
