@@ -485,8 +485,7 @@ impl GpuBlur {
                 passes::storage_buffer,
             )
             .await?;
-        let mut packed = None;
-        match A::UPLOAD {
+        let packed = match A::UPLOAD {
             Upload::F32 | Upload::Host => {
                 let values = slab_values(
                     vol,
@@ -494,26 +493,26 @@ impl GpuBlur {
                     |v: &[A]| A::as_f32_slice(v).map(Cow::Borrowed),
                     |v| v.to_f32(),
                 );
+                let scopes = Scopes::push(&self.device);
                 write_padded(&self.queue, &buffer, bytemuck::cast_slice(&values));
+                scopes.pop().await?;
+                None
             }
             Upload::Packed { bits, signed } => {
                 let values = slab_values(vol, planes, |v: &[A]| Some(Cow::Borrowed(v)), |v| v);
                 let raw: &[u8] = bytemuck::cast_slice(&values);
+                let bytes = (raw.len() as u64).next_multiple_of(4);
                 let words = self
-                    .take(
-                        &self.storage,
-                        (raw.len() as u64).next_multiple_of(4),
-                        passes::storage_buffer,
-                    )
+                    .take(&self.storage, bytes, passes::storage_buffer)
                     .await?;
-                write_padded(&self.queue, &words, raw);
                 let scopes = Scopes::push(&self.device);
+                write_padded(&self.queue, &words, raw);
                 self.encoding()
                     .widen(encoder, &words, &buffer, voxels, (bits, signed));
                 scopes.pop().await?;
-                packed = Some(words);
+                Some(words)
             }
-        }
+        };
         Ok((GpuVolume { buffer, shape }, packed))
     }
 
@@ -525,8 +524,9 @@ impl GpuBlur {
     ) -> Result<T, BlurError> {
         self.check_alive()?;
         work.await.map_err(|e| {
-            // A poll lets wgpu deliver a loss it has not reported yet.
-            let _ = self.device.poll(wgpu::PollType::Poll);
+            // Waiting for the queue lets wgpu deliver a loss it has not reported yet (a destroyed
+            // device is only reported once its queue is maintained). Only failures wait.
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
             self.check_alive().err().unwrap_or(e)
         })
     }

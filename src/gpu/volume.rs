@@ -154,7 +154,10 @@ impl GpuBlur {
                 b: &spare,
                 shape: volume.shape,
             };
-            if self.encoding().copies(&mut encoder, &buffers, count) {
+            let scopes = super::Scopes::push(&self.device);
+            let swapped = self.encoding().copies(&mut encoder, &buffers, count);
+            scopes.pop().await?;
+            if swapped {
                 std::mem::swap(&mut volume.buffer, &mut spare);
             }
             self.submit(encoder).await?;
