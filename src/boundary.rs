@@ -1,4 +1,4 @@
-//! Where a tap outside the axis reads from, for each [`Mode`](crate::Mode).
+//! Where a tap outside the axis reads from, for each [`Mode`].
 //!
 //! The rules are scipy's `NI_ExtendLine`, which extends a line by repeating the reflection (or the
 //! period) as often as needed, so a kernel longer than its axis is handled without special cases:
