@@ -230,24 +230,19 @@ impl GpuBlur {
     }
 
     /// Blurs `vol` and stores the result as `B`: for integer types rounded to nearest (halves
-    /// away from zero) and clamped to the type's range. `gpu.blur_as::<u16, _, _>(&vol, &opts)`
-    /// keeps a u16 volume u16.
+    /// away from zero) and clamped to the type's range. `gpu.blur_as::<u16>(&vol, &opts)` keeps a
+    /// u16 volume u16.
     ///
     /// scipy's `gaussian_filter` with an integer output instead truncates toward zero after
     /// every axis; blur3d keeps f32 through all passes and rounds once.
     ///
     /// # Errors
     /// As [`GpuBlur::blur_with`].
-    pub fn blur_as<B, S, A>(
+    pub fn blur_as<B: Voxel>(
         &self,
-        vol: &ArrayBase<S, Ix3>,
+        vol: &ArrayBase<impl Data<Elem = impl Voxel>, Ix3>,
         opts: &BlurOptions,
-    ) -> Result<Array3<B>, BlurError>
-    where
-        B: Voxel,
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
+    ) -> Result<Array3<B>, BlurError> {
         let mut out = Array3::from_elem(vol.raw_dim(), B::zeroed());
         self.blur_into(vol, opts, &mut out)?;
         Ok(out)

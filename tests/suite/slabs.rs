@@ -139,7 +139,7 @@ fn u16_512_cubed() {
         ((a * 7919 + b * 104_729 + c * 1_299_709) % 65_536) as u16
     });
     let opts = BlurOptions::new(1.5).mode(Mode::Nearest);
-    let got = gpu.blur_as::<u16, _, _>(&vol, &opts).unwrap();
+    let got = gpu.blur_as::<u16>(&vol, &opts).unwrap();
     let want = cpu::separable(&vol, &opts).unwrap();
     // The f32 result is within the documented bound of the f64 reference (1e-5 of the largest
     // value); rounding then puts it at most one step from the rounded reference.
