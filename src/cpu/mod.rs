@@ -8,11 +8,10 @@ mod separable;
 pub use full3d::full3d;
 pub use separable::separable;
 
-use ndarray::{ArrayBase, Data, Ix3};
+use ndarray::{ArrayBase, Ix3, RawData};
 
-use crate::Voxel;
-
-pub(crate) fn shape_of<S: Data<Elem = A>, A: Voxel>(vol: &ArrayBase<S, Ix3>) -> [usize; 3] {
-    let d = vol.dim();
-    [d.0, d.1, d.2]
+/// The shape of any 3D array, as an array (input volumes and output arrays alike).
+pub(crate) fn shape_of<S: RawData>(vol: &ArrayBase<S, Ix3>) -> [usize; 3] {
+    let (a, b, c) = vol.dim();
+    [a, b, c]
 }

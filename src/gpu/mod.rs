@@ -301,7 +301,7 @@ impl GpuBlur {
         T: DataMut<Elem = B>,
         B: Voxel,
     {
-        let (volume, output) = (crate::cpu::shape_of(vol), shape3(out.dim()));
+        let (volume, output) = (crate::cpu::shape_of(vol), crate::cpu::shape_of(out));
         if volume != output {
             return Err(BlurError::ShapeMismatch { volume, output });
         }
@@ -632,10 +632,6 @@ impl Default for GpuBlur {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn shape3(d: (usize, usize, usize)) -> [usize; 3] {
-    [d.0, d.1, d.2]
 }
 
 /// A slab submitted and not yet read back.

@@ -447,11 +447,11 @@ impl Encoder<'_> {
             });
             pass.set_bind_group(0, &bind_group, &[]);
             let dispatches = match step {
-                Step::Blur(p) => [
+                Step::Blur(p) => vec![
                     (&pipeline.interior, p.interior_invocations),
                     (&pipeline.border, p.border_invocations),
                 ],
-                Step::Copy => [(&pipeline.copy, voxels as u32), (&pipeline.copy, 0)],
+                Step::Copy => vec![(&pipeline.copy, voxels as u32)],
             };
             for (entry, invocations) in dispatches {
                 if invocations > 0 {
