@@ -86,7 +86,7 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
     return src[base + u32(pos) * p.stride];
 }
 
-// Outputs start .. start + RUN of the line at `base`. Four vec4s hold the window and four the
+// Outputs start .. start + RUN of the line at `base`. Eight vec4s hold the window and eight the
 // sums (no arrays, so everything stays in registers on every backend). Outputs at or past the
 // end of the line (only on lines shorter than RUN) are not written.
 fn run(base: u32, start: i32, mapped: bool) {
@@ -109,12 +109,34 @@ fn run(base: u32, start: i32, mapped: bool) {
     var a5 = vec4(0.0);
     var a6 = vec4(0.0);
     var a7 = vec4(0.0);
-    // Weights come four at a time (one load per four taps); the window takes one tap per step.
-    // The load after the last tap is never used: inside the buffer, or zero by bounds checks.
+    // Taps four at a time while four remain: the window then moves by a whole vec4, so the
+    // shifts inside a step are only renamings. The last taps go one at a time.
     let taps = 2u * p.radius + 1u;
-    for (var k = 0u; k < taps; k += 4u) {
+    var k = 0u;
+    for (; k + 4u <= taps; k += 4u) {
+        let w = weights[(p.weight_offset + k) / 4u];
+        let v8 = vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
+        pos += 4;
+        a0 = step4(a0, w, v0, v1);
+        a1 = step4(a1, w, v1, v2);
+        a2 = step4(a2, w, v2, v3);
+        a3 = step4(a3, w, v3, v4);
+        a4 = step4(a4, w, v4, v5);
+        a5 = step4(a5, w, v5, v6);
+        a6 = step4(a6, w, v6, v7);
+        a7 = step4(a7, w, v7, v8);
+        v0 = v1;
+        v1 = v2;
+        v2 = v3;
+        v3 = v4;
+        v4 = v5;
+        v5 = v6;
+        v6 = v7;
+        v7 = v8;
+    }
+    if (k < taps) {
         let w4 = weights[(p.weight_offset + k) / 4u];
-        for (var c = 0u; c < min(4u, taps - k); c++) {
+        for (var c = 0u; c < taps - k; c++) {
             let w = w4[c];
             a0 += w * v0;
             a1 += w * v1;
@@ -149,6 +171,15 @@ fn run(base: u32, start: i32, mapped: bool) {
         if (l + 24 < n) { dst[out + 24u * s] = a6[j]; }
         if (l + 28 < n) { dst[out + 28u * s] = a7[j]; }
     }
+}
+
+// Four taps `w` on the sums `a` of outputs whose window is `v`, followed by `u`.
+fn step4(a: vec4<f32>, w: vec4<f32>, v: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
+    var s = a + w.x * v;
+    s += w.y * vec4(v.yzw, u.x);
+    s += w.z * vec4(v.zw, u.xy);
+    s += w.w * vec4(v.w, u.xyz);
+    return s;
 }
 
 // Invocation index across a 2D dispatch (2D keeps each dimension within the device's limit),
