@@ -41,11 +41,45 @@ const MODE_REFLECT: u32 = 0u;
 const MODE_MIRROR: u32 = 1u;
 const MODE_NEAREST: u32 = 2u;
 const MODE_WRAP: u32 = 3u;
+const MODE_CONSTANT: u32 = 4u;
+
+// How border runs map positions, fixed when the pipeline is made so that the mapping compiles
+// to a few selects (llvmpipe runs every case of a switch and every branch, masked). MODE is
+// one of the modes above, and the kernel is shorter than the axis (radius < len), so one
+// reflection or period reaches every position a tap reads; or MODE_ANY: the mode from `p`, for
+// kernels of any length.
+override MODE: u32 = MODE_ANY;
+const MODE_ANY: u32 = 5u;
 
 // Index along the axis that position `i` reads, or -1 for the constant. Twin of
-// `boundary::source_index`. Remainders are only taken of non-negative numbers: GLSL leaves `%`
-// of a negative operand undefined, and the GL backend passes `%` through.
+// `boundary::source_index`.
 fn source_index(i: i32, n: i32) -> i32 {
+    switch MODE {
+        case MODE_REFLECT: {
+            return select(select(i, 2 * n - 1 - i, i >= n), -1 - i, i < 0);
+        }
+        case MODE_MIRROR: {
+            return select(select(i, 2 * n - 2 - i, i >= n), -i, i < 0);
+        }
+        case MODE_NEAREST: {
+            return clamp(i, 0, n - 1);
+        }
+        case MODE_WRAP: {
+            return select(select(i, i - n, i >= n), i + n, i < 0);
+        }
+        case MODE_CONSTANT: {
+            return select(-1, i, i >= 0 && i < n);
+        }
+        default: {
+            return source_index_any(i, n);
+        }
+    }
+}
+
+// `source_index` for any position and mode. Remainders are only taken of non-negative
+// numbers: GLSL leaves `%` of a negative operand undefined, and the GL backend passes `%`
+// through.
+fn source_index_any(i: i32, n: i32) -> i32 {
     switch p.mode {
         case MODE_REFLECT: {
             // Symmetric about -1/2: position -1 - k reads k. Then the period is 2 n.

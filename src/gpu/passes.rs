@@ -32,6 +32,11 @@ pub struct WidenParams {
 pub(crate) const RUN: u32 = 32;
 /// Invocations per workgroup (the shader's `WORKGROUP`).
 pub(crate) const WORKGROUP: u32 = 64;
+/// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
+/// length.
+const MODE_ANY: u32 = 5;
+/// Border pipelines: one per mode (`PassParams::mode` 0..=4), then the `MODE_ANY` one.
+const BORDER_PIPELINES: usize = 6;
 
 /// Mirror of the WGSL `Params` struct of `shaders/blur_axis.wgsl`: one pass along one axis.
 #[repr(C)]
@@ -122,7 +127,9 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
 pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     interior: wgpu::ComputePipeline,
-    border: wgpu::ComputePipeline,
+    /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
+    /// `PassParams::mode`), then the one for kernels of any length.
+    border: [wgpu::ComputePipeline; BORDER_PIPELINES],
     copy: wgpu::ComputePipeline,
     widen_layout: wgpu::BindGroupLayout,
     widen: wgpu::ComputePipeline,
@@ -194,27 +201,54 @@ impl Pipeline {
                 bind_group_layouts: &[Some(&widen_layout)],
                 immediate_size: 0,
             });
-        let entry = |layout: &wgpu::PipelineLayout, module: &wgpu::ShaderModule, name: &str| {
+        let specialized = |layout: &wgpu::PipelineLayout,
+                           module: &wgpu::ShaderModule,
+                           name: &str,
+                           constants: &[(&str, f64)]| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&format!("blur3d.{name}")),
                 layout: Some(layout),
                 module,
                 entry_point: Some(name),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[("WORKGROUP", f64::from(WORKGROUP))],
+                    constants,
                     ..Default::default()
                 },
                 cache: None,
             })
         };
+        let workgroup = ("WORKGROUP", f64::from(WORKGROUP));
+        let entry = |layout, module, name| specialized(layout, module, name, &[workgroup]);
+        let border = |mode: u32| {
+            specialized(
+                &pipeline_layout,
+                &blur_module,
+                "border",
+                &[workgroup, ("MODE", f64::from(mode))],
+            )
+        };
         Pipeline {
             interior: entry(&pipeline_layout, &blur_module, "interior"),
-            border: entry(&pipeline_layout, &blur_module, "border"),
+            border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
             copy: entry(&pipeline_layout, &copy_module, "copy"),
             widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
             widen_layout,
             layout,
         }
+    }
+}
+
+impl Pipeline {
+    /// The border pipeline for pass `p`: the one of its mode when the kernel is shorter than the
+    /// axis (every tap then lies within one reflection or period), the general one otherwise.
+    fn border_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
+        let general = BORDER_PIPELINES - 1;
+        let i = if p.radius < p.len {
+            (p.mode as usize).min(general)
+        } else {
+            general
+        };
+        &self.border[i]
     }
 }
 
@@ -449,7 +483,7 @@ impl Encoder<'_> {
             let dispatches = match step {
                 Step::Blur(p) => vec![
                     (&pipeline.interior, p.interior_invocations),
-                    (&pipeline.border, p.border_invocations),
+                    (pipeline.border_for(p), p.border_invocations),
                 ],
                 Step::Copy => vec![(&pipeline.copy, voxels as u32)],
             };
@@ -535,18 +569,38 @@ pub(crate) async fn readback(
 mod tests {
     use super::*;
 
-    #[test]
-    fn run_length_matches_the_shader() {
+    /// The value of the shader's u32 constant `name`.
+    fn shader_const(name: &str) -> u32 {
         let module = naga::front::wgsl::parse_str(BLUR_AXIS_WGSL).expect("shader parses");
         let (_, c) = module
             .constants
             .iter()
-            .find(|(_, c)| c.name.as_deref() == Some("RUN"))
-            .expect("const RUN");
-        assert_eq!(
-            module.global_expressions[c.init],
-            naga::Expression::Literal(naga::Literal::U32(RUN))
-        );
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("const {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("const {name} is {e:?}"),
+        }
+    }
+
+    #[test]
+    fn constants_match_the_shader() {
+        assert_eq!(shader_const("RUN"), RUN);
+        assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
+        assert_eq!(BORDER_PIPELINES, MODE_ANY as usize + 1);
+        // The border pipelines are indexed by the params' mode numbers.
+        let modes = [
+            (Mode::Reflect, "MODE_REFLECT"),
+            (Mode::Mirror, "MODE_MIRROR"),
+            (Mode::Nearest, "MODE_NEAREST"),
+            (Mode::Wrap, "MODE_WRAP"),
+            (Mode::Constant(0.0), "MODE_CONSTANT"),
+        ];
+        for (mode, name) in modes {
+            let k = AxisKernel { mode, ..kernel(1) };
+            let p = PassParams::along([1, 1, 8], 2, &k, 0);
+            assert_eq!(p.mode, shader_const(name), "{name}");
+        }
     }
 
     fn kernel(radius: usize) -> AxisKernel {
