@@ -18,12 +18,12 @@ struct Params {
     mode: u32,                 // 0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant
     weight_offset: u32,        // first weight of this axis in `weights`
     cval: f32,
-    interior_runs: u32,        // runs per line starting at `radius`, RUN apart
+    interior_runs: u32,        // runs per line starting at `interior_start`, RUN apart
     left_runs: u32,            // border runs per line starting at 0, RUN apart
     right_runs: u32,           // border runs per line ending at `len`, RUN apart
     interior_invocations: u32, // lines * interior_runs
     border_invocations: u32,   // lines * (left_runs + right_runs)
-    pad: u32,
+    interior_start: u32,       // first output of the first interior run: RUN * left_runs
 }
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
@@ -233,7 +233,7 @@ fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let inner = t % p.stride;
     let rest = t / p.stride;
     let r = rest % p.interior_runs;
-    run(line_base(rest / p.interior_runs, inner), i32(p.radius + r * RUN), false);
+    run(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN), false);
 }
 
 @compute @workgroup_size(WORKGROUP)

@@ -54,7 +54,7 @@ pub struct PassParams {
     pub weight_offset: u32,
     /// Value outside the axis in constant mode.
     pub cval: f32,
-    /// Runs per line whose taps all lie inside the axis, starting at `radius`.
+    /// Runs per line whose taps all lie inside the axis, starting at `interior_start`.
     pub interior_runs: u32,
     /// Border runs per line starting at 0.
     pub left_runs: u32,
@@ -64,8 +64,8 @@ pub struct PassParams {
     pub interior_invocations: u32,
     /// Invocations of the border entry point: lines times `left_runs + right_runs`.
     pub border_invocations: u32,
-    /// Padding to WGSL's 16-byte struct alignment.
-    pub pad: u32,
+    /// First output of the first interior run: where the left border runs end.
+    pub interior_start: u32,
 }
 
 impl PassParams {
@@ -80,12 +80,16 @@ impl PassParams {
         let (n, r, run) = (shape[axis], kernel.radius, RUN as usize);
         let stride: usize = shape[axis + 1..].iter().product();
         let lines = shape.iter().product::<usize>() / n;
-        // Interior runs tile [r, n - r) from r; the border runs cover what is left at each end.
-        let interior_runs = n.saturating_sub(2 * r) / run;
+        // Left border runs tile [0, start) with start >= r, interior runs go on from there as
+        // far as their taps stay inside the axis, and right border runs end at n. When n is a
+        // multiple of RUN, that is n / RUN runs, none overlapping.
+        let start = r.div_ceil(run) * run;
+        let interior_runs = n.saturating_sub(start + r) / run;
         let (left_runs, right_runs) = if interior_runs == 0 {
             (n.div_ceil(run), 0)
         } else {
-            (r.div_ceil(run), (n - r - interior_runs * run).div_ceil(run))
+            let rest = n - start - interior_runs * run;
+            (start / run, rest.div_ceil(run))
         };
         let (mode, cval) = match kernel.mode {
             Mode::Reflect => (0, 0.0),
@@ -106,7 +110,7 @@ impl PassParams {
             right_runs: right_runs as u32,
             interior_invocations: (lines * interior_runs) as u32,
             border_invocations: (lines * (left_runs + right_runs)) as u32,
-            pad: 0,
+            interior_start: start as u32,
         }
     }
 }
@@ -611,7 +615,8 @@ mod tests {
         }
     }
 
-    /// Every output of a line is written by some run, and interior runs never read outside.
+    /// Every output of a line is written by some run, interior runs never read outside, and
+    /// lines that are a whole number of runs take no more runs than that.
     #[test]
     fn runs_cover_every_line() {
         let run = RUN as usize;
@@ -621,7 +626,8 @@ mod tests {
                     let p = PassParams::along(shape, axis, &kernel(r), 0);
                     let mut covered = vec![false; n];
                     for i in 0..p.interior_runs as usize {
-                        let start = r + i * run;
+                        let start = p.interior_start as usize + i * run;
+                        assert!(start >= r, "n {n} r {r}: interior run {i} reads before 0");
                         assert!(
                             start + run + r <= n,
                             "n {n} r {r}: interior run {i} reads outside"
@@ -641,6 +647,10 @@ mod tests {
                             .for_each(|c| *c = true);
                     }
                     assert!(covered.iter().all(|&c| c), "n {n} r {r}: {p:?}");
+                    let runs = p.left_runs + p.interior_runs + p.right_runs;
+                    if n % run == 0 && p.interior_runs > 0 {
+                        assert_eq!(runs as usize, n / run, "n {n} r {r}: no run twice");
+                    }
                 }
             }
         }
