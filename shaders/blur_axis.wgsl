@@ -24,6 +24,10 @@ struct Params {
     interior_invocations: u32, // lines * interior_runs
     border_invocations: u32,   // lines * (left_runs + right_runs)
     interior_start: u32,       // first output of the first interior run: RUN * left_runs
+    outer_stride: u32,         // distance in elements between consecutive `outer` line groups
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
@@ -224,7 +228,7 @@ fn item(gid: vec3<u32>, groups: vec3<u32>, count: u32) -> u32 {
 
 // First element of line (outer, inner).
 fn line_base(outer: u32, inner: u32) -> u32 {
-    return outer * p.len * p.stride + inner;
+    return outer * p.outer_stride + inner;
 }
 
 @compute @workgroup_size(WORKGROUP)

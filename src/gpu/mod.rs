@@ -1,6 +1,7 @@
 //! [`GpuBlur`]: the blur on a wgpu device.
 
 mod context;
+mod layout;
 mod passes;
 mod slabs;
 mod volume;
@@ -18,6 +19,7 @@ use crate::options::AxisKernel;
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::LostReason;
+use layout::Layout;
 use passes::{PingPong, Pipeline};
 use slabs::Slab;
 
@@ -340,7 +342,8 @@ impl GpuBlur {
             progress(1, 1);
             return Ok(());
         }
-        let plane_bytes = (shape[1] * shape[2] * size_of::<f32>()) as u64;
+        // Slabs hold their planes in the layout of the volume.
+        let plane_bytes = (Layout::for_shape(shape).pitch() * size_of::<f32>()) as u64;
         let (limit, limit_name) = self.slab_limit();
         let mut slabs = slabs::plan(
             shape[0],
@@ -424,8 +427,14 @@ impl GpuBlur {
         let staging = self
             .take(&self.staging, out_bytes, passes::staging_buffer)
             .await?;
-        let offset = (slab.first * plane * size_of::<f32>()) as u64;
-        encoder.copy_buffer_to_buffer(&volume.buffer, offset, &staging, 0, out_bytes);
+        let planes = slab.first..slab.first + slab.out.len();
+        copy_planes(
+            &mut encoder,
+            &volume.buffer,
+            volume.layout,
+            planes,
+            &staging,
+        );
         let submission = self.submit(encoder).await?;
         Ok(InFlight {
             out: slab.out.clone(),
@@ -472,13 +481,9 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let voxels = shape.iter().product::<usize>();
+        let layout = Layout::for_shape(shape);
         let buffer = self
-            .take(
-                &self.storage,
-                (voxels * size_of::<f32>()) as u64,
-                passes::storage_buffer,
-            )
+            .take(&self.storage, layout.bytes(), passes::storage_buffer)
             .await?;
         let packed = match A::UPLOAD {
             Upload::F32 | Upload::Host => {
@@ -489,26 +494,31 @@ impl GpuBlur {
                     |v| v.to_f32(),
                 );
                 let scopes = Scopes::push(&self.device);
-                write_padded(&self.queue, &buffer, bytemuck::cast_slice(&values));
+                write_planes(&self.queue, &buffer, layout, bytemuck::cast_slice(&values));
                 scopes.pop().await?;
                 None
             }
             Upload::Packed { bits, signed } => {
                 let values = slab_values(vol, planes, |v: &[A]| Some(Cow::Borrowed(v)), |v| v);
                 let raw: &[u8] = bytemuck::cast_slice(&values);
-                let bytes = (raw.len() as u64).next_multiple_of(4);
+                // Packed in the same layout as the f32 volume, so widening is voxel by voxel.
+                let bytes = (layout.len() * size_of::<A>()) as u64;
                 let words = self
-                    .take(&self.storage, bytes, passes::storage_buffer)
+                    .take(
+                        &self.storage,
+                        bytes.next_multiple_of(4),
+                        passes::storage_buffer,
+                    )
                     .await?;
                 let scopes = Scopes::push(&self.device);
-                write_padded(&self.queue, &words, raw);
+                write_planes(&self.queue, &words, layout, raw);
                 self.encoding()
-                    .widen(encoder, &words, &buffer, voxels, (bits, signed));
+                    .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
                 scopes.pop().await?;
                 Some(words)
             }
         };
-        Ok((GpuVolume { buffer, shape }, packed))
+        Ok((GpuVolume { buffer, layout }, packed))
     }
 
     /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
@@ -566,7 +576,7 @@ impl GpuBlur {
         let buffers = PingPong {
             a: &volume.buffer,
             b: &spare,
-            shape: volume.shape,
+            layout: volume.layout,
         };
         let swapped = self.encoding().blur(encoder, &buffers, kernels);
         scopes.pop().await?;
@@ -670,17 +680,56 @@ where
     Cow::Owned(values)
 }
 
-/// Writes `bytes` at the start of `buffer`; wgpu copies whole 4-byte words, so a ragged tail
-/// goes in a zero-padded word of its own.
-fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, bytes: &[u8]) {
+/// Writes the planes of a volume in `layout`, given back to back in `bytes` (any voxel size),
+/// into `buffer`, each at its place in the layout.
+fn write_planes(queue: &wgpu::Queue, buffer: &wgpu::Buffer, layout: Layout, bytes: &[u8]) {
+    if layout.is_dense() {
+        return write_padded(queue, buffer, 0, bytes);
+    }
+    // Spare rows only come with planes and rows of whole 4-byte words of any voxel type.
+    let voxel = bytes.len() / (layout.shape[0] * layout.plane());
+    for (i, plane) in bytes.chunks(layout.plane() * voxel).enumerate() {
+        write_padded(queue, buffer, (i * layout.pitch() * voxel) as u64, plane);
+    }
+}
+
+/// Writes `bytes` into `buffer` from `offset` (a multiple of 4); wgpu copies whole 4-byte
+/// words, so a ragged tail goes in a zero-padded word of its own.
+fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
     let whole = bytes.len() / 4 * 4;
     if whole > 0 {
-        queue.write_buffer(buffer, 0, &bytes[..whole]);
+        queue.write_buffer(buffer, offset, &bytes[..whole]);
     }
     if whole < bytes.len() {
         let mut tail = [0u8; 4];
         tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-        queue.write_buffer(buffer, whole as u64, &tail);
+        queue.write_buffer(buffer, offset + whole as u64, &tail);
+    }
+}
+
+/// Encodes the copy of `planes` of the volume in `src` (in `layout`) to the start of `dst`,
+/// back to back.
+fn copy_planes(
+    encoder: &mut wgpu::CommandEncoder,
+    src: &wgpu::Buffer,
+    layout: Layout,
+    planes: Range<usize>,
+    dst: &wgpu::Buffer,
+) {
+    let f32_bytes = |voxels: usize| (voxels * size_of::<f32>()) as u64;
+    if layout.is_dense() {
+        let from = f32_bytes(planes.start * layout.plane());
+        encoder.copy_buffer_to_buffer(src, from, dst, 0, f32_bytes(planes.len() * layout.plane()));
+        return;
+    }
+    for (i, p) in planes.enumerate() {
+        encoder.copy_buffer_to_buffer(
+            src,
+            f32_bytes(p * layout.pitch()),
+            dst,
+            f32_bytes(i * layout.plane()),
+            f32_bytes(layout.plane()),
+        );
     }
 }
 

@@ -4,6 +4,7 @@ use std::num::NonZeroU64;
 
 use bytemuck::{Pod, Zeroable};
 
+use super::layout::Layout;
 use crate::options::AxisKernel;
 use crate::{BlurError, Mode};
 
@@ -66,20 +67,34 @@ pub struct PassParams {
     pub border_invocations: u32,
     /// First output of the first interior run: where the left border runs end.
     pub interior_start: u32,
+    /// Distance in elements from one group of `stride` lines to the next: `len * stride`, or
+    /// more along axis 1 when planes have a spare row.
+    pub outer_stride: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad0: u32,
+    /// Padding.
+    pub pad1: u32,
+    /// Padding.
+    pub pad2: u32,
 }
 
 impl PassParams {
-    /// The pass along `axis` of a volume of `shape` with `kernel`, whose weights start at
-    /// `weight_offset`. The caller has checked that the volume's element count fits a `u32`.
+    /// The pass along `axis` of a volume in `layout` with `kernel`, whose weights start at
+    /// `weight_offset`. The caller has checked that the buffer's element count fits a `u32`.
     pub(crate) fn along(
-        shape: [usize; 3],
+        layout: Layout,
         axis: usize,
         kernel: &AxisKernel,
         weight_offset: usize,
     ) -> Self {
-        let (n, r, run) = (shape[axis], kernel.radius, RUN as usize);
-        let stride: usize = shape[axis + 1..].iter().product();
-        let lines = shape.iter().product::<usize>() / n;
+        // Lines run through the buffer as through a volume of its shape, spare rows included
+        // (their lines are blurred too, and never read into the volume's); only along axis 1
+        // does a line stop before the spare row.
+        let buffer = layout.buffer_shape();
+        let (n, r, run) = (layout.shape[axis], kernel.radius, RUN as usize);
+        let stride: usize = buffer[axis + 1..].iter().product();
+        let outer_stride: usize = buffer[axis..].iter().product();
+        let lines = buffer.iter().product::<usize>() / buffer[axis];
         // Left border runs tile [0, start) with start >= r, interior runs go on from there as
         // far as their taps stay inside the axis, and right border runs end at n. When n is a
         // multiple of RUN, that is n / RUN runs, none overlapping.
@@ -111,6 +126,10 @@ impl PassParams {
             interior_invocations: (lines * interior_runs) as u32,
             border_invocations: (lines * (left_runs + right_runs)) as u32,
             interior_start: start as u32,
+            outer_stride: outer_stride as u32,
+            pad0: 0,
+            pad1: 0,
+            pad2: 0,
         }
     }
 }
@@ -297,7 +316,7 @@ pub(crate) struct Encoder<'a> {
 pub(crate) struct PingPong<'a> {
     pub a: &'a wgpu::Buffer,
     pub b: &'a wgpu::Buffer,
-    pub shape: [usize; 3],
+    pub layout: Layout,
 }
 
 impl Encoder<'_> {
@@ -308,13 +327,13 @@ impl Encoder<'_> {
         buffers: &PingPong<'_>,
         kernels: &[Option<AxisKernel>; 3],
     ) -> bool {
-        let shape = buffers.shape;
+        let layout = buffers.layout;
         // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
         let mut weights: Vec<f32> = Vec::new();
         let mut params: Vec<PassParams> = Vec::new();
         for (axis, kernel) in kernels.iter().enumerate() {
             if let Some(k) = kernel {
-                params.push(PassParams::along(shape, axis, k, weights.len()));
+                params.push(PassParams::along(layout, axis, k, weights.len()));
                 #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
                 weights.extend(k.weights.iter().map(|&w| w as f32));
                 // The shaders read weights as vec4s, each axis's from a multiple of 4.
@@ -416,10 +435,10 @@ impl Encoder<'_> {
             queue,
             pipeline,
         } = *self;
-        let PingPong { a, b, shape } = *buffers;
+        let PingPong { a, b, layout } = *buffers;
         let limits = device.limits();
-        let voxels: usize = shape.iter().product();
-        let bytes = (voxels * size_of::<f32>()) as u64;
+        let voxels = layout.len();
+        let bytes = layout.bytes();
         let weights_buffer = upload(
             device,
             queue,
@@ -602,7 +621,7 @@ mod tests {
         ];
         for (mode, name) in modes {
             let k = AxisKernel { mode, ..kernel(1) };
-            let p = PassParams::along([1, 1, 8], 2, &k, 0);
+            let p = PassParams::along(Layout::for_shape([1, 1, 8]), 2, &k, 0);
             assert_eq!(p.mode, shader_const(name), "{name}");
         }
     }
@@ -622,8 +641,8 @@ mod tests {
         let run = RUN as usize;
         for n in 1..100 {
             for r in 1..40 {
-                for (shape, axis) in [([1, 1, n], 2), ([n, 3, 4], 0)] {
-                    let p = PassParams::along(shape, axis, &kernel(r), 0);
+                for (shape, axis) in [([1, 1, n], 2), ([n, 3, 4], 0), ([2, n, 1024], 1)] {
+                    let p = PassParams::along(Layout::for_shape(shape), axis, &kernel(r), 0);
                     let mut covered = vec![false; n];
                     for i in 0..p.interior_runs as usize {
                         let start = p.interior_start as usize + i * run;

@@ -2,7 +2,8 @@
 
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
-use super::{GpuBlur, PingPong, give_back, passes};
+use super::layout::Layout;
+use super::{GpuBlur, PingPong, copy_planes, give_back, passes};
 use crate::{BlurError, BlurOptions, Voxel};
 
 /// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
@@ -20,22 +21,24 @@ use crate::{BlurError, BlurOptions, Voxel};
 #[derive(Debug)]
 pub struct GpuVolume {
     pub(super) buffer: wgpu::Buffer,
-    pub(super) shape: [usize; 3],
+    pub(super) layout: Layout,
 }
 
 impl GpuVolume {
     /// The shape, in ndarray axis order.
     #[must_use]
     pub fn shape(&self) -> [usize; 3] {
-        self.shape
+        self.layout.shape
     }
 
+    /// Voxels of the volume.
     pub(super) fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.layout.shape.iter().product()
     }
 
+    /// Bytes of its buffer.
     pub(super) fn bytes(&self) -> u64 {
-        (self.len() * size_of::<f32>()) as u64
+        self.layout.bytes()
     }
 }
 
@@ -65,7 +68,7 @@ impl GpuBlur {
         if let Some(axis) = shape.iter().position(|&n| n == 0) {
             return Err(BlurError::EmptyAxis { axis, shape });
         }
-        self.check_fits(vol.len())?;
+        self.check_fits(Layout::for_shape(shape).len())?;
         self.guard(async {
             let planes: Vec<usize> = (0..shape[0]).collect();
             let mut encoder = self.encoder();
@@ -86,7 +89,7 @@ impl GpuBlur {
     /// The validation errors of [`BlurOptions`], and GPU errors.
     pub fn blur_volume(&self, volume: &mut GpuVolume, opts: &BlurOptions) -> Result<(), BlurError> {
         pollster::block_on(async {
-            let kernels = opts.plan(volume.shape)?;
+            let kernels = opts.plan(volume.shape())?;
             if kernels.iter().all(Option::is_none) {
                 return Ok(());
             }
@@ -107,11 +110,19 @@ impl GpuBlur {
     /// GPU errors, [`BlurError::DeviceLost`] among them.
     pub fn download(&self, volume: &GpuVolume) -> Result<Array3<f32>, BlurError> {
         pollster::block_on(self.guard(async {
+            let bytes = (volume.len() * size_of::<f32>()) as u64;
             let staging = self
-                .take(&self.staging, volume.bytes(), passes::staging_buffer)
+                .take(&self.staging, bytes, passes::staging_buffer)
                 .await?;
             let mut encoder = self.encoder();
-            encoder.copy_buffer_to_buffer(&volume.buffer, 0, &staging, 0, volume.bytes());
+            let planes = 0..volume.layout.shape[0];
+            copy_planes(
+                &mut encoder,
+                &volume.buffer,
+                volume.layout,
+                planes,
+                &staging,
+            );
             let submission = self.submit(encoder).await?;
             let mut values = Vec::new();
             passes::readback(&self.device, &staging, submission, volume.len(), |v| {
@@ -119,7 +130,7 @@ impl GpuBlur {
             })
             .await?;
             give_back(&self.staging, staging);
-            let [a, b, c] = volume.shape;
+            let [a, b, c] = volume.shape();
             // The readback holds exactly the volume's voxels in standard order.
             Ok(Array3::from_shape_vec((a, b, c), values).expect("readback has the volume's size"))
         }))
@@ -152,7 +163,7 @@ impl GpuBlur {
             let buffers = PingPong {
                 a: &volume.buffer,
                 b: &spare,
-                shape: volume.shape,
+                layout: volume.layout,
             };
             let scopes = super::Scopes::push(&self.device);
             let swapped = self.encoding().copies(&mut encoder, &buffers, count);
