@@ -40,6 +40,8 @@ override WORKGROUP: u32 = 64u;
 @group(0) @binding(1) var<storage, read> weights: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// `src` again, four voxels at a time, for lines that are contiguous and 16-byte aligned.
+@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
 
 const MODE_REFLECT: u32 = 0u;
 const MODE_MIRROR: u32 = 1u;
@@ -124,20 +126,30 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
     return src[base + u32(pos) * p.stride];
 }
 
+// Positions pos .. pos + 4 of the line at `base`. `aligned`: the line is contiguous (stride 1)
+// and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a load is a loop over the
+// invocations: one loop instead of four).
+fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
+    if (aligned) {
+        return src4[(base + u32(pos)) / 4u];
+    }
+    return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
+}
+
 // Outputs start .. start + RUN of the line at `base`. Eight vec4s hold the window and eight the
 // sums (no arrays, so everything stays in registers on every backend). Outputs at or past the
 // end of the line (only on lines shorter than RUN) are not written.
-fn run(base: u32, start: i32, mapped: bool) {
+fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     let s = p.stride;
     var pos = start - i32(p.radius);
-    var v0 = vec4(load(base, pos + 0, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
-    var v1 = vec4(load(base, pos + 4, mapped), load(base, pos + 5, mapped), load(base, pos + 6, mapped), load(base, pos + 7, mapped));
-    var v2 = vec4(load(base, pos + 8, mapped), load(base, pos + 9, mapped), load(base, pos + 10, mapped), load(base, pos + 11, mapped));
-    var v3 = vec4(load(base, pos + 12, mapped), load(base, pos + 13, mapped), load(base, pos + 14, mapped), load(base, pos + 15, mapped));
-    var v4 = vec4(load(base, pos + 16, mapped), load(base, pos + 17, mapped), load(base, pos + 18, mapped), load(base, pos + 19, mapped));
-    var v5 = vec4(load(base, pos + 20, mapped), load(base, pos + 21, mapped), load(base, pos + 22, mapped), load(base, pos + 23, mapped));
-    var v6 = vec4(load(base, pos + 24, mapped), load(base, pos + 25, mapped), load(base, pos + 26, mapped), load(base, pos + 27, mapped));
-    var v7 = vec4(load(base, pos + 28, mapped), load(base, pos + 29, mapped), load(base, pos + 30, mapped), load(base, pos + 31, mapped));
+    var v0 = quad(base, pos + 0, mapped, aligned);
+    var v1 = quad(base, pos + 4, mapped, aligned);
+    var v2 = quad(base, pos + 8, mapped, aligned);
+    var v3 = quad(base, pos + 12, mapped, aligned);
+    var v4 = quad(base, pos + 16, mapped, aligned);
+    var v5 = quad(base, pos + 20, mapped, aligned);
+    var v6 = quad(base, pos + 24, mapped, aligned);
+    var v7 = quad(base, pos + 28, mapped, aligned);
     pos += 32;
     var a0 = vec4(0.0);
     var a1 = vec4(0.0);
@@ -153,7 +165,7 @@ fn run(base: u32, start: i32, mapped: bool) {
     var k = 0u;
     for (; k + 4u <= taps; k += 4u) {
         let w = weights[(p.weight_offset + k) / 4u];
-        let v8 = vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
+        let v8 = quad(base, pos, mapped, aligned);
         pos += 4;
         a0 = step4(a0, w, v0, v1);
         a1 = step4(a1, w, v1, v2);
@@ -237,7 +249,16 @@ fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let inner = t % p.stride;
     let rest = t / p.stride;
     let r = rest % p.interior_runs;
-    run(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN), false);
+    run(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN), false, false);
+}
+
+// `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line
+// length and the radius are multiples of 4.
+@compute @workgroup_size(WORKGROUP)
+fn interior_aligned(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.interior_invocations);
+    let r = t % p.interior_runs;
+    run((t / p.interior_runs) * p.outer_stride, i32(p.interior_start + r * RUN), false, true);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -252,5 +273,5 @@ fn border(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     // may overlap each other or interior runs, and then write the same values.
     let left = min(i32(r * RUN), max(n - i32(RUN), 0));
     let right = n - i32((r - p.left_runs + 1u) * RUN);
-    run(line_base(rest / runs, inner), select(right, left, r < p.left_runs), true);
+    run(line_base(rest / runs, inner), select(right, left, r < p.left_runs), true, false);
 }

@@ -150,6 +150,8 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
 pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     interior: wgpu::ComputePipeline,
+    /// Interior runs of contiguous lines whose windows start 16-byte aligned.
+    interior_aligned: wgpu::ComputePipeline,
     /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
@@ -203,6 +205,7 @@ impl Pipeline {
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
+                storage_entry(4, true),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -252,6 +255,7 @@ impl Pipeline {
         };
         Pipeline {
             interior: entry(&pipeline_layout, &blur_module, "interior"),
+            interior_aligned: entry(&pipeline_layout, &blur_module, "interior_aligned"),
             border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
             copy: entry(&pipeline_layout, &copy_module, "copy"),
             widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
@@ -262,6 +266,21 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// The interior pipeline for pass `p`: vec4 loads when its lines are contiguous (the last
+    /// axis) and every window starts at a multiple of 4 voxels (line length, run starts and
+    /// radius multiples of 4; `storage_buffer` sizes keep the vec4 view in bounds).
+    fn interior_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
+        let aligned = p.stride == 1
+            && p.outer_stride.is_multiple_of(4)
+            && p.radius.is_multiple_of(4)
+            && p.interior_start.is_multiple_of(4);
+        if aligned {
+            &self.interior_aligned
+        } else {
+            &self.interior
+        }
+    }
+
     /// The border pipeline for pass `p`: the one of its mode when the kernel is shorter than the
     /// axis (every tap then lies within one reflection or period), the general one otherwise.
     fn border_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
@@ -275,11 +294,12 @@ impl Pipeline {
     }
 }
 
-/// A storage buffer a volume of `bytes` can live in, and be copied in and out of.
+/// A storage buffer a volume of `bytes` can live in, and be copied in and out of; a whole
+/// number of vec4s, for the shader's vec4 view.
 pub(crate) fn storage_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("blur3d.volume"),
-        size: bytes,
+        size: bytes.next_multiple_of(16),
         usage: wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC,
@@ -500,12 +520,16 @@ impl Encoder<'_> {
                         binding: 3,
                         resource: binding(dst, 0, bytes),
                     },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: binding(src, 0, bytes.next_multiple_of(16)),
+                    },
                 ],
             });
             pass.set_bind_group(0, &bind_group, &[]);
             let dispatches = match step {
                 Step::Blur(p) => vec![
-                    (&pipeline.interior, p.interior_invocations),
+                    (pipeline.interior_for(p), p.interior_invocations),
                     (pipeline.border_for(p), p.border_invocations),
                 ],
                 Step::Copy => vec![(&pipeline.copy, voxels as u32)],

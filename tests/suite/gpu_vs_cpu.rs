@@ -241,3 +241,22 @@ fn planes_with_a_spare_row() {
         gpu.blur_with(&widened, &opts).expect("f32 blur")
     );
 }
+
+/// Rows of a multiple of 4 voxels, blurred along the last axis with radii of a multiple of 4,
+/// load their windows four voxels at a time: against full3d over every mode, with and without
+/// interior runs, on rows that are and are not a whole number of runs.
+#[test]
+fn last_axis_vec4_windows() {
+    for (i, shape) in [(3, 5, 96), (2, 3, 128), (2, 2, 44), (1, 4, 200)]
+        .into_iter()
+        .enumerate()
+    {
+        let vol = random_volume(shape, 80 + i as u64);
+        for sigma in [1.0, 1.5, 2.0, 3.0] {
+            for mode in MODES {
+                check(&vol, &BlurOptions::new([0.0, 0.0, sigma]).mode(mode));
+            }
+        }
+        check(&vol, &BlurOptions::new([1.0, 2.0, 2.0]));
+    }
+}
