@@ -5,6 +5,10 @@
 // outputs of one line from a window of inputs that slides along the line in registers, so each
 // input is loaded about once per run rather than once per tap.
 //
+// This file is completed by `blur_axis_vec4.wgsl` (vec4 views of the volume for contiguous
+// lines, and their entry point) or, on devices with only 4 storage bindings per stage, by
+// `blur_axis_scalar.wgsl` (the same functions without them).
+//
 // Two entry points split every line: `interior` covers the runs whose taps all fall inside the
 // axis (direct loads, no boundary logic); `border` covers the rest, mapping each load through the
 // mode like `src/boundary.rs`. Neither has divergent control flow: surplus invocations redo the
@@ -40,8 +44,6 @@ override WORKGROUP: u32 = 64u;
 @group(0) @binding(1) var<storage, read> weights: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-// `src` again, four voxels at a time, for lines that are contiguous and 16-byte aligned.
-@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
 
 const MODE_REFLECT: u32 = 0u;
 const MODE_MIRROR: u32 = 1u;
@@ -126,16 +128,6 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
     return src[base + u32(pos) * p.stride];
 }
 
-// Positions pos .. pos + 4 of the line at `base`. `aligned`: the line is contiguous (stride 1)
-// and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a load is a loop over the
-// invocations: one loop instead of four).
-fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
-    if (aligned) {
-        return src4[(base + u32(pos)) / 4u];
-    }
-    return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
-}
-
 // Outputs start .. start + RUN of the line at `base`. Eight vec4s hold the window and eight the
 // sums (no arrays, so everything stays in registers on every backend). Outputs at or past the
 // end of the line (only on lines shorter than RUN) are not written.
@@ -208,6 +200,11 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
             v7 = vec4(v7.yzw, next);
         }
     }
+    if (aligned) {
+        // An interior run: every output lies inside the line.
+        store_quads((base + u32(start)) / 4u, a0, a1, a2, a3, a4, a5, a6, a7);
+        return;
+    }
     let n = i32(p.len);
     for (var j = 0; j < 4; j++) {
         let l = start + j;
@@ -250,15 +247,6 @@ fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let rest = t / p.stride;
     let r = rest % p.interior_runs;
     run(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN), false, false);
-}
-
-// `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line
-// length and the radius are multiples of 4.
-@compute @workgroup_size(WORKGROUP)
-fn interior_aligned(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = item(gid, groups, p.interior_invocations);
-    let r = t % p.interior_runs;
-    run((t / p.interior_runs) * p.outer_stride, i32(p.interior_start + r * RUN), false, true);
 }
 
 @compute @workgroup_size(WORKGROUP)

@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use ndarray::{Array3, ArrayBase, Axis, Data, DataMut, Ix3};
 
 pub use context::list_adapters;
-pub use passes::{BLUR_AXIS_WGSL, COPY_WGSL, PassParams, WIDEN_WGSL, WidenParams};
+pub use passes::{
+    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COPY_WGSL, PassParams, WIDEN_WGSL, WidenParams,
+};
 
 use crate::options::AxisKernel;
 use crate::voxel::sealed::Upload;

@@ -8,8 +8,17 @@ use super::layout::Layout;
 use crate::options::AxisKernel;
 use crate::{BlurError, Mode};
 
-/// The WGSL source of the 1D pass.
-pub const BLUR_AXIS_WGSL: &str = include_str!("../../shaders/blur_axis.wgsl");
+/// The WGSL source of the 1D pass: `shaders/blur_axis.wgsl` and `shaders/blur_axis_vec4.wgsl`.
+pub const BLUR_AXIS_WGSL: &str = concat!(
+    include_str!("../../shaders/blur_axis.wgsl"),
+    include_str!("../../shaders/blur_axis_vec4.wgsl")
+);
+/// The 1D pass for devices with only 4 storage bindings per shader stage:
+/// `shaders/blur_axis.wgsl` and `shaders/blur_axis_scalar.wgsl`.
+pub const BLUR_AXIS_SCALAR_WGSL: &str = concat!(
+    include_str!("../../shaders/blur_axis.wgsl"),
+    include_str!("../../shaders/blur_axis_scalar.wgsl")
+);
 /// The WGSL source of the plain copy that benchmarks measure passes against.
 pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 /// The WGSL source of the conversion of integer voxels to f32.
@@ -150,8 +159,9 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
 pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     interior: wgpu::ComputePipeline,
-    /// Interior runs of contiguous lines whose windows start 16-byte aligned.
-    interior_aligned: wgpu::ComputePipeline,
+    /// Interior runs of contiguous lines whose windows start 16-byte aligned, through the vec4
+    /// views (when the device has storage bindings to spare for them).
+    interior_aligned: Option<wgpu::ComputePipeline>,
     /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
@@ -195,18 +205,27 @@ impl Pipeline {
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             })
         };
-        let blur_module = module("blur3d.blur_axis", BLUR_AXIS_WGSL);
+        // The vec4 views of the volume (bindings 4 and 5) need 5 storage buffers per stage; a
+        // device with fewer (WebGPU's downlevel limits) runs without them.
+        let vec4_views = device.limits().max_storage_buffers_per_shader_stage >= 5;
+        let blur_module = if vec4_views {
+            module("blur3d.blur_axis", BLUR_AXIS_WGSL)
+        } else {
+            module("blur3d.blur_axis_scalar", BLUR_AXIS_SCALAR_WGSL)
+        };
         let copy_module = module("blur3d.copy", COPY_WGSL);
         let widen_module = module("blur3d.widen", WIDEN_WGSL);
+        let entries = [
+            uniform_entry(0, size_of::<PassParams>()),
+            storage_entry(1, true),
+            storage_entry(2, true),
+            storage_entry(3, false),
+            storage_entry(4, true),
+            storage_entry(5, false),
+        ];
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.pass_layout"),
-            entries: &[
-                uniform_entry(0, size_of::<PassParams>()),
-                storage_entry(1, true),
-                storage_entry(2, true),
-                storage_entry(3, false),
-                storage_entry(4, true),
-            ],
+            entries: &entries[..if vec4_views { 6 } else { 4 }],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("blur3d.pipeline_layout"),
@@ -255,7 +274,8 @@ impl Pipeline {
         };
         Pipeline {
             interior: entry(&pipeline_layout, &blur_module, "interior"),
-            interior_aligned: entry(&pipeline_layout, &blur_module, "interior_aligned"),
+            interior_aligned: vec4_views
+                .then(|| entry(&pipeline_layout, &blur_module, "interior_aligned")),
             border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
             copy: entry(&pipeline_layout, &copy_module, "copy"),
             widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
@@ -274,10 +294,9 @@ impl Pipeline {
             && p.outer_stride.is_multiple_of(4)
             && p.radius.is_multiple_of(4)
             && p.interior_start.is_multiple_of(4);
-        if aligned {
-            &self.interior_aligned
-        } else {
-            &self.interior
+        match &self.interior_aligned {
+            Some(pipeline) if aligned => pipeline,
+            _ => &self.interior,
         }
     }
 
@@ -496,35 +515,34 @@ impl Encoder<'_> {
             timestamp_writes: None,
         });
         for (i, step) in steps.iter().enumerate() {
+            let quads = bytes.next_multiple_of(16);
+            let entries = [
+                binding(
+                    &params_buffer,
+                    i as u64 * slot,
+                    size_of::<PassParams>() as u64,
+                ),
+                weights_buffer.as_entire_binding(),
+                binding(src, 0, bytes),
+                binding(dst, 0, bytes),
+                binding(src, 0, quads),
+                binding(dst, 0, quads),
+            ];
+            let views = if pipeline.interior_aligned.is_some() {
+                6
+            } else {
+                4
+            };
+            let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
+                .into_iter()
+                .take(views)
+                .zip(0..)
+                .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
+                .collect();
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("blur3d.pass_bind_group"),
                 layout: &pipeline.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: binding(
-                            &params_buffer,
-                            i as u64 * slot,
-                            size_of::<PassParams>() as u64,
-                        ),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: weights_buffer.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: binding(src, 0, bytes),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: binding(dst, 0, bytes),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: binding(src, 0, bytes.next_multiple_of(16)),
-                    },
-                ],
+                entries: &entries,
             });
             pass.set_bind_group(0, &bind_group, &[]);
             let dispatches = match step {

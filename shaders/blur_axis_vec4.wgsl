@@ -1,0 +1,38 @@
+// blur3d: the part of `blur_axis.wgsl` for devices with 5 storage bindings per stage or more.
+// Appended to it.
+
+// `src` and `dst` again, four voxels at a time, for lines that are contiguous and 16-byte
+// aligned (`interior_aligned` only; devices with only 4 storage bindings per stage go without).
+@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> dst4: array<vec4<f32>>;
+
+// Positions pos .. pos + 4 of the line at `base`. `aligned`: the line is contiguous (stride 1)
+// and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a load is a loop over the
+// invocations: one loop instead of four).
+fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
+    if (aligned) {
+        return src4[(base + u32(pos)) / 4u];
+    }
+    return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
+}
+
+// Stores the sums of a run from vec4 `o` of `dst` on (`aligned` runs only).
+fn store_quads(o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+    dst4[o] = a0;
+    dst4[o + 1u] = a1;
+    dst4[o + 2u] = a2;
+    dst4[o + 3u] = a3;
+    dst4[o + 4u] = a4;
+    dst4[o + 5u] = a5;
+    dst4[o + 6u] = a6;
+    dst4[o + 7u] = a7;
+}
+
+// `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line
+// length and the radius are multiples of 4.
+@compute @workgroup_size(WORKGROUP)
+fn interior_aligned(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.interior_invocations);
+    let r = t % p.interior_runs;
+    run((t / p.interior_runs) * p.outer_stride, i32(p.interior_start + r * RUN), false, true);
+}
