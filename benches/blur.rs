@@ -94,10 +94,22 @@ fn main() {
                 t.elapsed()
             });
         });
+        group.bench_function("3 passes, vec4", |b| {
+            b.iter_custom(|iters| {
+                gpu.wait().expect("idle");
+                let t = Instant::now();
+                for _ in 0..iters {
+                    gpu.copy_passes_vec4(&mut on_gpu, 3).expect("copy");
+                }
+                gpu.wait().expect("finish");
+                t.elapsed()
+            });
+        });
         group.finish();
         let floor = time(|| gpu.copy_passes(&mut on_gpu, 3).expect("copy"), &gpu);
+        let floor4 = time(|| gpu.copy_passes_vec4(&mut on_gpu, 3).expect("copy"), &gpu);
         for (sigma, t) in resident {
-            floor_table.push((n, sigma, t, floor));
+            floor_table.push((n, sigma, t, floor, floor4));
         }
 
         if n <= 128 {
@@ -123,19 +135,24 @@ fn main() {
     });
     println!("\n64^3 end to end: warm sigma {warm:.2?}, a new sigma each call {fresh:.2?}");
 
-    println!("\nthree blur passes (device-resident) as a multiple of three copy passes:");
     println!(
-        "{:>6} {:>6} {:>12} {:>12} {:>8}",
-        "size", "sigma", "blur", "copy floor", "ratio"
+        "\nthree blur passes (device-resident) as a multiple of three copy passes, one voxel \
+         per invocation (the plain copy) and four (vec4, the fastest copy):"
     );
-    for (n, sigma, t, floor) in floor_table {
+    println!(
+        "{:>6} {:>6} {:>12} {:>12} {:>8} {:>12} {:>8}",
+        "size", "sigma", "blur", "copy", "ratio", "copy vec4", "ratio"
+    );
+    for (n, sigma, t, floor, floor4) in floor_table {
         println!(
-            "{:>6} {:>6} {:>12.2?} {:>12.2?} {:>8.2}",
+            "{:>6} {:>6} {:>12.2?} {:>12.2?} {:>8.2} {:>12.2?} {:>8.2}",
             format!("{n}^3"),
             sigma,
             t,
             floor,
-            t.as_secs_f64() / floor.as_secs_f64()
+            t.as_secs_f64() / floor.as_secs_f64(),
+            floor4,
+            t.as_secs_f64() / floor4.as_secs_f64()
         );
     }
     c.final_summary();

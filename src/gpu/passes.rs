@@ -166,6 +166,8 @@ pub(crate) struct Pipeline {
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
     copy: wgpu::ComputePipeline,
+    /// The copy through the vec4 views, when the device has them.
+    copy4: Option<wgpu::ComputePipeline>,
     widen_layout: wgpu::BindGroupLayout,
     widen: wgpu::ComputePipeline,
 }
@@ -278,6 +280,7 @@ impl Pipeline {
                 .then(|| entry(&pipeline_layout, &blur_module, "interior_aligned")),
             border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
             copy: entry(&pipeline_layout, &copy_module, "copy"),
+            copy4: vec4_views.then(|| entry(&pipeline_layout, &copy_module, "copy4")),
             widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
             widen_layout,
             layout,
@@ -339,7 +342,8 @@ pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer 
 /// What one dispatch step of a pass sequence runs.
 enum Step<'a> {
     Blur(&'a PassParams),
-    Copy,
+    /// A plain copy, one voxel per invocation, or four (`true`).
+    Copy(bool),
 }
 
 /// What encoding GPU work needs: the device, its queue (small parameter buffers are written
@@ -457,8 +461,9 @@ impl Encoder<'_> {
         encoder: &mut wgpu::CommandEncoder,
         buffers: &PingPong<'_>,
         count: usize,
+        vec4: bool,
     ) -> bool {
-        let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy).collect();
+        let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy(vec4)).collect();
         self.steps(encoder, buffers, &[0.0; 4], &steps)
     }
 
@@ -550,7 +555,13 @@ impl Encoder<'_> {
                     (pipeline.interior_for(p), p.interior_invocations),
                     (pipeline.border_for(p), p.border_invocations),
                 ],
-                Step::Copy => vec![(&pipeline.copy, voxels as u32)],
+                Step::Copy(true) if pipeline.copy4.is_some() && voxels.is_multiple_of(4) => {
+                    vec![(
+                        pipeline.copy4.as_ref().unwrap_or(&pipeline.copy),
+                        (voxels / 4) as u32,
+                    )]
+                }
+                Step::Copy(_) => vec![(&pipeline.copy, voxels as u32)],
             };
             for (entry, invocations) in dispatches {
                 if invocations > 0 {
