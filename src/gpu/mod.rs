@@ -425,18 +425,8 @@ impl GpuBlur {
             .load(vol, &slab.planes, slab_shape, &mut encoder)
             .await?;
         let spare = self.encode_blur(&mut encoder, &mut volume, kernels).await?;
-        let out_bytes = (slab.out.len() * plane * size_of::<f32>()) as u64;
-        let staging = self
-            .take(&self.staging, out_bytes, passes::staging_buffer)
-            .await?;
         let planes = slab.first..slab.first + slab.out.len();
-        copy_planes(
-            &mut encoder,
-            &volume.buffer,
-            volume.layout,
-            planes,
-            &staging,
-        );
+        let staging = self.stage(&mut encoder, &volume, planes).await?;
         let submission = self.submit(encoder).await?;
         Ok(InFlight {
             out: slab.out.clone(),
@@ -521,6 +511,21 @@ impl GpuBlur {
             }
         };
         Ok((GpuVolume { buffer, layout }, packed))
+    }
+
+    /// A staging buffer, and the encoded copy into it of `planes` of `volume`, back to back.
+    async fn stage(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        volume: &GpuVolume,
+        planes: Range<usize>,
+    ) -> Result<wgpu::Buffer, BlurError> {
+        let bytes = (planes.len() * volume.layout.plane() * size_of::<f32>()) as u64;
+        let staging = self
+            .take(&self.staging, bytes, passes::staging_buffer)
+            .await?;
+        copy_planes(encoder, &volume.buffer, volume.layout, planes, &staging);
+        Ok(staging)
     }
 
     /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the

@@ -3,7 +3,7 @@
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 use super::layout::Layout;
-use super::{GpuBlur, PingPong, copy_planes, give_back, passes};
+use super::{GpuBlur, PingPong, give_back, passes};
 use crate::{BlurError, BlurOptions, Voxel};
 
 /// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
@@ -110,19 +110,9 @@ impl GpuBlur {
     /// GPU errors, [`BlurError::DeviceLost`] among them.
     pub fn download(&self, volume: &GpuVolume) -> Result<Array3<f32>, BlurError> {
         pollster::block_on(self.guard(async {
-            let bytes = (volume.len() * size_of::<f32>()) as u64;
-            let staging = self
-                .take(&self.staging, bytes, passes::staging_buffer)
-                .await?;
             let mut encoder = self.encoder();
             let planes = 0..volume.layout.shape[0];
-            copy_planes(
-                &mut encoder,
-                &volume.buffer,
-                volume.layout,
-                planes,
-                &staging,
-            );
+            let staging = self.stage(&mut encoder, volume, planes).await?;
             let submission = self.submit(encoder).await?;
             let mut values = Vec::new();
             passes::readback(&self.device, &staging, submission, volume.len(), |v| {
