@@ -29,7 +29,7 @@ struct Params {
     border_invocations: u32,   // lines * (left_runs + right_runs)
     interior_start: u32,       // first output of the first interior run: RUN * left_runs
     outer_stride: u32,         // distance in elements between consecutive `outer` line groups
-    pad0: u32,
+    interior_run: u32,         // outputs per interior run: RUN, or RUN_LONG for `interior_long`
     pad1: u32,
     pad2: u32,
 }
@@ -37,6 +37,8 @@ struct Params {
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
 // `passes::RUN` mirrors it (a test checks).
 const RUN: u32 = 32u;
+// Outputs per invocation of `interior_long`; `passes::RUN_LONG` mirrors it.
+const RUN_LONG: u32 = 64u;
 override WORKGROUP: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -220,6 +222,146 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     }
 }
 
+// `run` for interior runs of RUN_LONG outputs (lines not along the last axis, long kernels):
+// the window is loaded about once per run, so longer runs load fewer inputs per output (2
+// instead of 3 at radius 32), at the price of more sums to spill. No mapping, no guards:
+// interior runs lie inside their line.
+fn run_long(base: u32, start: i32) {
+    let s = p.stride;
+    var pos = start - i32(p.radius);
+    var v0 = quad(base, pos + 0, false, false);
+    var v1 = quad(base, pos + 4, false, false);
+    var v2 = quad(base, pos + 8, false, false);
+    var v3 = quad(base, pos + 12, false, false);
+    var v4 = quad(base, pos + 16, false, false);
+    var v5 = quad(base, pos + 20, false, false);
+    var v6 = quad(base, pos + 24, false, false);
+    var v7 = quad(base, pos + 28, false, false);
+    var v8 = quad(base, pos + 32, false, false);
+    var v9 = quad(base, pos + 36, false, false);
+    var v10 = quad(base, pos + 40, false, false);
+    var v11 = quad(base, pos + 44, false, false);
+    var v12 = quad(base, pos + 48, false, false);
+    var v13 = quad(base, pos + 52, false, false);
+    var v14 = quad(base, pos + 56, false, false);
+    var v15 = quad(base, pos + 60, false, false);
+    pos += 64;
+    var a0 = vec4(0.0);
+    var a1 = vec4(0.0);
+    var a2 = vec4(0.0);
+    var a3 = vec4(0.0);
+    var a4 = vec4(0.0);
+    var a5 = vec4(0.0);
+    var a6 = vec4(0.0);
+    var a7 = vec4(0.0);
+    var a8 = vec4(0.0);
+    var a9 = vec4(0.0);
+    var a10 = vec4(0.0);
+    var a11 = vec4(0.0);
+    var a12 = vec4(0.0);
+    var a13 = vec4(0.0);
+    var a14 = vec4(0.0);
+    var a15 = vec4(0.0);
+    let taps = 2u * p.radius + 1u;
+    var k = 0u;
+    for (; k + 4u <= taps; k += 4u) {
+        let w = weights[(p.weight_offset + k) / 4u];
+        let v16 = quad(base, pos, false, false);
+        pos += 4;
+        a0 = step4(a0, w, v0, v1);
+        a1 = step4(a1, w, v1, v2);
+        a2 = step4(a2, w, v2, v3);
+        a3 = step4(a3, w, v3, v4);
+        a4 = step4(a4, w, v4, v5);
+        a5 = step4(a5, w, v5, v6);
+        a6 = step4(a6, w, v6, v7);
+        a7 = step4(a7, w, v7, v8);
+        a8 = step4(a8, w, v8, v9);
+        a9 = step4(a9, w, v9, v10);
+        a10 = step4(a10, w, v10, v11);
+        a11 = step4(a11, w, v11, v12);
+        a12 = step4(a12, w, v12, v13);
+        a13 = step4(a13, w, v13, v14);
+        a14 = step4(a14, w, v14, v15);
+        a15 = step4(a15, w, v15, v16);
+        v0 = v1;
+        v1 = v2;
+        v2 = v3;
+        v3 = v4;
+        v4 = v5;
+        v5 = v6;
+        v6 = v7;
+        v7 = v8;
+        v8 = v9;
+        v9 = v10;
+        v10 = v11;
+        v11 = v12;
+        v12 = v13;
+        v13 = v14;
+        v14 = v15;
+        v15 = v16;
+    }
+    if (k < taps) {
+        let w4 = weights[(p.weight_offset + k) / 4u];
+        for (var c = 0u; c < taps - k; c++) {
+            let w = w4[c];
+            a0 += w * v0;
+            a1 += w * v1;
+            a2 += w * v2;
+            a3 += w * v3;
+            a4 += w * v4;
+            a5 += w * v5;
+            a6 += w * v6;
+            a7 += w * v7;
+            a8 += w * v8;
+            a9 += w * v9;
+            a10 += w * v10;
+            a11 += w * v11;
+            a12 += w * v12;
+            a13 += w * v13;
+            a14 += w * v14;
+            a15 += w * v15;
+            let next = load(base, pos, false);
+            pos += 1;
+            v0 = vec4(v0.yzw, v1.x);
+            v1 = vec4(v1.yzw, v2.x);
+            v2 = vec4(v2.yzw, v3.x);
+            v3 = vec4(v3.yzw, v4.x);
+            v4 = vec4(v4.yzw, v5.x);
+            v5 = vec4(v5.yzw, v6.x);
+            v6 = vec4(v6.yzw, v7.x);
+            v7 = vec4(v7.yzw, v8.x);
+            v8 = vec4(v8.yzw, v9.x);
+            v9 = vec4(v9.yzw, v10.x);
+            v10 = vec4(v10.yzw, v11.x);
+            v11 = vec4(v11.yzw, v12.x);
+            v12 = vec4(v12.yzw, v13.x);
+            v13 = vec4(v13.yzw, v14.x);
+            v14 = vec4(v14.yzw, v15.x);
+            v15 = vec4(v15.yzw, next);
+        }
+    }
+    let out = base + u32(start) * s;
+    for (var j = 0u; j < 4u; j++) {
+        dst[out + (0u + j) * s] = a0[j];
+        dst[out + (4u + j) * s] = a1[j];
+        dst[out + (8u + j) * s] = a2[j];
+        dst[out + (12u + j) * s] = a3[j];
+        dst[out + (16u + j) * s] = a4[j];
+        dst[out + (20u + j) * s] = a5[j];
+        dst[out + (24u + j) * s] = a6[j];
+        dst[out + (28u + j) * s] = a7[j];
+        dst[out + (32u + j) * s] = a8[j];
+        dst[out + (36u + j) * s] = a9[j];
+        dst[out + (40u + j) * s] = a10[j];
+        dst[out + (44u + j) * s] = a11[j];
+        dst[out + (48u + j) * s] = a12[j];
+        dst[out + (52u + j) * s] = a13[j];
+        dst[out + (56u + j) * s] = a14[j];
+        dst[out + (60u + j) * s] = a15[j];
+    }
+}
+
 // Four taps `w` on the sums `a` of outputs whose window is `v`, followed by `u`.
 fn step4(a: vec4<f32>, w: vec4<f32>, v: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
     var s = a + w.x * v;
@@ -247,6 +389,16 @@ fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let rest = t / p.stride;
     let r = rest % p.interior_runs;
     run(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN), false, false);
+}
+
+// `interior` in runs of RUN_LONG (chosen by the host for long kernels off the last axis).
+@compute @workgroup_size(WORKGROUP)
+fn interior_long(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.interior_invocations);
+    let inner = t % p.stride;
+    let rest = t / p.stride;
+    let r = rest % p.interior_runs;
+    run_long(line_base(rest / p.interior_runs, inner), i32(p.interior_start + r * RUN_LONG));
 }
 
 @compute @workgroup_size(WORKGROUP)

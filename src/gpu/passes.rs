@@ -40,6 +40,12 @@ pub struct WidenParams {
 
 /// Outputs computed by one invocation (the shader's `RUN`).
 pub(crate) const RUN: u32 = 32;
+/// Outputs of one `interior_long` invocation (the shader's `RUN_LONG`).
+pub(crate) const RUN_LONG: u32 = 64;
+/// Radius from which passes off the last axis take interior runs of `RUN_LONG`: they load 2
+/// inputs per output instead of 3 at radius 32, and spill more; on lavapipe that pays for long
+/// kernels only.
+const LONG_RADIUS: usize = 16;
 /// Invocations per workgroup (the shader's `WORKGROUP`).
 pub(crate) const WORKGROUP: u32 = 64;
 /// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
@@ -79,9 +85,9 @@ pub struct PassParams {
     /// Distance in elements from one group of `stride` lines to the next: `len * stride`, or
     /// more along axis 1 when planes have a spare row.
     pub outer_stride: u32,
+    /// Outputs per interior run: `RUN`, or `RUN_LONG` (then the `interior_long` entry point).
+    pub interior_run: u32,
     /// Padding to WGSL's 16-byte struct alignment.
-    pub pad0: u32,
-    /// Padding.
     pub pad1: u32,
     /// Padding.
     pub pad2: u32,
@@ -106,13 +112,17 @@ impl PassParams {
         let lines = buffer.iter().product::<usize>() / buffer[axis];
         // Left border runs tile [0, start) with start >= r, interior runs go on from there as
         // far as their taps stay inside the axis, and right border runs end at n. When n is a
-        // multiple of RUN, that is n / RUN runs, none overlapping.
+        // multiple of RUN, that is n / RUN runs, none overlapping. Long kernels off the last
+        // axis take interior runs of RUN_LONG where at least one fits.
         let start = r.div_ceil(run) * run;
-        let interior_runs = n.saturating_sub(start + r) / run;
+        let fit = |interior_run: usize| n.saturating_sub(start + r) / interior_run;
+        let long = stride > 1 && r >= LONG_RADIUS && fit(RUN_LONG as usize) > 0;
+        let interior_run = if long { RUN_LONG as usize } else { run };
+        let interior_runs = fit(interior_run);
         let (left_runs, right_runs) = if interior_runs == 0 {
             (n.div_ceil(run), 0)
         } else {
-            let rest = n - start - interior_runs * run;
+            let rest = n - start - interior_runs * interior_run;
             (start / run, rest.div_ceil(run))
         };
         let (mode, cval) = match kernel.mode {
@@ -136,7 +146,7 @@ impl PassParams {
             border_invocations: (lines * (left_runs + right_runs)) as u32,
             interior_start: start as u32,
             outer_stride: outer_stride as u32,
-            pad0: 0,
+            interior_run: interior_run as u32,
             pad1: 0,
             pad2: 0,
         }
@@ -159,6 +169,8 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
 pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     interior: wgpu::ComputePipeline,
+    /// Interior runs of `RUN_LONG` outputs.
+    interior_long: wgpu::ComputePipeline,
     /// Interior runs of contiguous lines whose windows start 16-byte aligned, through the vec4
     /// views (when the device has storage bindings to spare for them).
     interior_aligned: Option<wgpu::ComputePipeline>,
@@ -276,6 +288,7 @@ impl Pipeline {
         };
         Pipeline {
             interior: entry(&pipeline_layout, &blur_module, "interior"),
+            interior_long: entry(&pipeline_layout, &blur_module, "interior_long"),
             interior_aligned: vec4_views
                 .then(|| entry(&pipeline_layout, &blur_module, "interior_aligned")),
             border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
@@ -298,6 +311,7 @@ impl Pipeline {
             && p.radius.is_multiple_of(4)
             && p.interior_start.is_multiple_of(4);
         match &self.interior_aligned {
+            _ if p.interior_run == RUN_LONG => &self.interior_long,
             Some(pipeline) if aligned => pipeline,
             _ => &self.interior,
         }
@@ -662,6 +676,7 @@ mod tests {
     #[test]
     fn constants_match_the_shader() {
         assert_eq!(shader_const("RUN"), RUN);
+        assert_eq!(shader_const("RUN_LONG"), RUN_LONG);
         assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
         assert_eq!(BORDER_PIPELINES, MODE_ANY as usize + 1);
         // The border pipelines are indexed by the params' mode numbers.
@@ -687,24 +702,25 @@ mod tests {
         }
     }
 
-    /// Every output of a line is written by some run, interior runs never read outside, and
-    /// lines that are a whole number of runs take no more runs than that.
+    /// Every output of a line is written by some run, interior runs (of either length) never
+    /// read outside, and lines that are a whole number of runs compute no output twice.
     #[test]
     fn runs_cover_every_line() {
         let run = RUN as usize;
-        for n in 1..100 {
+        let mut long = false;
+        for n in 1..200 {
             for r in 1..40 {
                 for (shape, axis) in [([1, 1, n], 2), ([n, 3, 4], 0), ([2, n, 1024], 1)] {
                     let p = PassParams::along(Layout::for_shape(shape), axis, &kernel(r), 0);
                     let mut covered = vec![false; n];
                     for i in 0..p.interior_runs as usize {
-                        let start = p.interior_start as usize + i * run;
+                        let start = p.interior_start as usize + i * p.interior_run as usize;
                         assert!(start >= r, "n {n} r {r}: interior run {i} reads before 0");
                         assert!(
-                            start + run + r <= n,
+                            start + p.interior_run as usize + r <= n,
                             "n {n} r {r}: interior run {i} reads outside"
                         );
-                        covered[start..start + run]
+                        covered[start..start + p.interior_run as usize]
                             .iter_mut()
                             .for_each(|c| *c = true);
                     }
@@ -719,12 +735,15 @@ mod tests {
                             .for_each(|c| *c = true);
                     }
                     assert!(covered.iter().all(|&c| c), "n {n} r {r}: {p:?}");
-                    let runs = p.left_runs + p.interior_runs + p.right_runs;
+                    let outputs = (p.left_runs + p.right_runs) as usize * run
+                        + p.interior_runs as usize * p.interior_run as usize;
                     if n % run == 0 && p.interior_runs > 0 {
-                        assert_eq!(runs as usize, n / run, "n {n} r {r}: no run twice");
+                        assert_eq!(outputs, n, "n {n} r {r}: no output twice");
                     }
+                    long |= p.interior_run == RUN_LONG;
                 }
             }
         }
+        assert!(long, "some lines take long interior runs");
     }
 }

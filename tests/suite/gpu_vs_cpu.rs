@@ -266,3 +266,22 @@ fn last_axis_vec4_windows() {
         check(&vol, &BlurOptions::new([1.0, 2.0, 2.0]));
     }
 }
+
+/// Long kernels off the last axis take interior runs of 64 outputs: against full3d over every
+/// mode, along axes 0 and 1, with one and with several such runs per line.
+#[test]
+fn long_interior_runs() {
+    for (i, (shape, axis)) in [((130, 2, 3), 0), ((2, 141, 3), 1), ((300, 1, 2), 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let vol = random_volume(shape, 90 + i as u64);
+        for sigma in [4.0, 5.0, 8.0] {
+            let mut sigmas = [0.0; 3];
+            sigmas[axis] = sigma;
+            for mode in MODES {
+                check(&vol, &BlurOptions::new(sigmas).mode(mode));
+            }
+        }
+    }
+}

@@ -88,7 +88,7 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         size_of::<PassParams>(),
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
-            outer_stride, pad0, pad1, pad2),
+            outer_stride, interior_run, pad1, pad2),
     );
     assert_layout(
         WIDEN_WGSL,
