@@ -302,7 +302,8 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// The interior pipeline for pass `p`: vec4 loads when its lines are contiguous (the last
+    /// The interior pipeline for pass `p`: runs of `RUN_LONG` when `along` chose them; else vec4
+    /// loads when its lines are contiguous (the last
     /// axis) and every window starts at a multiple of 4 voxels (line length, run starts and
     /// radius multiples of 4; `storage_buffer` sizes keep the vec4 view in bounds).
     fn interior_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
@@ -310,8 +311,10 @@ impl Pipeline {
             && p.outer_stride.is_multiple_of(4)
             && p.radius.is_multiple_of(4)
             && p.interior_start.is_multiple_of(4);
+        if p.interior_run == RUN_LONG {
+            return &self.interior_long;
+        }
         match &self.interior_aligned {
-            _ if p.interior_run == RUN_LONG => &self.interior_long,
             Some(pipeline) if aligned => pipeline,
             _ => &self.interior,
         }
