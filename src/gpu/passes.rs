@@ -303,9 +303,9 @@ impl Pipeline {
 
 impl Pipeline {
     /// The interior pipeline for pass `p`: runs of `RUN_LONG` when `along` chose them; else vec4
-    /// loads when its lines are contiguous (the last
-    /// axis) and every window starts at a multiple of 4 voxels (line length, run starts and
-    /// radius multiples of 4; `storage_buffer` sizes keep the vec4 view in bounds).
+    /// loads when its lines are contiguous (the last axis) and every window starts at a
+    /// multiple of 4 voxels (line length, run starts and radius multiples of 4;
+    /// `storage_buffer` sizes keep the vec4 view in bounds).
     fn interior_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
         let aligned = p.stride == 1
             && p.outer_stride.is_multiple_of(4)
