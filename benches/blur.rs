@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use blur3d::{BlurOptions, GpuBlur, cpu};
+use blur3d::{BlurError, BlurOptions, GpuBlur, GpuVolume, cpu};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ndarray::Array3;
 
@@ -65,13 +65,9 @@ fn main() {
             let opts = BlurOptions::new(sigma);
             group.bench_with_input(BenchmarkId::from_parameter(sigma), &opts, |b, opts| {
                 b.iter_custom(|iters| {
-                    gpu.wait().expect("idle");
-                    let t = Instant::now();
-                    for _ in 0..iters {
+                    on_gpu_timed(&gpu, iters, || {
                         gpu.blur_volume(&mut on_gpu, opts).expect("blur");
-                    }
-                    gpu.wait().expect("finish");
-                    t.elapsed()
+                    })
                 });
             });
             resident.push((
@@ -83,31 +79,21 @@ fn main() {
 
         let mut group = c.benchmark_group(format!("copy_floor/{n}^3"));
         group.throughput(Throughput::Elements(voxels));
-        group.bench_function("3 passes", |b| {
-            b.iter_custom(|iters| {
-                gpu.wait().expect("idle");
-                let t = Instant::now();
-                for _ in 0..iters {
-                    gpu.copy_passes(&mut on_gpu, 3).expect("copy");
-                }
-                gpu.wait().expect("finish");
-                t.elapsed()
+        let copies: [(&str, CopyPasses); 2] = [
+            ("3 passes", GpuBlur::copy_passes),
+            ("3 passes, vec4", GpuBlur::copy_passes_vec4),
+        ];
+        let mut floors = [Duration::ZERO; 2];
+        for ((name, copy), floor) in copies.into_iter().zip(&mut floors) {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    on_gpu_timed(&gpu, iters, || copy(&gpu, &mut on_gpu, 3).expect("copy"))
+                });
             });
-        });
-        group.bench_function("3 passes, vec4", |b| {
-            b.iter_custom(|iters| {
-                gpu.wait().expect("idle");
-                let t = Instant::now();
-                for _ in 0..iters {
-                    gpu.copy_passes_vec4(&mut on_gpu, 3).expect("copy");
-                }
-                gpu.wait().expect("finish");
-                t.elapsed()
-            });
-        });
+            *floor = time(|| copy(&gpu, &mut on_gpu, 3).expect("copy"), &gpu);
+        }
         group.finish();
-        let floor = time(|| gpu.copy_passes(&mut on_gpu, 3).expect("copy"), &gpu);
-        let floor4 = time(|| gpu.copy_passes_vec4(&mut on_gpu, 3).expect("copy"), &gpu);
+        let [floor, floor4] = floors;
         for (sigma, t) in resident {
             floor_table.push((n, sigma, t, floor, floor4));
         }
@@ -156,6 +142,20 @@ fn main() {
         );
     }
     c.final_summary();
+}
+
+/// `GpuBlur::copy_passes` or `copy_passes_vec4`.
+type CopyPasses = fn(&GpuBlur, &mut GpuVolume, usize) -> Result<(), BlurError>;
+
+/// Time of `iters` runs of `work` on an idle GPU, until the GPU has finished them.
+fn on_gpu_timed(gpu: &GpuBlur, iters: u64, mut work: impl FnMut()) -> Duration {
+    gpu.wait().expect("idle");
+    let t = Instant::now();
+    for _ in 0..iters {
+        work();
+    }
+    gpu.wait().expect("finish");
+    t.elapsed()
 }
 
 /// Median of 5 timed runs of `work` followed by a wait for the GPU.

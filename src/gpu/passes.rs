@@ -307,13 +307,13 @@ impl Pipeline {
     /// multiple of 4 voxels (line length, run starts and radius multiples of 4;
     /// `storage_buffer` sizes keep the vec4 view in bounds).
     fn interior_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
+        if p.interior_run == RUN_LONG {
+            return &self.interior_long;
+        }
         let aligned = p.stride == 1
             && p.outer_stride.is_multiple_of(4)
             && p.radius.is_multiple_of(4)
             && p.interior_start.is_multiple_of(4);
-        if p.interior_run == RUN_LONG {
-            return &self.interior_long;
-        }
         match &self.interior_aligned {
             Some(pipeline) if aligned => pipeline,
             _ => &self.interior,
@@ -572,13 +572,12 @@ impl Encoder<'_> {
                     (pipeline.interior_for(p), p.interior_invocations),
                     (pipeline.border_for(p), p.border_invocations),
                 ],
-                Step::Copy(true) if pipeline.copy4.is_some() && voxels.is_multiple_of(4) => {
-                    vec![(
-                        pipeline.copy4.as_ref().unwrap_or(&pipeline.copy),
-                        (voxels / 4) as u32,
-                    )]
-                }
-                Step::Copy(_) => vec![(&pipeline.copy, voxels as u32)],
+                Step::Copy(vec4) => match &pipeline.copy4 {
+                    Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
+                        vec![(copy4, (voxels / 4) as u32)]
+                    }
+                    _ => vec![(&pipeline.copy, voxels as u32)],
+                },
             };
             for (entry, invocations) in dispatches {
                 if invocations > 0 {
