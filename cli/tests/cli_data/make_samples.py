@@ -1,6 +1,6 @@
-"""Makes the sample files of tests/cli_data with the tools blur3d's users have (numpy, nibabel,
+"""Makes the sample files of cli/tests/cli_data with the tools blur3d's users have (numpy, nibabel,
 tifffile) and scipy's results on them, so that tests/cli.rs checks blur3d against files it did
-not write itself. Run from the repository root: python3 tests/cli_data/make_samples.py
+not write itself. Run from the repository root: python3 cli/tests/cli_data/make_samples.py
 (needs numpy, scipy, nibabel, tifffile; the tests themselves need none of them)."""
 
 import numpy as np
@@ -8,7 +8,7 @@ import nibabel as nib
 import tifffile
 from scipy.ndimage import gaussian_filter
 
-out = "tests/cli_data/"
+out = "cli/tests/cli_data/"
 rng = np.random.default_rng(2024)
 
 # NIfTI: int16, 8 x 9 x 10 voxels (x, y, z) of 1 x 1 x 3 mm, an oblique affine.
