@@ -1,9 +1,10 @@
-//! Running the blur on a GPU or the CPU, on voxels of any element type and memory layout.
+//! Running the blur on a GPU or the CPU, volume by volume, on voxels of any element type and
+//! memory layout.
 
 use blur3d::{BlurError, BlurOptions, GpuBlur, Mode, Voxel, cpu};
-use ndarray::{Array3, ArrayView3};
+use ndarray::{ArrayView3, ArrayViewMut3, Axis, Zip};
 
-use crate::volume::{DType, Element, Voxels};
+use crate::volume::{DType, Element, Voxels, with_voxels};
 
 /// Where the blur runs.
 pub enum Engine {
@@ -23,10 +24,10 @@ impl Engine {
         }
     }
 
-    /// Blurs `voxels` (axes in the file's order) as `plan` says (same order) and converts the
-    /// result to `dtype` (integers rounded, halves away from zero, and clamped). On a GPU,
-    /// `progress(done, total)` is called after each slab (volumes larger than one GPU buffer are
-    /// blurred in several).
+    /// Blurs each volume of the series `voxels` (axes in the file's order) as `plan` says (same
+    /// order) into a new series of `dtype` (integers rounded, halves away from zero, and
+    /// clamped) in the input's memory order. `progress(done, total)` is called after each
+    /// volume.
     pub fn blur(
         &self,
         voxels: &Voxels,
@@ -34,56 +35,127 @@ impl Engine {
         dtype: DType,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Voxels, BlurError> {
-        match voxels {
-            Voxels::U8(a) => self.blur_typed(a.view(), plan, dtype, progress),
-            Voxels::U16(a) => self.blur_typed(a.view(), plan, dtype, progress),
-            Voxels::I16(a) => self.blur_typed(a.view(), plan, dtype, progress),
-            Voxels::F32(a) => self.blur_typed(a.view(), plan, dtype, progress),
-            Voxels::F64(a) => self.blur_typed(a.view(), plan, dtype, progress),
-            // Types the library does not take: i8 through i16, the others through f64, exact
-            // for all but the largest 64-bit integers (the GPU computes in f32 anyway).
-            Voxels::I8(a) => self.blur_typed(a.mapv(i16::from).view(), plan, dtype, progress),
-            Voxels::U32(a) => self.blur_typed(a.mapv(f64::from).view(), plan, dtype, progress),
-            Voxels::I32(a) => self.blur_typed(a.mapv(f64::from).view(), plan, dtype, progress),
-            Voxels::U64(a) => {
-                self.blur_typed(a.mapv(Element::to_f64).view(), plan, dtype, progress)
+        let mut out = with_voxels!(voxels, a => Voxels::zeros_like(a, dtype));
+        let count = voxels.shape()[0];
+        for t in 0..count {
+            macro_rules! one {
+                ($a:expr) => {
+                    $a.index_axis(Axis(0), t)
+                };
             }
-            Voxels::I64(a) => {
-                self.blur_typed(a.mapv(Element::to_f64).view(), plan, dtype, progress)
+            match voxels {
+                Voxels::U8(a) => self.blur_volume(one!(a), &mut out, t, plan)?,
+                Voxels::U16(a) => self.blur_volume(one!(a), &mut out, t, plan)?,
+                Voxels::I16(a) => self.blur_volume(one!(a), &mut out, t, plan)?,
+                Voxels::F32(a) => self.blur_volume(one!(a), &mut out, t, plan)?,
+                Voxels::F64(a) => self.blur_volume(one!(a), &mut out, t, plan)?,
+                // Types the library does not take: i8 through i16, the others through f64,
+                // exact for all but the largest 64-bit integers (the GPU computes in f32
+                // anyway). One volume is converted at a time.
+                Voxels::I8(a) => {
+                    self.blur_volume(one!(a).mapv(i16::from).view(), &mut out, t, plan)?
+                }
+                Voxels::U32(a) => {
+                    self.blur_volume(one!(a).mapv(f64::from).view(), &mut out, t, plan)?
+                }
+                Voxels::I32(a) => {
+                    self.blur_volume(one!(a).mapv(f64::from).view(), &mut out, t, plan)?
+                }
+                Voxels::U64(a) => {
+                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                }
+                Voxels::I64(a) => {
+                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                }
+            }
+            progress(t + 1, count);
+        }
+        Ok(out)
+    }
+
+    /// Blurs one volume into volume `t` of `out`.
+    fn blur_volume<A: Voxel>(
+        &self,
+        vol: ArrayView3<'_, A>,
+        out: &mut Voxels,
+        t: usize,
+        plan: &Plan,
+    ) -> Result<(), BlurError> {
+        match out {
+            Voxels::U8(o) => self.blur_into(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::U16(o) => self.blur_into(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::I16(o) => self.blur_into(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::F32(o) => self.blur_into(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::F64(o) => self.blur_into(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::I8(o) => self.blur_converted(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::U32(o) => self.blur_converted(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::I32(o) => self.blur_converted(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::U64(o) => self.blur_converted(vol, o.index_axis_mut(Axis(0), t), plan),
+            Voxels::I64(o) => self.blur_converted(vol, o.index_axis_mut(Axis(0), t), plan),
+        }
+    }
+
+    /// Into an output type the library writes itself: no intermediate volume on a GPU.
+    fn blur_into<A: Voxel, B: Voxel + Element>(
+        &self,
+        vol: ArrayView3<'_, A>,
+        out: ArrayViewMut3<'_, B>,
+        plan: &Plan,
+    ) -> Result<(), BlurError> {
+        let (vol, mut out, opts) = oriented(vol, out, plan);
+        match self {
+            Engine::Gpu(g) => g.blur_into(&vol, &opts, &mut out),
+            Engine::Cpu => {
+                let blurred = cpu::separable(&vol, &opts)?;
+                Zip::from(&mut out)
+                    .and(&blurred)
+                    .for_each(|o, &v| *o = B::from_f64(v));
+                Ok(())
             }
         }
     }
 
-    fn blur_typed<T: Voxel>(
+    /// Into the other output types, through the blurred values in f32 (GPU) or f64 (CPU).
+    fn blur_converted<A: Voxel, B: Element>(
         &self,
-        vol: ArrayView3<'_, T>,
+        vol: ArrayView3<'_, A>,
+        out: ArrayViewMut3<'_, B>,
         plan: &Plan,
-        dtype: DType,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Voxels, BlurError> {
-        // A Fortran-layout volume (NIfTI, Fortran-order .npy) is blurred as its transpose, which
-        // is in standard layout, with the options reversed to match: no copy, and the result is
-        // transposed back.
-        let fortran = !vol.is_standard_layout() && vol.t().is_standard_layout();
-        let opts = plan.options(fortran);
-        let vol = if fortran { vol.reversed_axes() } else { vol };
-        let out = match self {
+    ) -> Result<(), BlurError> {
+        let (vol, mut out, opts) = oriented(vol, out, plan);
+        match self {
             Engine::Gpu(g) => {
-                let out = g.blur_with_progress(&vol, &opts, progress)?;
-                convert(out, fortran, dtype)
+                let blurred = g.blur_with(&vol, &opts)?;
+                Zip::from(&mut out)
+                    .and(&blurred)
+                    .for_each(|o, &v| *o = B::from_f64(f64::from(v)));
             }
             Engine::Cpu => {
-                let out = cpu::separable(&vol, &opts)?;
-                convert(out, fortran, dtype)
+                let blurred = cpu::separable(&vol, &opts)?;
+                Zip::from(&mut out)
+                    .and(&blurred)
+                    .for_each(|o, &v| *o = B::from_f64(v));
             }
-        };
-        Ok(out)
+        }
+        Ok(())
     }
 }
 
-fn convert<T: Element>(out: Array3<T>, fortran: bool, dtype: DType) -> Voxels {
-    let out = if fortran { out.reversed_axes() } else { out };
-    Voxels::from_values(out.view(), dtype)
+/// A Fortran-layout volume (NIfTI, Fortran-order .npy) is blurred as its transpose, which is in
+/// standard layout, with the options reversed to match: no copy. The output has the input's
+/// layout, so it turns with it.
+fn oriented<'a, 'b, A, B>(
+    vol: ArrayView3<'a, A>,
+    out: ArrayViewMut3<'b, B>,
+    plan: &Plan,
+) -> (ArrayView3<'a, A>, ArrayViewMut3<'b, B>, BlurOptions) {
+    let fortran = !vol.is_standard_layout() && vol.t().is_standard_layout();
+    let opts = plan.options(fortran);
+    if fortran {
+        (vol.reversed_axes(), out.reversed_axes(), opts)
+    } else {
+        (vol, out, opts)
+    }
 }
 
 /// What the blur does along each axis, in the file's axis order.

@@ -19,7 +19,7 @@ use clap::{CommandFactory, Parser};
 
 use args::Cli;
 use blur::{Engine, Plan};
-use formats::{Format, Meta};
+use formats::{Format, Meta, Output};
 use progress::Progress;
 use spec::{DTypeChoice, FWHM_PER_SIGMA};
 use volume::Volume;
@@ -125,10 +125,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let dtype = spec::parse_dtype(&cli.dtype).map_err(&at_input)?;
     let in_format = Format::of(input).map_err(&at_input)?;
     let out_format = Format::of(output).map_err(&at_output)?;
-    Format::check_output(output).map_err(&at_output)?;
     if let Some(name) = &cli.adapter {
         check_adapter(name)?;
     }
+    // The output's folder is tried before any work: a temporary file there, renamed at the end.
+    let out_file = Output::create(output).map_err(&at_output)?;
 
     let progress = Progress::new(cli.quiet);
     let outcome = (|| {
@@ -149,21 +150,31 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             radius,
         };
         // Validates sigma, truncate and radius (axes in the file's order).
-        plan.options(false)
-            .radii()
-            .map_err(|e| at_input(options_problem(&e, in_format.axis_names())))?;
+        plan.options(false).radii().map_err(|e| {
+            at_input(options_problem(
+                &e,
+                in_format.axis_names(),
+                radius.is_some(),
+            ))
+        })?;
 
         let engine = if cli.cpu {
             Engine::Cpu
         } else {
             progress.stage("opening the GPU".to_string());
             let gpu = GpuBlur::try_new()
-                .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?;
+                .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?
+                .with_max_slab_bytes(slab_cap(volume.voxels.shape()));
             Engine::Gpu(Box::new(gpu))
         };
-        let [n0, n1, n2] = volume.voxels.shape();
+        let [volumes, n0, n1, n2] = volume.voxels.shape();
+        let size = if volume.series {
+            format!("{volumes} volumes of {n0}x{n1}x{n2}")
+        } else {
+            format!("{n0}x{n1}x{n2}")
+        };
         let stage = format!(
-            "blurring {n0}x{n1}x{n2} on {}, sigma {sigma:?} voxels",
+            "blurring {size} on {}, sigma {sigma:?} voxels",
             engine.describe()
         );
         progress.stage(stage.clone());
@@ -175,13 +186,25 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             .blur(&volume.voxels, &plan, out_dtype, &mut |done, total| {
                 progress.part(&stage, done, total);
             })
-            .map_err(|e| at_input(e.to_string()))?;
+            .map_err(|e| at_input(blur_problem(&e, in_format.axis_names())))?;
+        drop(volume.voxels);
 
         progress.stage(format!("writing {}", output.display()));
-        let result = for_output(volume, blurred, in_format, out_format);
-        out_format.write(output, &result).map_err(&at_output)?;
+        let result = for_output(
+            volume.spacing,
+            volume.series,
+            volume.meta,
+            blurred,
+            in_format,
+            out_format,
+        );
+        let mut out_file = out_file;
+        out_format
+            .write(&mut out_file, &result)
+            .map_err(&at_output)?;
+        out_file.persist().map_err(&at_output)?;
         Ok(format!(
-            "wrote {} ({n0}x{n1}x{n2} {}, sigma {sigma:?} voxels, on {})",
+            "wrote {} ({size} {}, sigma {sigma:?} voxels, on {})",
             output.display(),
             out_dtype.name(),
             engine.describe()
@@ -201,9 +224,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 
 /// The output volume: the input's header when the formats agree, and the axes turned round
 /// between NIfTI (x, y, z) and TIFF (z, y, x) so that each keeps its meaning.
-fn for_output(input: Volume, voxels: volume::Voxels, from: Format, to: Format) -> Volume {
+fn for_output(
+    spacing: Option<[f64; 3]>,
+    series: bool,
+    meta: Meta,
+    voxels: volume::Voxels,
+    from: Format,
+    to: Format,
+) -> Volume {
     let same_kind = std::mem::discriminant(&from) == std::mem::discriminant(&to);
-    let meta = if same_kind { input.meta } else { Meta::None };
+    let meta = if same_kind { meta } else { Meta::None };
     let turn = matches!(
         (from.xyz_reversed(), to.xyz_reversed()),
         (Some(a), Some(b)) if a != b
@@ -211,21 +241,28 @@ fn for_output(input: Volume, voxels: volume::Voxels, from: Format, to: Format) -
     if turn {
         Volume {
             voxels: voxels.reversed_axes(),
-            spacing: input.spacing.map(|[a, b, c]| [c, b, a]),
+            spacing: spacing.map(|[a, b, c]| [c, b, a]),
+            series,
             meta,
         }
     } else {
         Volume {
             voxels,
-            spacing: input.spacing,
+            spacing,
+            series,
             meta,
         }
     }
 }
 
 /// The library's message, with the axis named as the file's format names it.
-fn options_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
+fn options_problem(e: &BlurError, axis_names: [&str; 3], radius_given: bool) -> String {
     match e {
+        BlurError::RadiusTooLarge { axis, radius, max } if radius_given => format!(
+            "--radius along {} is {radius} voxels, more than the {max} blur3d supports: give a \
+             smaller one",
+            axis_names[*axis]
+        ),
         BlurError::RadiusTooLarge { axis, radius, max } => format!(
             "the kernel radius along {} would be {radius} voxels, more than the {max} blur3d \
              supports: use a smaller sigma or --truncate, or set --radius",
@@ -237,6 +274,30 @@ fn options_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// The library's message for what goes wrong in the blur, in the command line's words.
+fn blur_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
+    match e {
+        BlurError::VolumeTooLarge {
+            limit, limit_name, ..
+        } => format!(
+            "the volume is too large for this GPU: not even one plane of it with the kernel's \
+             halo fits its largest buffer ({limit} bytes, {limit_name}): run with --cpu, or \
+             lower the sigma along {}",
+            axis_names[0]
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The largest GPU buffer the blur may use for a series of `shape` (`[volumes, n0, n1, n2]`):
+/// about a sixth of one volume as f32, at least 16 MiB, so that the slabs in flight add little
+/// to the input and the output in memory (a software adapter's "GPU" memory is the host's).
+fn slab_cap(shape: [usize; 4]) -> u64 {
+    let [_, n0, n1, n2] = shape;
+    let volume = (n0 * n1 * n2 * 4) as u64;
+    (volume / 6).max(16 << 20)
 }
 
 /// Checks that some adapter's name contains `name`, listing them all when none does.

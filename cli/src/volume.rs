@@ -1,7 +1,7 @@
-//! A volume as read from a file: its voxels in one of the element types the formats hold, the
-//! voxel spacing when the file has one, and the header to write back.
+//! Volumes as read from a file: a series of volumes (often of one) in one of the element types
+//! the formats hold, the voxel spacing when the file has one, and the header to write back.
 
-use ndarray::{Array3, ArrayView3};
+use ndarray::Array4;
 
 use crate::formats::Meta;
 
@@ -67,18 +67,22 @@ impl DType {
     }
 }
 
-/// An element type of a volume: how a blurred value (f64) becomes one.
-pub trait Element: Copy + Send + Sync + 'static {
+/// An element type of a volume: how a blurred value (f64) becomes one, and how it is stored.
+pub trait Element: bytemuck::Pod + Send + Sync + 'static {
+    const DTYPE: DType;
     /// Integers: rounded to nearest with halves away from zero, then clamped to the type's
     /// range, NaN becoming 0 (as the library's `Voxel::from_f32` and `GpuBlur::blur_as`).
     /// Floats: converted.
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The voxels, as the variant of [`Voxels`] that holds this type.
+    fn wrap(a: Array4<Self>) -> Voxels;
 }
 
 macro_rules! integer_element {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $v:ident),*) => {$(
         impl Element for $t {
+            const DTYPE: DType = DType::$v;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             fn from_f64(v: f64) -> Self {
                 // `as` from a float saturates at the type's bounds and maps NaN to 0.
@@ -88,13 +92,18 @@ macro_rules! integer_element {
             fn to_f64(self) -> f64 {
                 self as f64
             }
+            fn wrap(a: Array4<Self>) -> Voxels {
+                Voxels::$v(a)
+            }
         }
     )*};
 }
 
-integer_element!(u8, i8, u16, i16, u32, i32, u64, i64);
+integer_element!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32,
+                 u64 => U64, i64 => I64);
 
 impl Element for f32 {
+    const DTYPE: DType = DType::F32;
     #[allow(clippy::cast_possible_truncation)]
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -102,30 +111,87 @@ impl Element for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn wrap(a: Array4<Self>) -> Voxels {
+        Voxels::F32(a)
+    }
 }
 
 impl Element for f64 {
+    const DTYPE: DType = DType::F64;
     fn from_f64(v: f64) -> Self {
         v
     }
     fn to_f64(self) -> f64 {
         self
     }
+    fn wrap(a: Array4<Self>) -> Voxels {
+        Voxels::F64(a)
+    }
 }
 
-/// Voxels of any element type, in the file's axis order (any memory layout).
+/// Runs `$body` with the type alias `$t` set to the element type of `$dtype`.
+macro_rules! with_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            $crate::volume::DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::volume::DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::volume::DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::volume::DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::volume::DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::volume::DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::volume::DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::volume::DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::volume::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::volume::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_dtype;
+
+/// A series of volumes of any element type: axis 0 counts the volumes (1 for a 3D file), axes
+/// 1 to 3 are the file's three spatial axes in its own order, in any memory layout.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Voxels {
-    U8(Array3<u8>),
-    I8(Array3<i8>),
-    U16(Array3<u16>),
-    I16(Array3<i16>),
-    U32(Array3<u32>),
-    I32(Array3<i32>),
-    U64(Array3<u64>),
-    I64(Array3<i64>),
-    F32(Array3<f32>),
-    F64(Array3<f64>),
+    U8(Array4<u8>),
+    I8(Array4<i8>),
+    U16(Array4<u16>),
+    I16(Array4<i16>),
+    U32(Array4<u32>),
+    I32(Array4<i32>),
+    U64(Array4<u64>),
+    I64(Array4<i64>),
+    F32(Array4<f32>),
+    F64(Array4<f64>),
 }
 
 /// Runs `$body` with `$a` bound to the array inside a [`Voxels`], whatever its type.
@@ -149,76 +215,66 @@ pub(crate) use with_voxels;
 
 impl Voxels {
     pub fn dtype(&self) -> DType {
-        match self {
-            Voxels::U8(_) => DType::U8,
-            Voxels::I8(_) => DType::I8,
-            Voxels::U16(_) => DType::U16,
-            Voxels::I16(_) => DType::I16,
-            Voxels::U32(_) => DType::U32,
-            Voxels::I32(_) => DType::I32,
-            Voxels::U64(_) => DType::U64,
-            Voxels::I64(_) => DType::I64,
-            Voxels::F32(_) => DType::F32,
-            Voxels::F64(_) => DType::F64,
+        fn of<T: Element>(_: &Array4<T>) -> DType {
+            T::DTYPE
         }
+        with_voxels!(self, a => of(a))
     }
 
-    pub fn shape(&self) -> [usize; 3] {
+    /// `[volumes, n0, n1, n2]`.
+    pub fn shape(&self) -> [usize; 4] {
         with_voxels!(self, a => {
-            let (n0, n1, n2) = a.dim();
-            [n0, n1, n2]
+            let (t, n0, n1, n2) = a.dim();
+            [t, n0, n1, n2]
         })
     }
 
-    /// Bytes the voxels take.
-    pub fn byte_len(&self) -> u64 {
-        fn bytes<T>(a: &Array3<T>) -> u64 {
-            (a.len() * size_of::<T>()) as u64
-        }
-        with_voxels!(self, a => bytes(a))
-    }
-
-    /// The same voxels with the axes in reverse order (no copy).
+    /// The same voxels with the three spatial axes in reverse order (no copy).
     pub fn reversed_axes(self) -> Voxels {
-        macro_rules! rev {
-            ($($v:ident),*) => {
-                match self {
-                    $(Voxels::$v(a) => Voxels::$v(a.reversed_axes()),)*
-                }
-            };
+        fn rev<T: Element>(a: Array4<T>) -> Voxels {
+            T::wrap(a.permuted_axes([0, 3, 2, 1]))
         }
-        rev!(U8, I8, U16, I16, U32, I32, U64, I64, F32, F64)
+        with_voxels!(self, a => rev(a))
     }
 
-    /// Values converted to `dtype` as [`Element::from_f64`] does, keeping the memory layout.
-    pub fn from_values<T: Element>(values: ArrayView3<'_, T>, dtype: DType) -> Voxels {
-        macro_rules! cast {
-            ($variant:ident) => {
-                Voxels::$variant(values.mapv(|v| Element::from_f64(v.to_f64())))
-            };
+    /// Zeros of `dtype` with the shape and memory order of `like`.
+    pub fn zeros_like<T>(like: &Array4<T>, dtype: DType) -> Voxels {
+        fn zeros<T, U: Element>(like: &Array4<T>) -> Voxels {
+            // The same strides: allocate in the order of the axes from slowest to fastest, then
+            // put the axes back.
+            let mut order: [usize; 4] = [0, 1, 2, 3];
+            let strides = like.strides();
+            order.sort_by_key(|&i| std::cmp::Reverse(strides[i].unsigned_abs()));
+            let dim = like.raw_dim();
+            let shape = order.map(|i| dim[i]);
+            let a = Array4::<U>::from_elem(shape, U::zeroed());
+            let mut back = [0; 4];
+            for (pos, &axis) in order.iter().enumerate() {
+                back[axis] = pos;
+            }
+            U::wrap(a.permuted_axes(back))
         }
-        match dtype {
-            DType::U8 => cast!(U8),
-            DType::I8 => cast!(I8),
-            DType::U16 => cast!(U16),
-            DType::I16 => cast!(I16),
-            DType::U32 => cast!(U32),
-            DType::I32 => cast!(I32),
-            DType::U64 => cast!(U64),
-            DType::I64 => cast!(I64),
-            DType::F32 => cast!(F32),
-            DType::F64 => cast!(F64),
-        }
+        with_dtype!(dtype, U => zeros::<T, U>(like))
+    }
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        with_dtype!(self, T => size_of::<T>())
     }
 }
 
 /// A volume and what its file says about it.
 #[derive(Debug)]
 pub struct Volume {
-    /// Voxels in the file's axis order (NIfTI x, y, z; npy axis 0, 1, 2; TIFF z, y, x).
+    /// Voxels in the file's axis order (NIfTI x, y, z; npy axis 0, 1, 2; TIFF z, y, x), after
+    /// the series axis.
     pub voxels: Voxels,
-    /// Millimetres per voxel along each axis, in the same order, when the file says.
+    /// Millimetres per voxel along each spatial axis, in the same order, when the file says.
     pub spacing: Option<[f64; 3]>,
+    /// Whether the file holds a series (4D) rather than one volume, even a series of one.
+    pub series: bool,
     /// The header to write back when the output has the same format.
     pub meta: Meta,
 }
@@ -226,6 +282,7 @@ pub struct Volume {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ShapeBuilder;
 
     #[test]
     fn integers_round_half_away_from_zero_and_clamp() {
@@ -242,12 +299,12 @@ mod tests {
     }
 
     #[test]
-    fn conversion_keeps_fortran_layout() {
-        let a = Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 100 + j * 10 + k) as f32);
-        let f = a.clone().reversed_axes();
-        let v = Voxels::from_values(f.view(), DType::U16);
-        let Voxels::U16(u) = v else { panic!() };
-        assert_eq!(u.strides(), f.strides());
-        assert_eq!(u[[3, 2, 1]], 123);
+    fn zeros_keep_the_memory_order() {
+        let like = Array4::<u8>::zeros((2, 3, 4, 5).f()).permuted_axes([3, 0, 1, 2]);
+        let Voxels::F32(z) = Voxels::zeros_like(&like, DType::F32) else {
+            panic!()
+        };
+        assert_eq!(z.dim(), like.dim());
+        assert_eq!(z.strides(), like.strides());
     }
 }

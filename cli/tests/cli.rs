@@ -759,8 +759,8 @@ fn bad_input_fails_with_one_line_and_leaves_no_output() {
     // Not 3D.
     write_npy(&d.join("flat.npy"), &ndarray::Array2::<f32>::zeros((4, 5)));
     write_nifti(
-        &d.join("four.nii"),
-        &ndarray::Array4::<f32>::zeros((4, 5, 6, 2)),
+        &d.join("five.nii"),
+        &ndarray::Array5::<f32>::zeros((4, 5, 6, 1, 2)),
         &NiftiHeader::default(),
     );
     {
@@ -772,13 +772,13 @@ fn bad_input_fails_with_one_line_and_leaves_no_output() {
     let cases: Vec<(PathBuf, &str, &str)> = vec![
         (d.join("missing.nii.gz"), "1", "no such file"),
         (d.join("volume.png"), "1", "unknown extension (.png)"),
-        (d.join("garbage.npy"), "1", "not a valid .npy file"),
+        (d.join("garbage.npy"), "1", "not a .npy file"),
         (d.join("magic.nii"), "1", "not a NIfTI-1 file"),
         (d.join("garbage.tif"), "1", "not a valid TIFF file"),
         (
             truncated(&npy, &d.join("short.npy"), npy_len - 7),
             "1",
-            "not a valid .npy file",
+            "truncated",
         ),
         (
             truncated(&nii, &d.join("short_header.nii"), 200),
@@ -801,7 +801,7 @@ fn bad_input_fails_with_one_line_and_leaves_no_output() {
             "truncated",
         ),
         (d.join("flat.npy"), "1", "needs a 3D volume"),
-        (d.join("four.nii"), "1", "4D (4x5x6x2)"),
+        (d.join("five.nii"), "1", "5D (4x5x6x1x2)"),
         (d.join("rgb.tif"), "1", "one value per voxel"),
         (npy.clone(), "-1", "finite number >= 0"),
         (npy.clone(), "1,-2,1", "finite number >= 0"),

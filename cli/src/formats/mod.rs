@@ -1,16 +1,22 @@
-//! The file formats, chosen by extension: NumPy `.npy`, NIfTI-1 `.nii`/`.nii.gz` and TIFF
-//! stacks `.tif`/`.tiff`. Each reads into a [`Volume`] in the file's own axis order and writes one
-//! back, keeping the header when input and output have the same format.
+//! The file formats, chosen by extension: NumPy `.npy`, NIfTI-1 and NIfTI-2 `.nii`/`.nii.gz`
+//! and TIFF stacks `.tif`/`.tiff`. Each reads into a [`Volume`] in the file's own axis order and
+//! writes one back, keeping the header when input and output have the same format.
+//!
+//! Files are read straight into the voxels' memory, after their headers are checked against
+//! the file's size: a crafted header cannot make blur3d allocate what the file does not hold.
 
 mod nifti;
 mod npy;
 mod tiff;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use crate::volume::Volume;
+use ndarray::{ArrayView, Dimension};
+
+use crate::volume::{Element, Volume};
 
 /// A supported file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,16 +62,6 @@ impl Format {
         Ok(format)
     }
 
-    /// The suffix a temporary file of this format needs (the NIfTI writer goes by it).
-    fn suffix(self) -> &'static str {
-        match self {
-            Format::Npy => ".npy",
-            Format::Nifti { gz: false } => ".nii",
-            Format::Nifti { gz: true } => ".nii.gz",
-            Format::Tiff => ".tif",
-        }
-    }
-
     /// The names of the axes, in the order of this format's sigma lists.
     pub fn axis_names(self) -> [&'static str; 3] {
         match self {
@@ -106,31 +102,65 @@ impl Format {
         }
     }
 
-    /// Checks, before any work, that `path` can be an output: its folder exists.
-    pub fn check_output(path: &Path) -> Result<(), String> {
+    /// Writes `volume` into `out`, whose file is complete once this returns.
+    pub fn write(self, out: &mut Output, volume: &Volume) -> Result<(), String> {
+        let file = out.file()?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        match self {
+            Format::Npy => npy::write(&mut w, volume)?,
+            Format::Tiff => tiff::write(&mut w, volume)?,
+            Format::Nifti { gz: false } => nifti::write(&mut w, volume)?,
+            Format::Nifti { gz: true } => {
+                let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::new(6));
+                nifti::write(&mut gz, volume)?;
+                gz.finish()
+                    .map_err(|e| format!("cannot write: {}", io_problem(&e)))?;
+            }
+        }
+        w.flush()
+            .map_err(|e| format!("cannot write: {}", io_problem(&e)))?;
+        drop(w);
+        file.sync_all()
+            .map_err(|e| format!("cannot write: {}", io_problem(&e)))
+    }
+}
+
+/// The output file: a temporary file beside its path, made before any work (so that a folder
+/// that cannot take it is found at once), renamed over the path once complete. Until then
+/// nothing is left behind: dropped, on an error, or at SIGINT, SIGTERM or SIGHUP.
+pub struct Output {
+    path: PathBuf,
+    tmp: Option<tempfile::NamedTempFile>,
+}
+
+/// The temporary file in the making, for the signal handler to remove.
+static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+impl Output {
+    pub fn create(path: &Path) -> Result<Output, String> {
+        if path.is_dir() {
+            return Err("is a folder: give the name of a file to write".to_string());
+        }
         let dir = folder_of(path);
-        if dir.is_dir() {
-            Ok(())
-        } else {
-            Err(format!(
+        if !dir.is_dir() {
+            return Err(format!(
                 "cannot create a file in {}: no such folder",
                 dir.display()
-            ))
+            ));
         }
-    }
-
-    /// Writes `volume` to `path` atomically: into a temporary file beside it, renamed over
-    /// `path` once complete. On error nothing is left behind and an existing `path` is intact.
-    pub fn write(self, path: &Path, volume: &Volume) -> Result<(), String> {
-        let dir = folder_of(path);
+        watch_signals();
         let mut builder = tempfile::Builder::new();
-        builder.prefix(".blur3d-").suffix(self.suffix());
+        builder.prefix(".blur3d-").suffix(".part");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             // As File::create would: 0o666 less the umask (tempfile's default is 0o600).
             builder.permissions(std::fs::Permissions::from_mode(0o666));
         }
+        // Held while the file is made, so that a signal cannot slip in between.
+        let mut pending = PENDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tmp = builder.tempfile_in(&dir).map_err(|e| {
             format!(
                 "cannot create a file in {}: {}",
@@ -138,28 +168,70 @@ impl Format {
                 io_problem(&e)
             )
         })?;
-        match self {
-            Format::Npy => write_with(tmp.as_file(), |w| npy::write(w, volume))?,
-            Format::Tiff => write_with(tmp.as_file(), |w| tiff::write(w, volume))?,
-            Format::Nifti { gz } => {
-                // The nifti crate writes to a path, and its buffered writer drops errors on
-                // the floor: make sure the data reached the disk.
-                nifti::write(tmp.path(), gz, volume)?;
-                let file = tmp.as_file();
-                let len = file
-                    .sync_all()
-                    .and_then(|()| file.metadata())
-                    .map_err(|e| format!("cannot write: {}", io_problem(&e)))?
-                    .len();
-                if !gz && len < 352 + volume.voxels.byte_len() {
-                    return Err("cannot write: the file came out short (is the disk full?)".into());
-                }
-            }
-        }
-        tmp.persist(path)
-            .map_err(|e| format!("cannot write: {}", io_problem(&e.error)))?;
-        Ok(())
+        *pending = Some(tmp.path().to_path_buf());
+        Ok(Output {
+            path: path.to_path_buf(),
+            tmp: Some(tmp),
+        })
     }
+
+    fn file(&mut self) -> Result<&File, String> {
+        self.tmp
+            .as_ref()
+            .map(tempfile::NamedTempFile::as_file)
+            .ok_or_else(|| "cannot write: the output is already complete".to_string())
+    }
+
+    /// Renames the complete file to its path.
+    pub fn persist(mut self) -> Result<(), String> {
+        let mut pending = PENDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        let result = tmp
+            .persist(&self.path)
+            .map(drop)
+            .map_err(|e| format!("cannot write: {}", io_problem(&e.error)));
+        *pending = None;
+        result
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let mut pending = PENDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The temporary file removes itself when dropped.
+        self.tmp.take();
+        *pending = None;
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary output, then exits as the signal
+/// would (128 + its number).
+fn watch_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    static WATCHING: std::sync::Once = std::sync::Once::new();
+    WATCHING.call_once(|| {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let pending = PENDING
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(path) = pending.as_ref() {
+                    let _ = std::fs::remove_file(path);
+                }
+                // Exits with the lock held, so that the main thread cannot rename in between.
+                std::process::exit(128 + signal);
+            }
+        });
+    });
 }
 
 /// The folder `path` is in (`.` for a bare file name).
@@ -168,18 +240,6 @@ fn folder_of(path: &Path) -> PathBuf {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// Runs `write` on a buffered writer of `file`, then flushes and syncs it.
-fn write_with(
-    file: &File,
-    write: impl FnOnce(&mut BufWriter<&File>) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut w = BufWriter::new(file);
-    write(&mut w)?;
-    w.flush()
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write: {}", io_problem(&e)))
 }
 
 /// An I/O error in words, without Rust's "(os error N)".
@@ -198,10 +258,71 @@ pub fn io_problem(e: &io::Error) -> String {
     }
 }
 
-/// Opens `path` for reading, with the problem in words.
-pub fn open(path: &Path) -> Result<File, String> {
-    if path.is_dir() {
+/// Opens `path` for reading, with its length; only regular files (a device such as /dev/zero
+/// would be read without end).
+pub fn open(path: &Path) -> Result<(File, u64), String> {
+    let meta = std::fs::metadata(path).map_err(|e| io_problem(&e))?;
+    if meta.is_dir() {
         return Err("is a folder, not a file".to_string());
     }
-    File::open(path).map_err(|e| io_problem(&e))
+    if !meta.is_file() {
+        return Err(
+            "is not a regular file (a device, pipe or socket): blur3d reads volumes from files"
+                .to_string(),
+        );
+    }
+    let file = File::open(path).map_err(|e| io_problem(&e))?;
+    Ok((file, meta.len()))
+}
+
+/// The reader back at the start of the file.
+pub fn rewound(mut r: BufReader<File>) -> Result<BufReader<File>, String> {
+    r.seek(SeekFrom::Start(0)).map_err(|e| io_problem(&e))?;
+    Ok(r)
+}
+
+/// `count` values read straight into their vector, byte-swapped when `swap`. The vector is
+/// allocated before reading: callers check `count` against the file's size first.
+pub fn read_values<T: Element>(r: &mut impl Read, count: usize, swap: bool) -> io::Result<Vec<T>> {
+    let mut values = vec![T::zeroed(); count];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+    r.read_exact(bytes)?;
+    let swap = swap != cfg!(target_endian = "big");
+    if swap && size_of::<T>() > 1 {
+        for v in bytes.chunks_exact_mut(size_of::<T>()) {
+            v.reverse();
+        }
+    }
+    Ok(values)
+}
+
+/// Writes the values of `a` in its logical (C) order, little-endian.
+pub fn write_values<T: Element, D: Dimension>(
+    w: &mut impl Write,
+    a: ArrayView<'_, T, D>,
+) -> io::Result<()> {
+    if let (Some(values), false) = (a.as_slice(), cfg!(target_endian = "big")) {
+        return w.write_all(bytemuck::cast_slice(values));
+    }
+    let mut chunk: Vec<T> = Vec::with_capacity(1 << 16);
+    for &v in &a {
+        chunk.push(v);
+        if chunk.len() == chunk.capacity() {
+            write_le(w, &chunk)?;
+            chunk.clear();
+        }
+    }
+    write_le(w, &chunk)
+}
+
+fn write_le<T: Element>(w: &mut impl Write, values: &[T]) -> io::Result<()> {
+    if cfg!(target_endian = "big") {
+        let mut bytes = bytemuck::cast_slice::<T, u8>(values).to_vec();
+        for v in bytes.chunks_exact_mut(size_of::<T>()) {
+            v.reverse();
+        }
+        w.write_all(&bytes)
+    } else {
+        w.write_all(bytemuck::cast_slice(values))
+    }
 }
