@@ -132,7 +132,12 @@ fn split_unit(text: &str) -> (&str, &str) {
 
 /// The number and its unit, if any, with the unit's size in mm or voxels (`um` is 0.001 mm).
 fn parse_one(text: &str) -> Result<(f64, Option<(Unit, f64)>), String> {
-    let (number, unit) = split_unit(text);
+    // "inf", "-inf" and "NaN" are numbers (not allowed ones), not units.
+    let (number, unit) = if text.parse::<f64>().is_ok() {
+        (text, "")
+    } else {
+        split_unit(text)
+    };
     if number.trim().is_empty() {
         return Err(format!("{text:?} is not a number"));
     }
@@ -256,7 +261,9 @@ mod tests {
         assert!(err("abc").contains("not a number"), "{}", err("abc"));
         assert!(err("2cm").contains("unknown unit \"cm\""), "{}", err("2cm"));
         assert!(err("1,2").contains("not 2"), "{}", err("1,2"));
-        assert!(err("inf").contains("not a number"), "{}", err("inf"));
+        assert!(err("inf").contains("finite number"), "{}", err("inf"));
+        assert!(err("-inf").contains("finite number"), "{}", err("-inf"));
+        assert!(err("nan").contains("finite number"), "{}", err("nan"));
         assert!(err("").contains("not a number"), "{}", err(""));
     }
 

@@ -1010,3 +1010,834 @@ fn readme_examples_match_scipy_on_the_sample_files() {
         assert_close(&read_npy::<f32>(&out).mapv(f64::from), &vol_scipy, 1e-6);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and unusual files (issue 12)
+
+/// A classic little-endian TIFF of uncompressed pages, each followed by nothing but its IFD,
+/// with the given tags on every page (StripOffsets, StripByteCounts, size and bits added).
+fn tiff_bytes(
+    width: u32,
+    height: u32,
+    pages: &[Vec<u8>],
+    bits: u16,
+    extra: &[(u16, u16, u32)],
+) -> Vec<u8> {
+    let mut out = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    for (i, data) in pages.iter().enumerate() {
+        let mut tags: Vec<(u16, u16, u32)> = vec![
+            (256, 4, width),
+            (257, 4, height),
+            (258, 3, u32::from(bits)),
+            (259, 3, 1),
+            (277, 3, 1),
+            (278, 4, height),
+            (279, 4, data.len() as u32),
+        ];
+        tags.extend_from_slice(extra);
+        if !tags.iter().any(|t| t.0 == 262) {
+            tags.push((262, 3, 1));
+        }
+        tags.push((273, 4, 0)); // set below
+        tags.sort_by_key(|t| t.0);
+        let ifd_at = out.len();
+        let ifd_len = 2 + 12 * tags.len() + 4;
+        let data_at = (ifd_at + ifd_len) as u32;
+        out.extend_from_slice(&(tags.len() as u16).to_le_bytes());
+        for (tag, kind, value) in &tags {
+            let value = if *tag == 273 { data_at } else { *value };
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            if *kind == 3 {
+                out.extend_from_slice(&(value as u16).to_le_bytes());
+                out.extend_from_slice(&[0, 0]);
+            } else {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        let next = if i + 1 < pages.len() {
+            data_at + data.len() as u32
+        } else {
+            0
+        };
+        out.extend_from_slice(&next.to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Each page's (StripOffsets, StripByteCounts, PhotometricInterpretation) in a classic
+/// little-endian TIFF with one strip per page, read straight from the bytes.
+fn tiff_strips(bytes: &[u8]) -> Vec<(u64, u64, u16)> {
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(&bytes[..4], b"II\x2a\x00", "a classic little-endian TIFF");
+    let mut pages = Vec::new();
+    let mut at = u32_at(4) as usize;
+    while at != 0 {
+        let n = u16_at(at) as usize;
+        let (mut offset, mut count, mut photometric) = (0, 0, 1);
+        for e in 0..n {
+            let entry = at + 2 + 12 * e;
+            let value = if u16_at(entry + 2) == 3 {
+                u32::from(u16_at(entry + 8))
+            } else {
+                u32_at(entry + 8)
+            };
+            match u16_at(entry) {
+                273 => offset = u64::from(value),
+                279 => count = u64::from(value),
+                262 => photometric = value as u16,
+                _ => {}
+            }
+        }
+        pages.push((offset, count, photometric));
+        at = u32_at(at + 2 + 12 * n) as usize;
+    }
+    pages
+}
+
+/// Runs blur3d and asserts that it failed with exit status 1 (not a crash) and `words`.
+#[track_caller]
+fn refuses(input: &Path, output: &Path, words: &str) {
+    fails(
+        [
+            a(input),
+            "-o".as_ref(),
+            a(output),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+            "--cpu".as_ref(),
+        ],
+        input,
+        words,
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn crafted_headers_are_refused_before_anything_is_allocated() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.npy");
+
+    // 128 bytes that claim 3000^3 float32 (108 GB).
+    let mut npy = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3000, 3000, 3000), }";
+    npy.extend_from_slice(format!("{dict:<117}\n").as_bytes());
+    assert_eq!(npy.len(), 128);
+    fs::write(d.join("huge.npy"), &npy).unwrap();
+    refuses(&d.join("huge.npy"), &out, "truncated");
+
+    // 138 bytes of TIFF that claim one page of 100000 x 100000 float32.
+    let tif = tiff_bytes(100_000, 100_000, &[vec![0; 8]], 32, &[(339, 3, 3)]);
+    fs::write(d.join("huge.tif"), &tif).unwrap();
+    refuses(&d.join("huge.tif"), &out, "more than this");
+    // ... or a thousand such pages.
+    let pages = vec![vec![0u8; 4]; 1000];
+    fs::write(
+        d.join("pages.tif"),
+        tiff_bytes(30_000, 30_000, &pages, 32, &[(339, 3, 3)]),
+    )
+    .unwrap();
+    refuses(&d.join("pages.tif"), &out, "more than this");
+
+    // A NIfTI header of 20000^3 voxels, plain and compressed.
+    let (_, nii, niigz, _) = valid_inputs(d);
+    let mut header = fs::read(&nii).unwrap()[..352].to_vec();
+    for (i, v) in [3i16, 20000, 20000, 20000].iter().enumerate() {
+        header[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    header[108..112].copy_from_slice(&352f32.to_le_bytes());
+    header[348] = 0;
+    fs::write(d.join("huge.nii"), &header).unwrap();
+    refuses(&d.join("huge.nii"), &out, "truncated");
+    let mut gz = Vec::new();
+    {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+        enc.write_all(&header).unwrap();
+        enc.finish().unwrap();
+    }
+    fs::write(d.join("huge.nii.gz"), &gz).unwrap();
+    refuses(&d.join("huge.nii.gz"), &out, "more than this");
+    drop(niigz);
+}
+
+#[test]
+fn devices_are_not_read() {
+    let dir = tmp();
+    let d = dir.path();
+    for name in ["zero.npy", "zero.nii", "zero.tif"] {
+        let link = d.join(name);
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        refuses(&link, &d.join("out.npy"), "not a regular file");
+    }
+}
+
+/// `vol` (x, y, z) as a NIfTI-1 file with its voxels at `vox_offset` (padding before them).
+fn nifti_at_offset(path: &Path, vol: &Array3<f32>, vox_offset: usize) {
+    let plain = path.parent().unwrap().join("unpadded.nii");
+    let header = NiftiHeader {
+        pixdim: [1.0; 8],
+        ..NiftiHeader::default()
+    };
+    WriterOptions::new(&plain)
+        .reference_header(&header)
+        .write_nifti(vol)
+        .unwrap();
+    let bytes = fs::read(&plain).unwrap();
+    let old = f32::from_le_bytes(bytes[108..112].try_into().unwrap()) as usize;
+    let mut out = bytes[..old].to_vec();
+    out.resize(vox_offset, 0);
+    out[108..112].copy_from_slice(&(vox_offset as f32).to_le_bytes());
+    out.extend_from_slice(&bytes[old..]);
+    fs::write(path, out).unwrap();
+    fs::remove_file(plain).unwrap();
+}
+
+#[test]
+fn nifti_voxels_are_read_from_vox_offset() {
+    let dir = tmp();
+    let d = dir.path();
+    let vol = random(SHAPE, 21, 1.0).mapv(|v| v as f32);
+    let (i, o) = (d.join("padded.nii"), d.join("out.npy"));
+    nifti_at_offset(&i, &vol, 416);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    // NIfTI's (x, y, z) in Fortran order is numpy's (x, y, z), as nibabel reads it.
+    assert_eq!(read_npy::<f32>(&o), vol);
+    // A vox_offset inside the header is refused.
+    nifti_at_offset(&i, &vol, 352);
+    let mut bytes = fs::read(&i).unwrap();
+    bytes[108..112].copy_from_slice(&100f32.to_le_bytes());
+    fs::write(&i, bytes).unwrap();
+    refuses(&i, &d.join("x.npy"), "vox_offset is 100");
+}
+
+/// The NIfTI version (1 or 2) and `dim[0..=4]` of a file blur3d wrote (little-endian).
+fn nifti_dims(path: &Path) -> (u8, Vec<i64>) {
+    let mut bytes = fs::read(path).unwrap();
+    if bytes[..2] == [0x1f, 0x8b] {
+        use std::io::Read;
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        bytes = raw;
+    }
+    match i32::from_le_bytes(bytes[..4].try_into().unwrap()) {
+        348 => {
+            assert_eq!(&bytes[344..348], b"n+1\0");
+            let dims = (0..5)
+                .map(|i| i64::from(i16::from_le_bytes([bytes[40 + 2 * i], bytes[41 + 2 * i]])));
+            (1, dims.collect())
+        }
+        540 => {
+            assert_eq!(&bytes[4..12], b"n+2\0\r\n\x1a\n");
+            let dims = (0..5)
+                .map(|i| i64::from_le_bytes(bytes[16 + 8 * i..24 + 8 * i].try_into().unwrap()));
+            (2, dims.collect())
+        }
+        other => panic!("not a NIfTI header: sizeof_hdr {other}"),
+    }
+}
+
+#[test]
+fn long_axes_are_written_as_nifti2_and_read_back() {
+    let dir = tmp();
+    let d = dir.path();
+    for shape in [(1, 1, 70_000), (40_000, 1, 1), (2, 3, 4)] {
+        let vol = random(shape, 22, 100.0).mapv(|v| v as f32);
+        let (i, o, back) = (d.join("in.npy"), d.join("out.nii"), d.join("back.npy"));
+        write_npy(&i, &vol);
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "0".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let (version, dims) = nifti_dims(&o);
+        let long = shape.0.max(shape.2) > 32767;
+        assert_eq!(version, if long { 2 } else { 1 }, "{shape:?}");
+        assert_eq!(dims, [3, shape.0 as i64, shape.1 as i64, shape.2 as i64, 1]);
+        succeeds([
+            a(&o),
+            "-o".as_ref(),
+            a(&back),
+            "--sigma".as_ref(),
+            "0".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        assert_eq!(read_npy::<f32>(&back), vol);
+    }
+}
+
+#[test]
+fn upper_case_nii_gz_is_compressed_and_read_back() {
+    let dir = tmp();
+    let d = dir.path();
+    let vol = random(SHAPE, 23, 1.0);
+    let (i, o, back) = (d.join("in.npy"), d.join("OUT.NII.GZ"), d.join("back.npy"));
+    write_npy(&i, &vol);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(fs::read(&o).unwrap()[..2], [0x1f, 0x8b], "gzip");
+    succeeds([
+        a(&o),
+        "-o".as_ref(),
+        a(&back),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_npy::<f64>(&back), vol);
+    // And a plain .NII named like a compressed one is read too (by its bytes, not its name).
+    let plain = d.join("plain.nii");
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&plain),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let misnamed = d.join("misnamed.nii.gz");
+    fs::rename(&plain, &misnamed).unwrap();
+    succeeds([
+        a(&misnamed),
+        "-o".as_ref(),
+        a(&back),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_npy::<f64>(&back), vol);
+}
+
+#[test]
+fn tiff_stacks_are_written_with_contiguous_pixels() {
+    let dir = tmp();
+    let d = dir.path();
+    let vol = random((5, 7, 6), 24, 60000.0).mapv(|v| v as u16);
+    let (i, o) = (d.join("in.tif"), d.join("out.tif"));
+    write_tiff_u16(&i, &vol, true);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let strips = tiff_strips(&fs::read(&o).unwrap());
+    assert_eq!(strips.len(), 5);
+    let page = 7 * 6 * 2;
+    for (z, &(offset, count, _)) in strips.iter().enumerate() {
+        assert_eq!(count, page);
+        assert_eq!(
+            offset,
+            strips[0].0 + z as u64 * page,
+            "page {z} follows page {}",
+            z.max(1) - 1
+        );
+    }
+    let description = read_tiff(&o, u16_pages).description.unwrap();
+    assert!(
+        description.starts_with("ImageJ=") && description.contains("images=5\n"),
+        "{description:?}"
+    );
+
+    // tifffile's JSON description is kept, and the pixels are contiguous all the same.
+    let json = d.join("json.tif");
+    {
+        use tiff::encoder::{TiffEncoder, colortype::Gray16};
+        use tiff::tags::Tag;
+        let mut enc = TiffEncoder::new(fs::File::create(&json).unwrap()).unwrap();
+        for (z, page) in vol.outer_iter().enumerate() {
+            let mut img = enc.new_image::<Gray16>(6, 7).unwrap();
+            if z == 0 {
+                img.encoder()
+                    .write_tag(Tag::ImageDescription, "{\"shape\": [5, 7, 6]}")
+                    .unwrap();
+            }
+            img.write_data(page.to_slice().unwrap()).unwrap();
+        }
+    }
+    succeeds([
+        a(&json),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let strips = tiff_strips(&fs::read(&o).unwrap());
+    assert!(strips.windows(2).all(|w| w[1].0 == w[0].0 + page));
+    assert_eq!(
+        read_tiff(&o, u16_pages).description.unwrap(),
+        "{\"shape\": [5, 7, 6]}"
+    );
+}
+
+#[test]
+fn min_is_white_tiffs_keep_their_values_and_their_look() {
+    let dir = tmp();
+    let d = dir.path();
+    let values: Vec<u16> = (0..1000).collect();
+    let pages: Vec<Vec<u8>> = values
+        .chunks(250)
+        .map(|p| p.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let (i, o, back) = (d.join("white.tif"), d.join("out.tif"), d.join("out.npy"));
+    fs::write(&i, tiff_bytes(25, 10, &pages, 16, &[(262, 3, 0)])).unwrap();
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&back),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let read = read_npy::<u16>(&back);
+    assert_eq!(read.shape(), [4, 10, 25]);
+    assert_eq!(
+        read.iter().copied().collect::<Vec<_>>(),
+        values,
+        "the file's values"
+    );
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let strips = tiff_strips(&fs::read(&o).unwrap());
+    assert!(
+        strips.iter().all(|s| s.2 == 0),
+        "MinIsWhite kept: {strips:?}"
+    );
+    succeeds([
+        a(&o),
+        "-o".as_ref(),
+        a(&back),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_npy::<u16>(&back), read);
+}
+
+#[test]
+fn an_interrupted_write_leaves_nothing_behind() {
+    let dir = tmp();
+    let d = dir.path();
+    let input = d.join("in.npy");
+    // Large enough that compressing it takes a while.
+    write_npy(&input, &random((160, 160, 160), 25, 1.0));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let output = d.join("out.nii.gz");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blur3d"))
+            .args([
+                a(&input),
+                "-o".as_ref(),
+                a(&output),
+                "--sigma".as_ref(),
+                "0".as_ref(),
+                "--cpu".as_ref(),
+            ])
+            .spawn()
+            .unwrap();
+        // Wait until the temporary file has data in it: the write has begun.
+        let start = std::time::Instant::now();
+        let begun = loop {
+            let part = files_in(d).into_iter().find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".blur3d-")
+                    && fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false)
+            });
+            if part.is_some() || start.elapsed().as_secs() > 60 {
+                break part;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert!(begun.is_some(), "the write began");
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(128 + signal),
+            "exit status after signal {signal}"
+        );
+        assert_eq!(
+            files_in(d),
+            std::slice::from_ref(&input),
+            "nothing left after signal {signal}"
+        );
+    }
+}
+
+#[test]
+fn output_problems_are_found_before_the_input_is_read() {
+    let dir = tmp();
+    let d = dir.path();
+    // The input is garbage: an error that names the output shows that it came first.
+    let garbage = d.join("garbage.npy");
+    fs::write(&garbage, b"not an array").unwrap();
+    let folder = d.join("folder.npy");
+    fs::create_dir(&folder).unwrap();
+    fails(
+        [
+            a(&garbage),
+            "-o".as_ref(),
+            a(&folder),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+        ],
+        &folder,
+        "is a folder",
+    );
+    // A folder nobody may write to, root included.
+    let proc_out = Path::new("/proc/blur3d-out.npy");
+    fails(
+        [
+            a(&garbage),
+            "-o".as_ref(),
+            a(proc_out),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+        ],
+        proc_out,
+        "cannot create a file in /proc",
+    );
+}
+
+#[test]
+fn messages_say_what_is_wrong() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.npy");
+    let (npy, nii, _, _) = valid_inputs(d);
+
+    fs::write(d.join("empty.npy"), b"").unwrap();
+    refuses(&d.join("empty.npy"), &out, "the file is empty");
+    write_npy(&d.join("none.npy"), &Array3::<f32>::zeros((0, 4, 5)));
+    refuses(
+        &d.join("none.npy"),
+        &out,
+        "the array is empty (shape [0, 4, 5])",
+    );
+
+    for sigma in ["-inf", "inf", "nan"] {
+        let err = fails(
+            [
+                a(&npy),
+                "-o".as_ref(),
+                a(&out),
+                "--sigma".as_ref(),
+                sigma.as_ref(),
+            ],
+            &npy,
+            "finite number >= 0",
+        );
+        assert!(!err.contains("unit"), "{err}");
+    }
+    let err = fails(
+        [
+            a(&nii),
+            "-o".as_ref(),
+            a(&out),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+            "--radius".as_ref(),
+            "100000".as_ref(),
+        ],
+        &nii,
+        "--radius along x is 100000",
+    );
+    assert!(!err.contains("set --radius"), "{err}");
+
+    let bilevel = tiff_bytes(8, 2, &[vec![0b1010_1010; 2]], 1, &[]);
+    fs::write(d.join("bilevel.tif"), bilevel).unwrap();
+    refuses(
+        &d.join("bilevel.tif"),
+        &out,
+        "1-bit pixels (a bilevel image)",
+    );
+}
+
+#[test]
+fn series_of_volumes_are_blurred_one_by_one_with_time_left_alone() {
+    let dir = tmp();
+    let d = dir.path();
+    let opts = BlurOptions::new([1.0, 2.0, 0.5]);
+    // .npy: the first axis counts the volumes; a series of one stays a series.
+    for count in [3, 1] {
+        let series = ndarray::Array4::from_shape_fn((count, 8, 9, 10), |(t, i, j, k)| {
+            random(SHAPE, 30 + t as u64, 1.0)[[i, j, k]]
+        });
+        let (i, o) = (d.join("series.npy"), d.join("series_out.npy"));
+        write_npy(&i, &series);
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "1,2,0.5".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let out = ndarray::Array4::<f64>::read_npy(fs::File::open(&o).unwrap()).unwrap();
+        assert_eq!(out.dim(), (count, 8, 9, 10));
+        for t in 0..count {
+            let expected = reference(&series.index_axis(ndarray::Axis(0), t).to_owned(), &opts);
+            assert_eq!(out.index_axis(ndarray::Axis(0), t), expected, "volume {t}");
+        }
+    }
+
+    // NIfTI: t is the fourth axis; the header (4D, its spacing in time) is kept.
+    let series = ndarray::Array4::from_shape_fn((8, 9, 10, 3), |(i, j, k, t)| {
+        to_i16(&(random(SHAPE, 40 + t as u64, 2000.0) - 1000.0))[[i, j, k]]
+    });
+    let header = nifti_header([1.0, 2.0, 2.0]);
+    for name in ["series.nii", "series.nii.gz"] {
+        let (i, o) = (d.join(name), d.join(format!("out_{name}")));
+        write_nifti(&i, &series, &header);
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "2mm".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let obj = ReaderOptions::new().read_file(&o).unwrap();
+        let (h, e) = (obj.header().clone(), obj.extensions().clone());
+        let (h_in, e_in) = {
+            let obj = ReaderOptions::new().read_file(&i).unwrap();
+            (obj.header().clone(), obj.extensions().clone())
+        };
+        assert_eq!(h, h_in, "{name}: the header is kept");
+        assert_eq!(e, e_in);
+        let out: ArrayD<i16> = obj.into_volume().into_ndarray::<i16>().unwrap();
+        assert_eq!(out.shape(), [8, 9, 10, 3]);
+        for t in 0..3 {
+            let vol = series.index_axis(ndarray::Axis(3), t).mapv(f64::from);
+            let expected = to_i16(&reference(&vol, &BlurOptions::new([2.0, 1.0, 1.0])));
+            assert_eq!(
+                out.index_axis(ndarray::Axis(3), t),
+                expected.into_dyn(),
+                "{name}: volume {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nifti2_from_another_tool_is_read_blurred_and_written_as_nifti2() {
+    let dir = tmp();
+    let d = dir.path();
+    // nibabel's example: 32 x 20 x 12 x 2 int16, 2 x 2 x 2.2 mm, with two extensions.
+    let input = sample("example_nifti2.nii.gz");
+    let data = ndarray::Array4::<i16>::read_npy(
+        fs::File::open(sample("example_nifti2_data.npy")).unwrap(),
+    )
+    .unwrap();
+    let scipy = ndarray::Array4::<f64>::read_npy(
+        fs::File::open(sample("example_nifti2_sigma1-1-2_scipy.npy")).unwrap(),
+    )
+    .unwrap();
+    let read = d.join("read.npy");
+    succeeds([
+        a(&input),
+        "-o".as_ref(),
+        a(&read),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let as_read = ndarray::Array4::<i16>::read_npy(fs::File::open(&read).unwrap()).unwrap();
+    assert_eq!(as_read, data, "the voxels nibabel reads");
+
+    let out = d.join("out.nii.gz");
+    succeeds([
+        a(&input),
+        "-o".as_ref(),
+        a(&out),
+        "--sigma".as_ref(),
+        "1,1,2".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(nifti_dims(&out), (2, vec![4, 32, 20, 12, 2]));
+    // The header is kept field by field: all of it but vox_offset (extensions are rewritten
+    // without padding), compared as bytes.
+    let unzip = |p: &Path| {
+        use std::io::Read;
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(p).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        raw
+    };
+    let (before, after) = (unzip(&input), unzip(&out));
+    assert_eq!(before[..168], after[..168]);
+    assert_eq!(before[176..544], after[176..544]);
+    assert!(
+        after.windows(11).any(|w| w == b"extcomment1"),
+        "the extensions are kept"
+    );
+
+    let back = d.join("back.npy");
+    succeeds([
+        a(&out),
+        "-o".as_ref(),
+        a(&back),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let blurred = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
+    let worst = blurred
+        .iter()
+        .zip(&scipy)
+        .map(|(&b, &s)| (f64::from(b) - s.round()).abs())
+        .fold(0.0, f64::max);
+    assert_eq!(worst, 0.0, "each volume as scipy blurs it, rounded");
+}
+
+#[test]
+fn imagej_hyperstacks_are_series_of_frames_and_channels() {
+    let dir = tmp();
+    let d = dir.path();
+    let volumes =
+        ndarray::Array4::<u16>::read_npy(fs::File::open(sample("hyperstack_volumes.npy")).unwrap())
+            .unwrap();
+    let read = d.join("read.npy");
+    succeeds([
+        a(&sample("hyperstack.tif")),
+        "-o".as_ref(),
+        a(&read),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let as_read = ndarray::Array4::<u16>::read_npy(fs::File::open(&read).unwrap()).unwrap();
+    assert_eq!(
+        as_read, volumes,
+        "volume t * channels + c holds frame t of channel c"
+    );
+
+    // Blurred volume by volume, written back in ImageJ's page order with the same description.
+    let out = d.join("out.tif");
+    succeeds([
+        a(&sample("hyperstack.tif")),
+        "-o".as_ref(),
+        a(&out),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let description = read_tiff(&out, u16_pages).description.unwrap();
+    for words in [
+        "images=24\n",
+        "channels=2\n",
+        "slices=4\n",
+        "frames=3\n",
+        "hyperstack=true\n",
+    ] {
+        assert!(
+            description.contains(words),
+            "{description:?} lacks {words:?}"
+        );
+    }
+    succeeds([
+        a(&out),
+        "-o".as_ref(),
+        a(&read),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let blurred = ndarray::Array4::<u16>::read_npy(fs::File::open(&read).unwrap()).unwrap();
+    for v in 0..6 {
+        let vol = volumes.index_axis(ndarray::Axis(0), v).mapv(f64::from);
+        let expected = reference(&vol, &BlurOptions::new(1.0)).mapv(|x| x.round() as u16);
+        assert_eq!(
+            blurred.index_axis(ndarray::Axis(0), v),
+            expected,
+            "volume {v}"
+        );
+    }
+}
+
+/// Peak resident memory of a blur3d run, in bytes, from the kernel's accounting of the child
+/// (`wait4`, which also reaps it).
+#[allow(clippy::zombie_processes)]
+fn peak_rss(args: &[&OsStr]) -> u64 {
+    let child = Command::new(env!("CARGO_BIN_EXE_blur3d"))
+        .args(args)
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "blur3d failed"
+    );
+    usage.ru_maxrss as u64 * 1024
+}
+
+#[test]
+fn memory_holds_the_input_the_output_and_little_more() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let (tiny, big, out) = (d.join("tiny.npy"), d.join("big.npy"), d.join("out.npy"));
+    write_npy(&tiny, &Array3::<f32>::zeros((8, 8, 8)));
+    write_npy(&big, &Array3::<f32>::from_elem((256, 256, 256), 1.0));
+    let input = 256u64.pow(3) * 4;
+    let run = |i: &Path| {
+        peak_rss(&[
+            a(i),
+            "-o".as_ref(),
+            a(&out),
+            "--sigma".as_ref(),
+            "2".as_ref(),
+        ])
+    };
+    // What blur3d holds before reading any voxels (the GPU's driver and its shaders): the same
+    // run on a volume of 8^3.
+    let baseline = run(&tiny);
+    let peak = run(&big);
+    let used = peak.saturating_sub(baseline);
+    eprintln!(
+        "peak RSS {peak} B, baseline {baseline} B: {:.2}x the input",
+        used as f64 / input as f64
+    );
+    assert!(
+        used as f64 <= 2.5 * input as f64,
+        "the run held {used} bytes beyond its baseline for an input of {input}"
+    );
+}

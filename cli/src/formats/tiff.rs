@@ -235,12 +235,13 @@ fn hyperstack(description: Option<&str>, pages: usize) -> Result<(usize, usize, 
         return Ok((1, pages, 1));
     };
     let count = |key| imagej_value(d, key).and_then(|v| v.parse::<usize>().ok());
+    // ImageJ writes stacks over 4 GiB as one page's tags followed by every page's pixels.
     if let Some(images) = count("images") {
-        if images > pages {
+        if images > 1 && pages == 1 {
             return Err(format!(
-                "the ImageJ description says images={images} but the file has {pages} pages \
-                 (ImageJ writes stacks over 4 GiB so): save it as a stack of pages, or with \
-                 tifffile"
+                "the ImageJ description says images={images} but the file has the tags of one \
+                 page (as ImageJ writes stacks over 4 GiB), which blur3d does not read yet: \
+                 save it with tifffile, or as smaller stacks"
             ));
         }
     }
