@@ -2,7 +2,7 @@
 //! memory layout.
 
 use blur3d::{BlurError, BlurOptions, GpuBlur, Mode, Voxel, cpu};
-use ndarray::{ArrayView3, ArrayViewMut3, Axis, Zip};
+use ndarray::{ArrayView3, ArrayViewMut3, Axis, Zip, s};
 
 use crate::volume::{DType, Element, Voxels, with_voxels};
 
@@ -105,13 +105,7 @@ impl Engine {
         let (vol, mut out, opts) = oriented(vol, out, plan);
         match self {
             Engine::Gpu(g) => g.blur_into(&vol, &opts, &mut out),
-            Engine::Cpu => {
-                let blurred = cpu::separable(&vol, &opts)?;
-                Zip::from(&mut out)
-                    .and(&blurred)
-                    .for_each(|o, &v| *o = B::from_f64(v));
-                Ok(())
-            }
+            Engine::Cpu => cpu_blur(&vol, &opts, &mut out),
         }
     }
 
@@ -130,15 +124,50 @@ impl Engine {
                     .and(&blurred)
                     .for_each(|o, &v| *o = B::from_f64(f64::from(v)));
             }
-            Engine::Cpu => {
-                let blurred = cpu::separable(&vol, &opts)?;
-                Zip::from(&mut out)
-                    .and(&blurred)
-                    .for_each(|o, &v| *o = B::from_f64(v));
-            }
+            Engine::Cpu => cpu_blur(&vol, &opts, &mut out)?,
         }
         Ok(())
     }
+}
+
+/// Bytes of f64 voxels that the CPU blurs at a time (it holds two such slabs).
+const CPU_SLAB_BYTES: usize = 16 << 20;
+
+/// `cpu::separable` slab by slab along axis 0, each slab with the kernel's reach of real
+/// planes on either side, so that only the input, the output and two slabs of f64 are held.
+/// Every output voxel is the same sum as over the whole volume: within a slab's core, the
+/// pass along axis 0 reads real planes only (or the volume's own edge), and the passes along
+/// axes 1 and 2 stay within their plane. Wrap along axis 0 reads the far edge, and is blurred
+/// whole.
+fn cpu_blur<A: Voxel, B: Element>(
+    vol: &ArrayView3<'_, A>,
+    opts: &BlurOptions,
+    out: &mut ArrayViewMut3<'_, B>,
+) -> Result<(), BlurError> {
+    let (n0, n1, n2) = vol.dim();
+    let reach = opts.radii()?[0];
+    let plane = (n1 * n2 * size_of::<f64>()).max(1);
+    let core = (CPU_SLAB_BYTES / plane)
+        .saturating_sub(2 * reach)
+        .max(4 * reach)
+        .max(1);
+    let whole = matches!(opts.modes_per_axis()[0], Mode::Wrap) || core >= n0;
+    let core = if whole { n0 } else { core };
+    let mut start = 0;
+    while start < n0 {
+        let end = (start + core).min(n0);
+        let (lo, hi) = if whole {
+            (0, n0)
+        } else {
+            (start.saturating_sub(reach), (end + reach).min(n0))
+        };
+        let blurred = cpu::separable(&vol.slice(s![lo..hi, .., ..]), opts)?;
+        Zip::from(out.slice_mut(s![start..end, .., ..]))
+            .and(blurred.slice(s![start - lo..end - lo, .., ..]))
+            .for_each(|o, &v| *o = B::from_f64(v));
+        start = end;
+    }
+    Ok(())
 }
 
 /// A Fortran-layout volume (NIfTI, Fortran-order .npy) is blurred as its transpose, which is in

@@ -150,7 +150,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             radius,
         };
         // Validates sigma, truncate and radius (axes in the file's order).
-        plan.options(false).radii().map_err(|e| {
+        let radii = plan.options(false).radii().map_err(|e| {
             at_input(options_problem(
                 &e,
                 in_format.axis_names(),
@@ -164,7 +164,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             progress.stage("opening the GPU".to_string());
             let gpu = GpuBlur::try_new()
                 .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?
-                .with_max_slab_bytes(slab_cap(volume.voxels.shape()));
+                .with_max_slab_bytes(slab_cap(volume.voxels.shape(), radii));
             Engine::Gpu(Box::new(gpu))
         };
         let [volumes, n0, n1, n2] = volume.voxels.shape();
@@ -291,13 +291,20 @@ fn blur_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
     }
 }
 
-/// The largest GPU buffer the blur may use for a series of `shape` (`[volumes, n0, n1, n2]`):
-/// about a sixth of one volume as f32, at least 16 MiB, so that the slabs in flight add little
-/// to the input and the output in memory (a software adapter's "GPU" memory is the host's).
-fn slab_cap(shape: [usize; 4]) -> u64 {
+/// The largest GPU buffer the blur may use for a series of `shape` (`[volumes, n0, n1, n2]`)
+/// with kernel radii `radii`: about a sixteenth of one volume as f32, so that the slabs in
+/// flight (four buffers of half a slab each, twice) add little to the input and the output in
+/// memory (a software adapter's GPU memory is the host's, and staging buffers are host memory
+/// on every GPU), and never less than a slab with the kernel's halo needs.
+fn slab_cap(shape: [usize; 4], radii: [usize; 3]) -> u64 {
     let [_, n0, n1, n2] = shape;
     let volume = (n0 * n1 * n2 * 4) as u64;
-    (volume / 6).max(16 << 20)
+    let thinnest = n0.min(n1).min(n2).max(1) as u64;
+    let widest_plane = volume / thinnest;
+    let reach = radii.into_iter().max().unwrap_or(0) as u64;
+    (volume / 16)
+        .max(4 << 20)
+        .max(2 * (2 * reach + 2) * widest_plane)
 }
 
 /// Checks that some adapter's name contains `name`, listing them all when none does.
