@@ -330,3 +330,36 @@ fn check_adapter(name: &str) -> Result<(), Failure> {
         "--adapter {name:?}: no GPU adapter's name contains it; available: {available}"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_volume_too_large_for_the_gpu_points_to_cpu() {
+        let e = BlurError::VolumeTooLarge {
+            bytes: 1 << 40,
+            limit: 1 << 27,
+            limit_name: "max_storage_buffer_binding_size",
+        };
+        let m = blur_problem(&e, ["x", "y", "z"]);
+        assert!(m.contains("run with --cpu") && m.contains("along x"), "{m}");
+        assert!(
+            !m.contains("GpuBlur") && !m.contains(&(1u64 << 40).to_string()),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_given_radius_is_not_suggested_again() {
+        let e = BlurError::RadiusTooLarge {
+            axis: 2,
+            radius: 100_000,
+            max: 4096,
+        };
+        let given = options_problem(&e, ["x", "y", "z"], true);
+        assert!(given.starts_with("--radius along z is 100000") && !given.contains("set --radius"));
+        let computed = options_problem(&e, ["x", "y", "z"], false);
+        assert!(computed.contains("or set --radius"), "{computed}");
+    }
+}

@@ -326,3 +326,53 @@ fn write_le<T: Element>(w: &mut impl Write, values: &[T]) -> io::Result<()> {
         w.write_all(bytemuck::cast_slice(values))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::Meta;
+    use crate::volume::Voxels;
+    use ndarray::Array4;
+
+    /// A disk that fills after `room` bytes.
+    struct Disk {
+        room: usize,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_says_so_in_every_format() {
+        let volume = Volume {
+            voxels: Voxels::F32(Array4::zeros((1, 20, 20, 20))),
+            spacing: Some([1.0; 3]),
+            series: false,
+            meta: Meta::None,
+        };
+        for room in [100, 1000, 20_000] {
+            for (name, result) in [
+                ("nifti", nifti::write(&mut Disk { room }, &volume)),
+                ("npy", npy::write(&mut Disk { room }, &volume)),
+                ("tiff", tiff::write(&mut Disk { room }, &volume)),
+            ] {
+                let message = result.unwrap_err();
+                assert_eq!(
+                    message, "cannot write: No space left on device",
+                    "{name}, {room} bytes"
+                );
+            }
+        }
+    }
+}

@@ -140,6 +140,8 @@ pub fn write(w: &mut impl Write, volume: &Volume) -> Result<(), String> {
             a.index_axis(Axis(0), 0).write_npy(w)
         }
     }
-    with_voxels!(&volume.voxels, a => write_array(w, a, volume.series))
-        .map_err(|e| format!("cannot write: {e}"))
+    with_voxels!(&volume.voxels, a => write_array(w, a, volume.series)).map_err(|e| match e {
+        ndarray_npy::WriteNpyError::Io(e) => format!("cannot write: {}", io_problem(&e)),
+        other => format!("cannot write: {other}"),
+    })
 }

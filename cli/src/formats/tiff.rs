@@ -523,6 +523,15 @@ fn ifd(entries: &mut [Entry], at: u64, next: u64, big: bool) -> Vec<u8> {
 /// Writes `volume` as an uncompressed stack (BigTIFF beyond 4 GiB), little-endian: header,
 /// the first page's tags, all the pixels, the other pages' tags.
 pub fn write(w: &mut impl Write, volume: &Volume) -> Result<(), String> {
+    let [volumes, depth, height, width] = volume.voxels.shape();
+    let pages = (volumes * depth) as u64;
+    let data_bytes = (height * width * volume.voxels.dtype().size()) as u64 * pages;
+    // Room for every page's tags, and the description.
+    let big = data_bytes + 4096 * pages + (1 << 24) > u64::from(u32::MAX);
+    write_stack(w, volume, big)
+}
+
+fn write_stack(w: &mut impl Write, volume: &Volume, big: bool) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("cannot write: {}", io_problem(&e));
     let meta = output_meta(volume);
     let [volumes, depth, height, width] = volume.voxels.shape();
@@ -530,7 +539,6 @@ pub fn write(w: &mut impl Write, volume: &Volume) -> Result<(), String> {
     let pages = volumes * depth;
     let page_bytes = (height * width * dtype.size()) as u64;
     let data_bytes = page_bytes * pages as u64;
-    let big = data_bytes + 4096 * pages as u64 + (1 << 24) > u64::from(u32::MAX);
     let (width32, height32) = match (u32::try_from(width), u32::try_from(height)) {
         (Ok(w), Ok(h)) => (w, h),
         _ => return Err("a page is wider or taller than TIFF's 2^32 - 1 pixels".to_string()),
@@ -637,5 +645,46 @@ fn problem(e: &TiffError) -> String {
                                       file is corrupt or truncated"
             .to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Voxels;
+
+    #[test]
+    fn bigtiff_stacks_read_back_page_by_page() {
+        let a = Array4::from_shape_fn((1, 3, 4, 5), |(_, z, y, x)| (z * 100 + y * 10 + x) as u16);
+        let volume = Volume {
+            voxels: Voxels::U16(a.clone()),
+            spacing: Some([0.003, 0.001, 0.001]),
+            series: false,
+            meta: Meta::None,
+        };
+        for big in [true, false] {
+            let mut bytes = Vec::new();
+            write_stack(&mut bytes, &volume, big).unwrap();
+            assert_eq!(bytes[2], if big { 0x2b } else { 0x2a });
+            let mut dec = Decoder::new(std::io::Cursor::new(bytes)).unwrap();
+            let description = dec.get_tag_ascii_string(Tag::ImageDescription).unwrap();
+            assert!(description.contains("images=3\n") && description.contains("spacing=0.003"));
+            for z in 0..3 {
+                if z > 0 {
+                    dec.next_image().unwrap();
+                }
+                let tiff::decoder::DecodingResult::U16(page) = dec.read_image().unwrap() else {
+                    panic!("u16 pages")
+                };
+                let expected: Vec<u16> = a
+                    .index_axis(Axis(0), 0)
+                    .index_axis(Axis(0), z)
+                    .iter()
+                    .copied()
+                    .collect();
+                assert_eq!(page, expected, "page {z}, BigTIFF {big}");
+            }
+            assert!(!dec.more_images());
+        }
     }
 }
