@@ -1860,3 +1860,59 @@ fn memory_holds_the_input_the_output_and_little_more() {
         );
     }
 }
+
+#[test]
+fn big_endian_and_scaled_files_are_read_as_their_tools_read_them() {
+    let dir = tmp();
+    let d = dir.path();
+    // NIfTI written big-endian with scl_slope 2 and scl_inter -10 (values as nibabel's
+    // get_fdata gives them).
+    let input = sample("big_endian_scaled.nii");
+    let values = read_npy::<f32>(&sample("big_endian_scaled_values.npy"));
+    let read = d.join("read.npy");
+    succeeds([
+        a(&input),
+        "-o".as_ref(),
+        a(&read),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_npy::<f32>(&read), values);
+    // Blurred, the scaled values are written as float32, and the scaling is not applied twice.
+    let out = d.join("out.nii");
+    succeeds([
+        a(&input),
+        "-o".as_ref(),
+        a(&out),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let (header, _, blurred) = read_nifti::<f32>(&out);
+    assert_eq!((header.scl_slope, header.scl_inter), (1.0, 0.0));
+    assert_eq!(header.datatype, 16, "float32");
+    assert_eq!(header.pixdim[1..4], [1.5, 1.5, 3.0]);
+    let expected = reference(&values.mapv(f64::from), &BlurOptions::new(1.0)).mapv(|v| v as f32);
+    assert_eq!(blurred, expected);
+
+    // .npy in big-endian order.
+    let vol = random(SHAPE, 50, 100.0);
+    let mut bytes = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+    let dict = format!("{{'descr': '>f8', 'fortran_order': False, 'shape': {SHAPE:?}, }}");
+    bytes.extend_from_slice(format!("{dict:<117}\n").as_bytes());
+    for v in &vol {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    let be = d.join("be.npy");
+    fs::write(&be, bytes).unwrap();
+    succeeds([
+        a(&be),
+        "-o".as_ref(),
+        a(&read),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    assert_eq!(read_npy::<f64>(&read), vol);
+}

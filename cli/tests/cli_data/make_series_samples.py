@@ -34,3 +34,17 @@ tifffile.imwrite(out + "hyperstack.tif", hyper, imagej=True, resolution=(2.0, 2.
                  metadata={"spacing": 1.5, "unit": "um", "axes": "TZCYX"})
 volumes = np.ascontiguousarray(hyper.transpose(0, 2, 1, 3, 4).reshape(6, 4, 6, 5))
 np.save(out + "hyperstack_volumes.npy", volumes)
+
+# Big-endian NIfTI-1 with scaling (scl_slope 2, scl_inter -10), as older scanners write them:
+# blur3d reads the scaled values, as nibabel's get_fdata does.
+raw = (np.arange(4 * 5 * 6).reshape(4, 5, 6) * 37 % 1000).astype(">i2")
+hdr = nib.Nifti1Header(endianness=">")
+hdr.set_data_dtype(">i2")
+img = nib.Nifti1Image(raw, np.diag([1.5, 1.5, 3.0, 1.0]), header=hdr)
+nib.save(img, out + "big_endian_scaled.nii")
+# (nibabel drops a scaling that int16 data do not need: set it in the file.)
+with open(out + "big_endian_scaled.nii", "r+b") as f:
+    f.seek(112)
+    f.write(np.array([2.0, -10.0], dtype=">f4").tobytes())
+np.save(out + "big_endian_scaled_values.npy",
+        nib.load(out + "big_endian_scaled.nii").get_fdata().astype(np.float32))
