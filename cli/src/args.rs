@@ -12,15 +12,22 @@ the format's own tools report the voxel spacing:
   .npy            axis 0, 1, 2 (numpy's order; .npy has no spacing, so no mm or um)
   .tif, .tiff     z, y, x   (page, row, column)
 
+Series (4D): each 3D volume is blurred on its own and time is left alone, as fslmaths -s does.
+The series axis is NIfTI's 4th (t), a 4D .npy's first (shape (t, 0, 1, 2)), and an ImageJ
+hyperstack's frames and channels (frames=, channels=: volume t * channels + c).
+
 Units: a number may end with vox (voxels, the default), mm or um (through the voxel spacing in
 the file's header: NIfTI's pixdim and xyzt_units, ImageJ's TIFF tags). A number without a unit
 takes the unit at the end of the list, as in c3d: 2x1x1vox, 1,1,2mm. FWHM = 2 sqrt(2 ln 2) sigma.
 
-Output: the format follows OUTPUT's extension. The header (NIfTI: all of it; TIFF: ImageJ's
-description and the resolution tags) is kept when the output has the input's format; between
-formats only the spacing carries over. Integer data stay integer (rounded to nearest, halves
-away from zero, and clamped to the type's range) unless --dtype says otherwise. The output is written to a temporary
-file beside OUTPUT and renamed when complete: a failed run leaves no output and never touches an
+Output: the format follows OUTPUT's extension. The header (NIfTI-1 or NIfTI-2: all of it, with
+its extensions; TIFF: the description, the resolution tags) is kept when the output has the
+input's format; between formats only the spacing carries over. NIfTI is written as NIfTI-2 when
+the input was, or when an axis is longer than NIfTI-1's 32767. TIFF stacks are written as ImageJ
+writes them (the pixels of all pages in one block). Integer data stay integer (rounded to
+nearest, halves away from zero, and clamped to the type's range) unless --dtype says otherwise.
+The output is written to a temporary file beside OUTPUT, made before the input is read, and
+renamed when complete: a failed or interrupted run leaves no output and never touches an
 existing one.
 
 Examples:
@@ -31,10 +38,11 @@ Examples:
   blur3d stack.tif -o smooth.tif --sigma 0.8um --mode nearest  # an ImageJ stack
   blur3d stack.tif -o smooth.tif --sigma 1,2,2 --dtype f32  # (z, y, x) voxels
   blur3d vol.npy -o out.npy --sigma 3 --cpu                 # no GPU needed
+  blur3d bold.nii.gz -o bold_s.nii.gz --sigma 2.5mm         # a 4D series, volume by volume
   blur3d --list-adapters";
 
-/// Gaussian blur of 3D volumes (NIfTI, NumPy .npy, TIFF stacks) on a GPU, with the semantics of
-/// scipy.ndimage.gaussian_filter.
+/// Gaussian blur of 3D volumes and 4D series of them (NIfTI-1/2, NumPy .npy, TIFF stacks) on a
+/// GPU, with the semantics of scipy.ndimage.gaussian_filter.
 #[derive(Debug, Parser)]
 #[command(
     name = "blur3d",
@@ -44,7 +52,7 @@ Examples:
                       blur3d --list-adapters"
 )]
 pub struct Cli {
-    /// The volume to blur: .nii, .nii.gz, .npy, .tif or .tiff.
+    /// The volume or series to blur: .nii, .nii.gz, .npy, .tif or .tiff.
     #[arg(required_unless_present = "list_adapters")]
     pub input: Option<PathBuf>,
 

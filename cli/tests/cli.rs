@@ -306,6 +306,9 @@ fn help_has_examples_and_the_axis_order() {
         "x, y, z",
         "z, y, x",
         "--list-adapters",
+        "Series (4D)",
+        "NIfTI's 4th (t)",
+        "NIfTI-2",
     ] {
         assert!(help.contains(words), "--help lacks {words:?}");
     }
@@ -1000,6 +1003,58 @@ fn readme_examples_match_scipy_on_the_sample_files() {
     );
     let stack = read_tiff(&out, f32_pages);
     assert_close(&stack.voxels.mapv(f64::from), &stack_scipy, 1e-3);
+
+    // A 4D NIfTI-2 series written by nibabel: each volume as scipy blurs it, rounded to int16.
+    let series_scipy = ndarray::Array4::<f64>::read_npy(
+        fs::File::open(sample("example_nifti2_sigma1-1-2_scipy.npy")).unwrap(),
+    )
+    .unwrap();
+    for engine in engines {
+        let mut args = vec!["--sigma", "1,1,2"];
+        args.extend_from_slice(engine);
+        let out = readme_example(d, "example_nifti2.nii.gz", "series_s.nii.gz", &args);
+        assert_eq!(nifti_dims(&out), (2, vec![4, 32, 20, 12, 2]));
+        let back = d.join("series_s.npy");
+        succeeds([
+            a(&out),
+            "-o".as_ref(),
+            a(&back),
+            "--sigma".as_ref(),
+            "0".as_ref(),
+            "--cpu".as_ref(),
+        ]);
+        let values = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
+        let worst = values
+            .iter()
+            .zip(&series_scipy)
+            .map(|(&v, &s)| (f64::from(v) - s.round()).abs())
+            .fold(0.0, f64::max);
+        let tol = if engine.is_empty() { 1.0 } else { 0.0 };
+        assert!(worst <= tol, "{engine:?}: off scipy by {worst}");
+    }
+
+    // An ImageJ hyperstack written by tifffile: six volumes, each blurred on its own.
+    let volumes =
+        ndarray::Array4::<u16>::read_npy(fs::File::open(sample("hyperstack_volumes.npy")).unwrap())
+            .unwrap();
+    for engine in engines {
+        let mut args = vec!["--sigma", "1"];
+        args.extend_from_slice(engine);
+        let out = readme_example(d, "hyperstack.tif", "hyperstack_s.tif", &args);
+        let stack = read_tiff(&out, u16_pages);
+        assert!(stack.description.unwrap().contains("frames=3\n"));
+        // Pages in ImageJ's order: frame, slice, channel.
+        let pages = stack.voxels.into_shape_with_order((3, 4, 2, 6, 5)).unwrap();
+        for (v, vol) in volumes.outer_iter().enumerate() {
+            let expected = reference(&vol.mapv(f64::from), &BlurOptions::new(1.0));
+            let got = pages
+                .slice(ndarray::s![v / 2, .., v % 2, .., ..])
+                .mapv(f64::from);
+            let worst = max_diff(&got, &expected.mapv(f64::round));
+            let tol = if engine.is_empty() { 1.0 } else { 0.0 };
+            assert!(worst <= tol, "{engine:?}: volume {v} off by {worst}");
+        }
+    }
 
     // NumPy.
     let vol_scipy = read_npy::<f64>(&sample("vol_sigma1-2-2_wrap_scipy.npy"));
