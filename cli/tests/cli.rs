@@ -1971,3 +1971,72 @@ fn big_endian_and_scaled_files_are_read_as_their_tools_read_them() {
     ]);
     assert_eq!(read_npy::<f64>(&read), vol);
 }
+
+/// A big-endian TIFF as ImageJ writes stacks over 4 GiB: one page's tags, with a description
+/// that counts `images`, followed by the pixels of `pages` pages of u16 in one block.
+fn imagej_one_ifd(width: u16, height: u16, images: usize, pages: &[u16]) -> Vec<u8> {
+    let description = format!("ImageJ=1.54f\nimages={images}\nslices={images}\nloop=false\n\0");
+    let page_bytes = u32::from(width) * u32::from(height) * 2;
+    let entries: [(u16, u16, u32, u32); 10] = [
+        (256, 3, 1, u32::from(width)),
+        (257, 3, 1, u32::from(height)),
+        (258, 3, 1, 16),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (270, 2, description.len() as u32, 0), // offset below
+        (273, 4, 1, 0),                        // offset below
+        (277, 3, 1, 1),
+        (278, 3, 1, u32::from(height)),
+        (279, 4, 1, page_bytes),
+    ];
+    let ifd_len = 2 + 12 * entries.len() + 4;
+    let description_at = (8 + ifd_len) as u32;
+    let data_at = description_at + description.len() as u32;
+    let mut out = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+    for (tag, kind, count, value) in entries {
+        let value = match tag {
+            270 => description_at,
+            273 => data_at,
+            _ => value,
+        };
+        out.extend_from_slice(&tag.to_be_bytes());
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&count.to_be_bytes());
+        if kind == 3 {
+            out.extend_from_slice(&(value as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 0]);
+        } else {
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(description.as_bytes());
+    for v in pages {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn imagej_stacks_with_the_tags_of_one_page_are_read_whole() {
+    let dir = tmp();
+    let d = dir.path();
+    let values: Vec<u16> = (0..3 * 4 * 5).map(|v| v * 11).collect();
+    let (i, o) = (d.join("big_imagej.tif"), d.join("out.npy"));
+    fs::write(&i, imagej_one_ifd(5, 4, 3, &values)).unwrap();
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ]);
+    let read = read_npy::<u16>(&o);
+    assert_eq!(read.shape(), [3, 4, 5]);
+    assert_eq!(read.iter().copied().collect::<Vec<_>>(), values);
+    // A description that counts more images than the file holds is refused.
+    fs::write(&i, imagej_one_ifd(5, 4, 1_000_000, &values)).unwrap();
+    refuses(&i, &d.join("refused.npy"), "more than this");
+}

@@ -89,6 +89,15 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     }
     let (width, height) = (first.width as usize, first.height as usize);
     let page_len = width * height;
+    // ImageJ writes stacks over 4 GiB as the first page's tags followed by every page's pixels.
+    let contiguous = match imagej_images(meta.description.as_deref()) {
+        Some(images) if pages == 1 && images > 1 && !compressed => {
+            let start = single_strip(&mut dec, (page_len * first.dtype.size()) as u64)?;
+            pages = images;
+            Some(start)
+        }
+        _ => None,
+    };
     let bytes = (page_len as u64)
         .saturating_mul(pages as u64)
         .saturating_mul(first.dtype.size() as u64);
@@ -108,15 +117,35 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     meta.channels = channels;
     meta.photometric = first.photometric;
 
+    let big_endian = matches!(dec.byte_order(), tiff::tags::ByteOrder::BigEndian);
+    let mut raw = match contiguous {
+        Some(start) => {
+            let (file, _) = super::open(path)?;
+            let mut r = BufReader::new(file);
+            r.seek(std::io::SeekFrom::Start(start))
+                .map_err(|e| io_problem(&e))?;
+            Some(r)
+        }
+        None => None,
+    };
     let voxels = with_dtype!(first.dtype, T => {
         let mut a = Array4::<T>::zeros((frames * channels, slices, height, width));
         dec.seek_to_image(0).map_err(|e| problem(&e))?;
         for p in 0..pages {
+            let (c, z, t) = (p % channels, (p / channels) % slices, p / (channels * slices));
+            if let Some(r) = raw.as_mut() {
+                let values = super::read_values::<T>(r, page_len, big_endian)
+                    .map_err(|e| io_problem(&e))?;
+                a.index_axis_mut(Axis(0), t * channels + c)
+                    .index_axis_mut(Axis(0), z)
+                    .assign(&ndarray::ArrayView2::from_shape((height, width), &values)
+                        .map_err(|e| e.to_string())?);
+                continue;
+            }
             if p > 0 {
                 dec.next_image().map_err(|e| problem(&e))?;
             }
             // ImageJ's order: channel fastest, then slice, then frame.
-            let (c, z, t) = (p % channels, (p / channels) % slices, p / (channels * slices));
             let mut plane = a.index_axis_mut(Axis(0), t * channels + c);
             let mut plane = plane.index_axis_mut(Axis(0), z);
             let values = plane.as_slice_mut().ok_or("internal: a page is not contiguous")?;
@@ -235,16 +264,6 @@ fn hyperstack(description: Option<&str>, pages: usize) -> Result<(usize, usize, 
         return Ok((1, pages, 1));
     };
     let count = |key| imagej_value(d, key).and_then(|v| v.parse::<usize>().ok());
-    // ImageJ writes stacks over 4 GiB as one page's tags followed by every page's pixels.
-    if let Some(images) = count("images") {
-        if images > 1 && pages == 1 {
-            return Err(format!(
-                "the ImageJ description says images={images} but the file has the tags of one \
-                 page (as ImageJ writes stacks over 4 GiB), which blur3d does not read yet: \
-                 save it with tifffile, or as smaller stacks"
-            ));
-        }
-    }
     let channels = count("channels").unwrap_or(1).max(1);
     let frames = count("frames").unwrap_or(1).max(1);
     let slices = count("slices")
@@ -254,6 +273,37 @@ fn hyperstack(description: Option<&str>, pages: usize) -> Result<(usize, usize, 
         Ok((channels, slices, frames))
     } else {
         Ok((1, pages, 1))
+    }
+}
+
+/// `images=` of an ImageJ description.
+fn imagej_images(description: Option<&str>) -> Option<usize> {
+    let d = description.filter(|d| d.starts_with("ImageJ="))?;
+    imagej_value(d, "images")?.parse().ok()
+}
+
+/// Where the current page's pixels start, when they are one block of `bytes` (in one strip or
+/// in strips one after the other).
+fn single_strip<R: std::io::Read + Seek>(dec: &mut Decoder<R>, bytes: u64) -> Result<u64, String> {
+    let offsets = dec
+        .get_tag_u64_vec(Tag::StripOffsets)
+        .map_err(|e| problem(&e))?;
+    let counts = dec
+        .get_tag_u64_vec(Tag::StripByteCounts)
+        .map_err(|e| problem(&e))?;
+    let in_one_block = offsets.len() == counts.len()
+        && offsets
+            .windows(2)
+            .zip(&counts)
+            .all(|(o, c)| o[1] == o[0] + c)
+        && counts.iter().sum::<u64>() == bytes;
+    match offsets.first() {
+        Some(&start) if in_one_block => Ok(start),
+        _ => Err(
+            "the ImageJ description counts more images than the file has pages, and the \
+             first page's pixels are not one block: the file is not a stack blur3d can read"
+                .to_string(),
+        ),
     }
 }
 
