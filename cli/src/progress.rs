@@ -1,4 +1,4 @@
-//! A spinner through the stages of a run (read, blur, write) on a terminal; nothing when stderr
+//! A spinner through the stages of a run (read, blur volume by volume, write) on a terminal; nothing when stderr
 //! is not a terminal, or with `-q`.
 
 use std::time::{Duration, Instant};
@@ -34,11 +34,11 @@ impl Progress {
         self.bar.set_message(message);
     }
 
-    /// Shows `done` of `total` parts of the current stage, when there is more than one.
+    /// Shows `done` of `total` volumes of a series blurred, when there is more than one.
     pub fn part(&self, stage: &str, done: usize, total: usize) {
         if total > 1 {
             self.bar
-                .set_message(format!("{stage} (slab {done} of {total})"));
+                .set_message(format!("{stage} ({done} of {total} done)"));
         }
     }
 

@@ -92,7 +92,8 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     // ImageJ writes stacks over 4 GiB as the first page's tags followed by every page's pixels.
     let contiguous = match imagej_images(meta.description.as_deref()) {
         Some(images) if pages == 1 && images > 1 && !compressed => {
-            let start = single_strip(&mut dec, (page_len * first.dtype.size()) as u64)?;
+            let page_bytes = (page_len as u64).saturating_mul(first.dtype.size() as u64);
+            let start = single_strip(&mut dec, page_bytes)?;
             pages = images;
             Some(start)
         }
@@ -266,10 +267,9 @@ fn hyperstack(description: Option<&str>, pages: usize) -> Result<(usize, usize, 
     let count = |key| imagej_value(d, key).and_then(|v| v.parse::<usize>().ok());
     let channels = count("channels").unwrap_or(1).max(1);
     let frames = count("frames").unwrap_or(1).max(1);
-    let slices = count("slices")
-        .unwrap_or(pages / (channels * frames))
-        .max(1);
-    if channels * slices * frames == pages {
+    let per_slice = channels.saturating_mul(frames);
+    let slices = count("slices").unwrap_or(pages / per_slice).max(1);
+    if per_slice.checked_mul(slices) == Some(pages) {
         Ok((channels, slices, frames))
     } else {
         Ok((1, pages, 1))
