@@ -1221,6 +1221,7 @@ fn crafted_headers_are_refused_before_anything_is_allocated() {
 }
 
 #[test]
+#[cfg(unix)]
 fn devices_are_not_read() {
     let dir = tmp();
     let d = dir.path();
@@ -1501,6 +1502,7 @@ fn min_is_white_tiffs_keep_their_values_and_their_look() {
 }
 
 #[test]
+#[cfg(unix)]
 fn an_interrupted_write_leaves_nothing_behind() {
     let dir = tmp();
     let d = dir.path();
@@ -1552,6 +1554,7 @@ fn an_interrupted_write_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn output_problems_are_found_before_the_input_is_read() {
     let dir = tmp();
     let d = dir.path();
@@ -1843,6 +1846,7 @@ fn imagej_hyperstacks_are_series_of_frames_and_channels() {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Peak resident memory of a blur3d run, in bytes: the last VmHWM of /proc/PID/status before
 /// it exits (the high-water mark only grows, and the peak comes during the blur, well before the
 /// output is written and the process ends). The kernel's `ru_maxrss` of a child would also
@@ -1875,6 +1879,7 @@ fn peak_rss(args: &[&OsStr]) -> u64 {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn memory_holds_the_input_the_output_and_little_more() {
     let dir = tmp();
     let d = dir.path();

@@ -212,6 +212,12 @@ impl Drop for Output {
 
 /// On SIGINT, SIGTERM or SIGHUP: removes the temporary output, then exits as the signal
 /// would (128 + its number).
+#[cfg(not(unix))]
+fn watch_signals() {}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary output, then exits as the signal
+/// would (128 + its number).
+#[cfg(unix)]
 fn watch_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static WATCHING: std::sync::Once = std::sync::Once::new();
