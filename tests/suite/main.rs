@@ -11,6 +11,5 @@ mod fixtures;
 mod gpu_vs_cpu;
 mod invariants;
 mod properties;
-mod shaders;
 mod slabs;
 mod threads;
