@@ -7,6 +7,7 @@
 mod common;
 
 mod errors;
+mod family;
 mod fixtures;
 mod gpu_vs_cpu;
 mod invariants;
