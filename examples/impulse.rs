@@ -142,7 +142,7 @@ fn run() -> Result<()> {
         Ok((outputs, references))
     })?;
     println!(
-        "cpu::full3d of the three responses: {:.1} s",
+        "cpu::full3d of the three responses, side by side: {:.1} s",
         start.elapsed().as_secs_f64()
     );
 
