@@ -30,8 +30,12 @@ struct Params {
     interior_start: u32,       // first output of the first interior run: RUN * left_runs
     outer_stride: u32,         // distance in elements between consecutive `outer` line groups
     interior_run: u32,         // outputs per interior run: RUN, or RUN_LONG for `interior_long`
+    quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`)
+    runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line
+    gpu_invocations: u32,      // GPU family: invocations of its entry point
     pad1: u32,
     pad2: u32,
+    pad3: u32,
 }
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;

@@ -17,6 +17,15 @@ pub enum BlurError {
         /// What was looked for and what was available, starting with ": " when not empty.
         detail: String,
     },
+    /// `BLUR3D_PASSES` names no pass family.
+    #[error(
+        "BLUR3D_PASSES is {value:?}: set it to gpu (the passes for discrete GPUs) or cpu (the \
+         passes for CPU adapters such as llvmpipe), or unset it to choose by adapter"
+    )]
+    InvalidPasses {
+        /// The value found.
+        value: String,
+    },
     /// The adapter refused to open a device.
     #[error(
         "the adapter {adapter} could not open a device: {reason}. Update the driver or pick another adapter with WGPU_ADAPTER_NAME"

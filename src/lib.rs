@@ -11,7 +11,7 @@ mod plan;
 mod voxel;
 
 pub use error::BlurError;
-pub use gpu::{GpuBlur, GpuVolume, list_adapters};
+pub use gpu::{GpuBlur, GpuVolume, PassFamily, list_adapters};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
 pub use plan::Filter;
 pub use voxel::Voxel;

@@ -16,6 +16,7 @@ use ndarray::{Array3, ArrayBase, ArrayViewMut3, Data, DataMut, Ix3};
 mod shader_tests;
 
 pub use context::list_adapters;
+pub use passes::PassFamily;
 
 use crate::plan::{Filter, Plan, into_array};
 use crate::voxel::sealed::Upload;
@@ -115,8 +116,9 @@ impl GpuBlur {
         adapter: Option<wgpu::AdapterInfo>,
         lost: LostReason,
     ) -> Result<Self, BlurError> {
+        let family = context::pass_family(&device)?;
         let scopes = Scopes::push(&device);
-        let pipeline = Pipeline::new(&device);
+        let pipeline = Pipeline::new(&device, family);
         scopes.pop().await?;
         Ok(GpuBlur {
             transfers: Transfers::new(device.clone()),
@@ -144,6 +146,13 @@ impl GpuBlur {
     #[must_use]
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
         self.adapter.as_ref()
+    }
+
+    /// The family of shaders the passes run in: chosen per adapter (the CPU family on CPU
+    /// adapters such as llvmpipe, the GPU family on every other), or by `BLUR3D_PASSES=gpu|cpu`.
+    #[must_use]
+    pub fn pass_family(&self) -> PassFamily {
+        self.pipeline.family
     }
 
     /// The device's limits, which decide the largest volume (`max_storage_buffer_binding_size`).

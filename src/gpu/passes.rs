@@ -10,10 +10,12 @@ use crate::Mode;
 use crate::options::AxisKernel;
 use crate::plan::{Plan, Step};
 
-/// The WGSL source of the 1D pass: `shaders/blur_axis.wgsl` and `shaders/blur_axis_vec4.wgsl`.
+/// The WGSL source of the 1D passes of both families: `shaders/blur_axis.wgsl`,
+/// `shaders/blur_axis_vec4.wgsl` and `shaders/blur_axis_gpu.wgsl`.
 pub(crate) const BLUR_AXIS_WGSL: &str = concat!(
     include_str!("../../shaders/blur_axis.wgsl"),
-    include_str!("../../shaders/blur_axis_vec4.wgsl")
+    include_str!("../../shaders/blur_axis_vec4.wgsl"),
+    include_str!("../../shaders/blur_axis_gpu.wgsl")
 );
 /// The 1D pass for devices with only 4 storage bindings per shader stage:
 /// `shaders/blur_axis.wgsl` and `shaders/blur_axis_scalar.wgsl`.
@@ -50,8 +52,13 @@ pub(crate) const RUN_LONG: u32 = 64;
 /// inputs per output instead of 3 at radius 32, and spill more; on lavapipe that pays for long
 /// kernels only.
 const LONG_RADIUS: usize = 16;
-/// Invocations per workgroup (the shader's `WORKGROUP`).
+/// Invocations per workgroup (the shader's `WORKGROUP`) of the CPU family, the copies and the
+/// conversions: what llvmpipe runs as one SIMD program best.
 pub(crate) const WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the GPU family's entry points.
+pub(crate) const GPU_WORKGROUP: u32 = 128;
+/// Outputs along the axis per `cols4` invocation (the shader's `RUN_GPU`).
+pub(crate) const RUN_GPU: u32 = 8;
 /// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
 /// length.
 const MODE_ANY: u32 = 5;
@@ -105,10 +112,18 @@ pub(crate) struct PassParams {
     pub outer_stride: u32,
     /// Outputs per interior run: `RUN`, or `RUN_LONG` (then the `interior_long` entry point).
     pub interior_run: u32,
+    /// GPU family: vec4s per row (`rows4`), or column quads per group of lines (`cols4`).
+    pub quads: u32,
+    /// `cols4`: runs of `RUN_GPU` outputs per line.
+    pub runs: u32,
+    /// GPU family: invocations of its entry point.
+    pub gpu_invocations: u32,
     /// Padding to WGSL's 16-byte struct alignment.
     pub pad1: u32,
     /// Padding.
     pub pad2: u32,
+    /// Padding.
+    pub pad3: u32,
 }
 
 impl PassParams {
@@ -165,16 +180,49 @@ impl PassParams {
             interior_start: start as u32,
             outer_stride: outer_stride as u32,
             interior_run: interior_run as u32,
+            quads: 0,
+            runs: 0,
+            gpu_invocations: 0,
             pad1: 0,
             pad2: 0,
+            pad3: 0,
         }
+    }
+
+    /// The pass along `axis` in the GPU family, when its entry points take it: rows of a
+    /// multiple of 4 voxels (`rows4` along the last axis, `cols4` along the others, whose
+    /// column quads then start 16-byte aligned).
+    pub(crate) fn along_gpu(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Option<Self> {
+        if !layout.shape[2].is_multiple_of(4) {
+            return None;
+        }
+        let mut p = Self::along(layout, axis, kernel, weight_offset);
+        let elements = layout.len();
+        let (n, stride) = (p.len as usize, p.stride as usize);
+        let (quads, runs, invocations) = if axis == 2 {
+            let quads = n / 4;
+            (quads, 0, elements / n * quads)
+        } else {
+            let (quads, runs) = (stride / 4, n.div_ceil(RUN_GPU as usize));
+            let groups = elements / p.outer_stride as usize;
+            (quads, runs, groups * runs * quads)
+        };
+        p.quads = quads as u32;
+        p.runs = runs as u32;
+        p.gpu_invocations = u32::try_from(invocations).ok()?;
+        Some(p)
     }
 }
 
-/// Workgroups to dispatch for `invocations`, as (x, y): y > 1 only when x alone would pass
-/// `max_per_dim`.
-pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
-    let groups = invocations.div_ceil(WORKGROUP);
+/// Workgroups of `size` to dispatch for `invocations`, as (x, y): y > 1 only when x alone
+/// would pass `max_per_dim`.
+pub(crate) fn workgroups(invocations: u32, size: u32, max_per_dim: u32) -> (u32, u32) {
+    let groups = invocations.div_ceil(size);
     if groups <= max_per_dim {
         (groups, 1)
     } else {
@@ -194,6 +242,30 @@ struct PassPipelines {
     /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
+    /// The GPU family's entry points, when it is the family in use.
+    gpu: Option<GpuPipelines>,
+}
+
+/// The entry points of the pass family for discrete GPUs (`shaders/blur_axis_gpu.wgsl`).
+#[derive(Debug)]
+struct GpuPipelines {
+    /// Along the contiguous axis.
+    rows4: wgpu::ComputePipeline,
+    /// Along the other axes.
+    cols4: wgpu::ComputePipeline,
+}
+
+/// Which shaders run the passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PassFamily {
+    /// Register-window runs, interior and border apart, no divergence: tuned for CPU adapters
+    /// (llvmpipe), whose workgroups run as one SIMD program.
+    Cpu,
+    /// Coalesced vec4 passes (`shaders/blur_axis_gpu.wgsl`) for discrete GPUs: neighbouring
+    /// invocations on neighbouring addresses. Passes it does not take (rows not a multiple of
+    /// 4 voxels) run in the CPU family.
+    Gpu,
 }
 
 /// The compute pipelines and their bind group layouts, built once per `GpuBlur`; the variants
@@ -205,6 +277,8 @@ pub(crate) struct Pipeline {
     blur_module: wgpu::ShaderModule,
     /// Whether the device has the storage bindings for the vec4 views.
     vec4_views: bool,
+    /// The family the passes run in.
+    pub family: PassFamily,
     /// The passes as they are (index 0, built at once) and truncating toward zero (index 1).
     passes: [OnceLock<PassPipelines>; 2],
     copy: wgpu::ComputePipeline,
@@ -246,8 +320,8 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-/// A compute pipeline of `module`'s entry point `name`, with these override constants (and the
-/// workgroup size).
+/// A compute pipeline of `module`'s entry point `name`, with these override constants (and
+/// `WORKGROUP` unless they set it).
 fn specialized(
     device: &wgpu::Device,
     layout: &wgpu::PipelineLayout,
@@ -255,8 +329,10 @@ fn specialized(
     name: &str,
     constants: &[(&str, f64)],
 ) -> wgpu::ComputePipeline {
-    let mut all = vec![("WORKGROUP", f64::from(WORKGROUP))];
-    all.extend_from_slice(constants);
+    let mut all = constants.to_vec();
+    if !all.iter().any(|(name, _)| *name == "WORKGROUP") {
+        all.push(("WORKGROUP", f64::from(WORKGROUP)));
+    }
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(&format!("blur3d.{name}")),
         layout: Some(layout),
@@ -290,10 +366,13 @@ fn pipeline_layout(
 }
 
 impl Pipeline {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
+    /// The pipelines of `family` (the CPU family where the device lacks the vec4 views the GPU
+    /// family needs).
+    pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
         // The vec4 views of the volume (bindings 4 and 5) need 5 storage buffers per stage; a
         // device with fewer (WebGPU's downlevel limits) runs without them.
         let vec4_views = device.limits().max_storage_buffers_per_shader_stage >= 5;
+        let family = if vec4_views { family } else { PassFamily::Cpu };
         let blur_module = if vec4_views {
             module(device, "blur3d.blur_axis", BLUR_AXIS_WGSL)
         } else {
@@ -353,6 +432,7 @@ impl Pipeline {
             pipeline_layout: pass_layout,
             blur_module,
             vec4_views,
+            family,
         };
         // The plain passes every blur needs, at once: a first call does not pay for them.
         pipeline.passes(device, false);
@@ -381,11 +461,24 @@ impl Pipeline {
                     &[trunc, ("MODE", f64::from(mode))],
                 )
             };
+            let gpu_entry = |name| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    name,
+                    &[trunc, ("WORKGROUP", f64::from(GPU_WORKGROUP))],
+                )
+            };
             PassPipelines {
                 interior: entry("interior"),
                 interior_long: entry("interior_long"),
                 interior_aligned: self.vec4_views.then(|| entry("interior_aligned")),
                 border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
+                gpu: (self.family == PassFamily::Gpu).then(|| GpuPipelines {
+                    rows4: gpu_entry("rows4"),
+                    cols4: gpu_entry("cols4"),
+                }),
             }
         })
     }
@@ -438,9 +531,10 @@ impl PassPipelines {
 
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
-    /// A blur pass.
+    /// A blur pass, in the GPU family when `gpu`.
     Pass {
         params: PassParams,
+        gpu: bool,
         src: &'a wgpu::Buffer,
         dst: &'a wgpu::Buffer,
     },
@@ -496,16 +590,19 @@ impl Encoder<'_> {
                     kernel,
                     src,
                     dst,
-                } => Work::Pass {
-                    params: PassParams::along(
-                        layout,
-                        *axis,
-                        &plan.kernels[*kernel],
-                        offsets[*kernel],
-                    ),
-                    src: &buffers[*src],
-                    dst: &buffers[*dst],
-                },
+                } => {
+                    let (k, offset) = (&plan.kernels[*kernel], offsets[*kernel]);
+                    let gpu = match self.pipeline.family {
+                        PassFamily::Gpu => PassParams::along_gpu(layout, *axis, k, offset),
+                        PassFamily::Cpu => None,
+                    };
+                    Work::Pass {
+                        gpu: gpu.is_some(),
+                        params: gpu.unwrap_or_else(|| PassParams::along(layout, *axis, k, offset)),
+                        src: &buffers[*src],
+                        dst: &buffers[*dst],
+                    }
+                }
                 Step::Combine { inputs, norm, dst } => Work::Combine {
                     inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
                     norm: *norm,
@@ -570,6 +667,7 @@ impl Encoder<'_> {
         pass.set_bind_group(0, &bind_group, &[]);
         let (x, y) = workgroups(
             count as u32,
+            WORKGROUP,
             device.limits().max_compute_workgroups_per_dimension,
         );
         pass.dispatch_workgroups(x, y, 1);
@@ -658,6 +756,7 @@ impl Encoder<'_> {
             let (bind_group, dispatches) = match step {
                 Work::Pass {
                     params: p,
+                    gpu,
                     src,
                     dst,
                 } => (
@@ -668,10 +767,16 @@ impl Encoder<'_> {
                         dst,
                         bytes,
                     ),
-                    vec![
-                        (passes.interior_for(p), p.interior_invocations),
-                        (passes.border_for(p), p.border_invocations),
-                    ],
+                    match (gpu, &passes.gpu) {
+                        (true, Some(g)) => {
+                            let entry = if p.stride == 1 { &g.rows4 } else { &g.cols4 };
+                            vec![(entry, p.gpu_invocations, GPU_WORKGROUP)]
+                        }
+                        _ => vec![
+                            (passes.interior_for(p), p.interior_invocations, WORKGROUP),
+                            (passes.border_for(p), p.border_invocations, WORKGROUP),
+                        ],
+                    },
                 ),
                 Work::Copy { vec4, src, dst } => (
                     self.pass_bind_group(
@@ -683,9 +788,9 @@ impl Encoder<'_> {
                     ),
                     match &pipeline.copy4 {
                         Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
-                            vec![(copy4, (voxels / 4) as u32)]
+                            vec![(copy4, (voxels / 4) as u32, WORKGROUP)]
                         }
-                        _ => vec![(&pipeline.copy, voxels as u32)],
+                        _ => vec![(&pipeline.copy, voxels as u32, WORKGROUP)],
                     },
                 ),
                 Work::Combine { inputs, norm, dst } => {
@@ -704,15 +809,22 @@ impl Encoder<'_> {
                             "blur3d.combine_bind_group",
                             entries,
                         ),
-                        vec![(pipeline.combine(device, *norm), (quads / 16) as u32)],
+                        vec![(
+                            pipeline.combine(device, *norm),
+                            (quads / 16) as u32,
+                            WORKGROUP,
+                        )],
                     )
                 }
             };
             pass.set_bind_group(0, &bind_group, &[]);
-            for (entry, invocations) in dispatches {
+            for (entry, invocations, size) in dispatches {
                 if invocations > 0 {
-                    let (x, y) =
-                        workgroups(invocations, limits.max_compute_workgroups_per_dimension);
+                    let (x, y) = workgroups(
+                        invocations,
+                        size,
+                        limits.max_compute_workgroups_per_dimension,
+                    );
                     pass.set_pipeline(entry);
                     pass.dispatch_workgroups(x, y, 1);
                 }
@@ -817,6 +929,7 @@ mod tests {
     fn constants_match_the_shader() {
         assert_eq!(shader_const("RUN"), RUN);
         assert_eq!(shader_const("RUN_LONG"), RUN_LONG);
+        assert_eq!(shader_const("RUN_GPU"), RUN_GPU);
         assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
         assert_eq!(BORDER_PIPELINES, MODE_ANY as usize + 1);
         // The border pipelines are indexed by the params' mode numbers.
