@@ -16,14 +16,13 @@
 // Outputs along the axis per `cols4` invocation; `passes::RUN_GPU` mirrors it.
 const RUN_GPU: u32 = 8u;
 
-// The 4 positions from `e` on of the 8 in `a` then `b`.
+// The 4 positions from `e` on of the 8 in `a` then `b`. Selects, not a switch: CPU adapters
+// run every case of a switch.
 fn shifted(a: vec4<f32>, b: vec4<f32>, e: u32) -> vec4<f32> {
-    switch e {
-        case 0u: { return a; }
-        case 1u: { return vec4(a.yzw, b.x); }
-        case 2u: { return vec4(a.zw, b.xy); }
-        default: { return vec4(a.w, b.xyz); }
-    }
+    let s1 = vec4(a.yzw, b.x);
+    let s2 = vec4(a.zw, b.xy);
+    let s3 = vec4(a.w, b.xyz);
+    return select(select(select(s3, s2, e == 2u), s1, e == 1u), a, e == 0u);
 }
 
 // Positions pos .. pos + 4 of the row at `base`, mapped through the mode.
