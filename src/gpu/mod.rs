@@ -3,14 +3,15 @@
 mod context;
 mod layout;
 mod passes;
+mod schedule;
 mod slabs;
 mod transfer;
 mod volume;
 
-use std::borrow::Cow;
-use std::ops::Range;
-
-use ndarray::{Array3, ArrayBase, ArrayViewMut3, Data, DataMut, Ix3};
+use ndarray::{
+    Array3, Array4, ArrayBase, ArrayView4, ArrayViewMut3, ArrayViewMut4, Axis, Data, DataMut, Ix3,
+    Ix4,
+};
 
 #[cfg(test)]
 mod shader_tests;
@@ -25,7 +26,6 @@ use context::{LostReason, Scopes};
 use layout::Layout;
 use passes::Pipeline;
 pub(crate) use slabs::Halo;
-use slabs::Slab;
 use transfer::Transfers;
 
 pub use volume::GpuVolume;
@@ -429,6 +429,55 @@ impl GpuBlur {
         pollster::block_on(self.filter_into_inner(vol, opts, filter, outs, &mut progress))
     }
 
+    /// Blurs each volume of a batch (axis 0 counts the volumes; axes 1, 2, 3 are each volume's
+    /// axes 0, 1, 2): a (t, z, y, x) time series, a stack of channels. The volumes go through
+    /// the GPU together, as many per upload as fit one buffer, not one round trip each; the
+    /// result equals blurring each volume alone.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_with`].
+    pub fn blur_batch<S, A>(
+        &self,
+        vols: &ArrayBase<S, Ix4>,
+        opts: &BlurOptions,
+    ) -> Result<Array4<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let (t, a, b, c) = vols.dim();
+        let mut out = Array4::<f32>::zeros((t, a, b, c));
+        self.filter_batch_into(
+            vols,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            |_, _| {},
+        )?;
+        Ok(out)
+    }
+
+    /// [`GpuBlur::filter_into`] for a batch of volumes (see [`GpuBlur::blur_batch`]): each
+    /// output array has the batch's shape.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::filter_into`].
+    pub fn filter_batch_into<S, A, B>(
+        &self,
+        vols: &ArrayBase<S, Ix4>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut4<'_, B>],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+        B: Voxel,
+    {
+        pollster::block_on(self.filter_batch_inner(vols.view(), opts, filter, outs, &mut progress))
+    }
+
     async fn filter_into_inner<S, A, B>(
         &self,
         vol: &ArrayBase<S, Ix3>,
@@ -442,6 +491,32 @@ impl GpuBlur {
         A: Voxel,
         B: Voxel,
     {
+        let mut outs: Vec<ArrayViewMut4<'_, B>> = outs
+            .iter_mut()
+            .map(|o| o.view_mut().insert_axis(Axis(0)))
+            .collect();
+        self.filter_batch_inner(
+            vol.view().insert_axis(Axis(0)),
+            opts,
+            filter,
+            &mut outs,
+            progress,
+        )
+        .await
+    }
+
+    async fn filter_batch_inner<A, B>(
+        &self,
+        vols: ArrayView4<'_, A>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut4<'_, B>],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), BlurError>
+    where
+        A: Voxel,
+        B: Voxel,
+    {
         if outs.len() != filter.outputs() {
             return Err(BlurError::OutputCount {
                 filter: filter.name(),
@@ -449,84 +524,27 @@ impl GpuBlur {
                 given: outs.len(),
             });
         }
-        let volume = crate::cpu::shape_of(vol);
+        let (t, a, b, c) = vols.dim();
         for out in outs.iter() {
-            let output = crate::cpu::shape_of(out);
-            if volume != output {
-                return Err(BlurError::ShapeMismatch { volume, output });
+            if out.dim() != (t, a, b, c) {
+                let (_, x, y, z) = out.dim();
+                return Err(BlurError::ShapeMismatch {
+                    volume: [a, b, c],
+                    output: [x, y, z],
+                });
             }
         }
-        let plan = Plan::new(opts, filter, volume, false)?;
-        self.run(
-            vol,
-            &plan,
-            &mut |output, planes, values| {
-                transfer::store_planes(outs[output].slice_mut(ndarray::s![planes, .., ..]), values);
-            },
-            progress,
-        )
-        .await
-    }
-
-    /// Blurs slab by slab (one slab when the volume fits the device) as `plan` says, handing
-    /// each slab's planes of output `i` to `sink(i, planes, values)` in standard order. Two
-    /// slabs are in flight at once: while one is read back, the next one runs.
-    async fn run<S, A>(
-        &self,
-        vol: &ArrayBase<S, Ix3>,
-        plan: &Plan,
-        sink: &mut Sink<'_>,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<(), BlurError>
-    where
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
-        let shape = crate::cpu::shape_of(vol);
-        if plan.is_identity() {
-            let values = upload_order(vol);
-            for output in 0..plan.outputs.len() {
-                sink(output, 0..shape[0], &values);
-            }
-            progress(1, 1);
+        let plan = Plan::new(opts, filter, [a, b, c], false)?;
+        if t == 0 {
             return Ok(());
         }
-        // Slabs hold their planes in the layout of the volume.
-        let plane_bytes = (Layout::for_shape(shape).pitch() * size_of::<f32>()) as u64;
-        let (limit, limit_name) = self.slab_limit();
-        let halo = if shape[0] as u64 * plane_bytes <= limit {
-            // One slab: no halo, nothing to map.
-            Halo {
-                radius: 0,
-                mode: crate::Mode::Reflect,
-            }
-        } else {
-            plan.axis0_halo()?
-        };
-        let mut slabs = slabs::plan(shape[0], plane_bytes, limit, limit_name, halo)?;
-        if slabs.len() > 1 {
-            // Two slabs in flight take no more memory than one slab of the whole limit, when
-            // half a slab still holds the halo.
-            if let Ok(halves) = slabs::plan(shape[0], plane_bytes, limit / 2, limit_name, halo) {
-                slabs = halves;
-            }
-        }
-        let total = slabs.len();
-        self.guard(async {
-            let mut in_flight: Option<InFlight> = None;
-            for (done, slab) in slabs.iter().enumerate() {
-                let next = self.submit_slab(vol, slab, shape, plan).await?;
-                if let Some(previous) = in_flight.replace(next) {
-                    self.finish_slab(previous, sink).await?;
-                    progress(done, total);
-                }
-            }
-            if let Some(last) = in_flight {
-                self.finish_slab(last, sink).await?;
-                progress(total, total);
-            }
-            Ok(())
-        })
+        let mut planes = schedule::output_planes(outs);
+        self.run(
+            vols,
+            &plan,
+            &mut schedule::store_into(&mut planes),
+            progress,
+        )
         .await
     }
 
@@ -547,66 +565,6 @@ impl GpuBlur {
         .into_iter()
         .min_by_key(|(bytes, _)| *bytes)
         .unwrap_or((0, "none"))
-    }
-
-    /// Uploads `slab`'s planes of `vol`, encodes the plan and the copy of the slab's output
-    /// planes of each output to a staging buffer, and submits it all.
-    async fn submit_slab<S, A>(
-        &self,
-        vol: &ArrayBase<S, Ix3>,
-        slab: &Slab,
-        shape: [usize; 3],
-        plan: &Plan,
-    ) -> Result<InFlight, BlurError>
-    where
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
-        let plane = shape[1] * shape[2];
-        let slab_shape = [slab.planes.len(), shape[1], shape[2]];
-        let mut encoder = self.encoder();
-        let (volume, loaded) = self
-            .load(vol, &slab.planes, slab_shape, &mut encoder)
-            .await?;
-        let layout = volume.layout;
-        let buffers = self
-            .encode_plan(&mut encoder, plan, volume.buffer, layout)
-            .await?;
-        let planes = slab.first..slab.first + slab.out.len();
-        let mut staging = Vec::with_capacity(plan.outputs.len());
-        for &slot in &plan.outputs {
-            staging.push(
-                self.transfers
-                    .stage(&mut encoder, &buffers[slot], layout, planes.clone())
-                    .await?,
-            );
-        }
-        let submission = self.submit(encoder).await?;
-        // Work submitted later runs after this: the next slab may reuse every buffer but the
-        // staging ones it reads back from.
-        self.recycle(loaded);
-        for buffer in buffers {
-            self.transfers.keep_storage(buffer);
-        }
-        Ok(InFlight {
-            out: slab.out.clone(),
-            voxels: slab.out.len() * plane,
-            staging,
-            submission,
-        })
-    }
-
-    /// Waits for `slab` and hands each output's planes to `sink`.
-    async fn finish_slab(&self, slab: InFlight, sink: &mut Sink<'_>) -> Result<(), BlurError> {
-        for (output, staging) in slab.staging.into_iter().enumerate() {
-            let out = slab.out.clone();
-            self.transfers
-                .readback(staging, slab.submission.clone(), slab.voxels, |values| {
-                    sink(output, out, values)
-                })
-                .await?;
-        }
-        Ok(())
     }
 
     /// Takes the buffers `plan` needs beyond `input` (its slot 0) and encodes its steps on a
@@ -630,29 +588,21 @@ impl GpuBlur {
         Ok(buffers)
     }
 
-    /// Encodes the upload of planes `planes` of `vol` (a volume of `shape`) as f32 into a
-    /// storage buffer: as they are for f32, widened on the GPU for integer types. Returns the
-    /// volume, and the buffers to recycle once submitted: the staging buffer and the packed
-    /// integers, if any.
-    async fn load<S, A>(
+    /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
+    /// `layout` says) as f32 into a storage buffer: as they are for f32, widened on the GPU for
+    /// integer types. Returns the volume, and what to recycle once submitted.
+    async fn load<A: Voxel>(
         &self,
-        vol: &ArrayBase<S, Ix3>,
-        planes: &[usize],
-        shape: [usize; 3],
+        planes: &[ndarray::ArrayView2<'_, A>],
+        layout: Layout,
         encoder: &mut wgpu::CommandEncoder,
-    ) -> Result<(GpuVolume, Loaded), BlurError>
-    where
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
-        let layout = Layout::for_shape(shape);
+    ) -> Result<(GpuVolume, Loaded), BlurError> {
         let buffer = self.transfers.storage(layout.bytes()).await?;
-        let vol = vol.view();
         let loaded = match A::UPLOAD {
             Upload::F32 | Upload::Host => Loaded {
                 staging: self
                     .transfers
-                    .upload(vol, planes, layout, false, &buffer, encoder)
+                    .upload(planes, layout, false, &buffer, encoder)
                     .await?,
                 packed: None,
             },
@@ -662,7 +612,7 @@ impl GpuBlur {
                 let words = self.transfers.storage(bytes.next_multiple_of(4)).await?;
                 let staging = self
                     .transfers
-                    .upload(vol, planes, layout, true, &words, encoder)
+                    .upload(planes, layout, true, &words, encoder)
                     .await?;
                 let scopes = Scopes::push(&self.device);
                 self.encoding()
@@ -761,34 +711,9 @@ impl Default for GpuBlur {
     }
 }
 
-/// Takes output planes as they come back: `sink(output, planes, values)`, the values of those
-/// planes of that output of the plan in standard order.
-type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) + 'a;
-
 /// What an upload leaves to recycle once its work is submitted.
 struct Loaded {
     staging: transfer::UploadStaging,
     /// The packed integers widened on the GPU.
     packed: Option<wgpu::Buffer>,
-}
-
-/// A slab submitted and not yet read back.
-struct InFlight {
-    out: Range<usize>,
-    voxels: usize,
-    /// One staging buffer per output of the plan.
-    staging: Vec<wgpu::Buffer>,
-    submission: wgpu::SubmissionIndex,
-}
-
-/// The voxels as f32 in standard (C) order, borrowed when they already are.
-fn upload_order<S, A>(vol: &ArrayBase<S, Ix3>) -> Cow<'_, [f32]>
-where
-    S: Data<Elem = A>,
-    A: Voxel,
-{
-    if let Some(slice) = vol.as_slice().and_then(A::as_f32_slice) {
-        return Cow::Borrowed(slice);
-    }
-    Cow::Owned(vol.iter().map(|v| v.to_f32()).collect())
 }

@@ -142,7 +142,7 @@ impl PassParams {
         let (n, r, run) = (layout.shape[axis], kernel.radius, RUN as usize);
         let stride: usize = buffer[axis + 1..].iter().product();
         let outer_stride: usize = buffer[axis..].iter().product();
-        let lines = buffer.iter().product::<usize>() / buffer[axis];
+        let lines = layout.len() / buffer[axis];
         // Left border runs tile [0, start) with start >= r, interior runs go on from there as
         // far as their taps stay inside the axis, and right border runs end at n. When n is a
         // multiple of RUN, that is n / RUN runs, none overlapping. Long kernels off the last

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ndarray::{ArrayView3, ArrayViewMut3, Axis};
+use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use super::context::Scopes;
@@ -76,13 +76,12 @@ impl Transfers {
         keep(&self.storage, buffer);
     }
 
-    /// Copies planes `planes` of `vol` into a mapped staging buffer in `layout` (as f32, or as
+    /// Copies `planes` into a mapped staging buffer in `layout` (as f32, or as
     /// the voxels' own bytes with `raw`), several planes at a time, and encodes the copy into
     /// `dst`. Give the staging buffer to [`Transfers::recycle`] once submitted.
     pub async fn upload<A: Voxel>(
         &self,
-        vol: ArrayView3<'_, A>,
-        planes: &[usize],
+        planes: &[ArrayView2<'_, A>],
         layout: Layout,
         raw: bool,
         dst: &wgpu::Buffer,
@@ -105,7 +104,7 @@ impl Transfers {
                 .map_err(|e| BlurError::Gpu {
                     message: e.to_string(),
                 })?;
-            fill_planes(view.slice(..), vol, planes, layout, raw);
+            fill_planes(view.slice(..), planes, layout, raw);
         }
         staging.buffer.unmap();
         encoder.copy_buffer_to_buffer(&staging.buffer, 0, dst, 0, copied);
@@ -254,12 +253,11 @@ fn keep(pool: &Mutex<Vec<wgpu::Buffer>>, buffer: wgpu::Buffer) {
     }
 }
 
-/// Writes planes `planes` of `vol` into `dst` in `layout` (each plane at its pitch), as f32 or
-/// as the voxels' own bytes (`raw`), one plane per task.
+/// Writes `planes` into `dst` in `layout` (each plane at its pitch), as f32 or as the voxels'
+/// own bytes (`raw`), one plane per task.
 fn fill_planes<A: Voxel>(
     dst: wgpu::WriteOnly<'_, [u8]>,
-    vol: ArrayView3<'_, A>,
-    planes: &[usize],
+    planes: &[ArrayView2<'_, A>],
     layout: Layout,
     raw: bool,
 ) {
@@ -280,9 +278,8 @@ fn fill_planes<A: Voxel>(
     chunks
         .into_par_iter()
         .zip(planes.par_iter())
-        .for_each(|(PlaneChunk(chunk), &p)| {
+        .for_each(|(PlaneChunk(chunk), source)| {
             let (mut chunk, _) = chunk.split_at(plane);
-            let source = vol.index_axis(Axis(0), p);
             match (source.as_slice(), raw) {
                 (Some(values), true) => chunk.copy_from_slice(bytemuck::cast_slice(values)),
                 (Some(values), false) => match A::as_f32_slice(values) {
@@ -338,17 +335,16 @@ fn copy_planes(
     }
 }
 
-/// Stores `values` (planes back to back, in standard order) into `out`, an array of as many
-/// planes, converting to `B`, one plane per task.
-pub(crate) fn store_planes<B: Voxel>(mut out: ArrayViewMut3<'_, B>, values: &[f32]) {
-    let plane = out.len_of(Axis(1)) * out.len_of(Axis(2));
-    if plane == 0 {
+/// Stores `values` (planes back to back, in standard order) into `planes`, converting to `B`,
+/// one plane per task.
+pub(crate) fn store_planes<B: Voxel>(planes: &mut [ArrayViewMut2<'_, B>], values: &[f32]) {
+    let Some(plane) = planes.first().map(|p| p.len()).filter(|&n| n > 0) else {
         return;
-    }
-    out.axis_iter_mut(Axis(0))
-        .into_par_iter()
+    };
+    planes
+        .par_iter_mut()
         .zip(values.par_chunks(plane))
-        .for_each(|(mut o, v)| match o.as_slice_mut() {
+        .for_each(|(o, v)| match o.as_slice_mut() {
             Some(o) => o.iter_mut().zip(v).for_each(|(o, &v)| *o = B::from_f32(v)),
             None => o.iter_mut().zip(v).for_each(|(o, &v)| *o = B::from_f32(v)),
         });

@@ -73,9 +73,11 @@ impl GpuBlur {
         }
         self.check_fits(Layout::for_shape(shape).len())?;
         self.guard(async {
-            let planes: Vec<usize> = (0..shape[0]).collect();
+            let planes: Vec<_> = vol.outer_iter().collect();
             let mut encoder = self.encoder();
-            let (volume, loaded) = self.load(vol, &planes, shape, &mut encoder).await?;
+            let (volume, loaded) = self
+                .load(&planes, Layout::for_shape(shape), &mut encoder)
+                .await?;
             self.submit(encoder).await?;
             self.recycle(loaded);
             Ok(volume)
@@ -177,7 +179,8 @@ impl GpuBlur {
             let mut out = transfer::fresh_output(volume.shape());
             self.transfers
                 .readback(staging, submission, volume.len(), |values| {
-                    transfer::store_planes(out.view_mut(), values);
+                    let mut planes: Vec<_> = out.outer_iter_mut().collect();
+                    transfer::store_planes(&mut planes, values);
                 })
                 .await?;
             Ok(out)

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod batch;
 mod errors;
 mod family;
 mod fixtures;
