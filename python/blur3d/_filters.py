@@ -1,0 +1,415 @@
+"""scipy.ndimage's Gaussian filters on the GPU: argument handling as scipy's, work in ``_native``.
+
+Every function here follows ``scipy.ndimage._filters`` step by step (the same checks, raising the
+same exception types, the same passes in the same order, the same intermediate dtype), so that
+results equal scipy's up to the GPU's f32 arithmetic. The GPU runs one 3-D volume per call: the
+axes a call filters (at most three) are moved last, the others form a batch.
+"""
+
+import numbers
+import operator
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+
+from . import _native
+from ._native import GpuError
+
+try:  # numpy >= 2
+    from numpy.lib.array_utils import normalize_axis_index
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import normalize_axis_index
+
+__all__ = [
+    "Blur",
+    "GpuError",
+    "adapters",
+    "default",
+    "use_adapter",
+    "gaussian_filter",
+    "gaussian_filter1d",
+    "gaussian_laplace",
+    "gaussian_gradient_magnitude",
+]
+
+# scipy's names of the boundary modes a filter accepts.
+_MODES = ("reflect", "grid-mirror", "mirror", "nearest", "wrap", "grid-wrap", "constant", "grid-constant")
+
+
+def adapters():
+    """The GPU adapters wgpu sees, as ``(name, backend, device type)`` tuples.
+
+    ``Blur(adapter=i)`` opens the i-th; ``WGPU_BACKEND`` (vulkan, metal, dx12, gl) restricts the
+    backends searched.
+    """
+    return _native.adapters()
+
+
+# ---- scipy's argument helpers (scipy.ndimage._ni_support), with scipy's exceptions ----
+
+
+def _normalize_sequence(value, rank):
+    if not isinstance(value, str) and np.iterable(value):
+        normalized = list(value)
+        if len(normalized) != rank:
+            raise RuntimeError("sequence argument must have length equal to input rank")
+        return normalized
+    return [value] * rank
+
+
+def _check_axes(axes, ndim):
+    if axes is None:
+        return tuple(range(ndim))
+    if np.isscalar(axes):
+        axes = (operator.index(axes),)
+    elif isinstance(axes, Iterable):
+        axes = tuple(operator.index(ax) for ax in axes)
+        for ax in axes:
+            if ax < -ndim or ax > ndim - 1:
+                raise ValueError(f"specified axis: {ax} is out of range")
+        axes = tuple(ax % ndim if ax < 0 else ax for ax in axes)
+    else:
+        raise ValueError("axes must be an integer, iterable of integers, or None")
+    if len(set(axes)) != len(axes):
+        raise ValueError("axes must be unique")
+    return axes
+
+
+def _get_output(output, input):
+    if output is None:
+        return np.zeros(input.shape, dtype=input.dtype.name)
+    if isinstance(output, (type, np.dtype)):
+        return np.zeros(input.shape, dtype=output)
+    if isinstance(output, str):
+        dtype = np.dtype(output)
+        if not issubclass(dtype.type, np.number):
+            raise RuntimeError("output must have numeric dtype")
+        return np.zeros(input.shape, dtype=dtype)
+    output = np.asarray(output)
+    if output.shape != input.shape:
+        raise RuntimeError("output shape not correct")
+    return output
+
+
+def _check_mode(mode):
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise RuntimeError("boundary mode not supported")
+    return mode
+
+
+def _radius(sigma, truncate, radius):
+    """scipy's kernel radius of one axis (``gaussian_filter1d``'s rule and check)."""
+    lw = int(truncate * float(sigma) + 0.5)
+    if radius is not None:
+        lw = radius
+    if not isinstance(lw, numbers.Integral) or lw < 0:
+        raise ValueError("Radius must be a nonnegative integer.")
+    return int(lw)
+
+
+def _check_dtype(dtype):
+    if dtype.kind not in "iufc" or (dtype.kind == "f" and dtype.itemsize not in (4, 8)):
+        raise RuntimeError(f"array type {dtype!r} not supported")
+    if dtype.kind == "c" and dtype.itemsize not in (8, 16):
+        raise RuntimeError(f"array type {dtype!r} not supported")
+
+
+class _Pass:
+    """One axis of a Gaussian filter: scipy's ``gaussian_filter1d`` call, validated."""
+
+    __slots__ = ("axis", "sigma", "order", "mode", "radius")
+
+    def __init__(self, axis, sigma, order, mode, truncate, radius, ndim):
+        self.radius = _radius(sigma, truncate, radius)
+        order = operator.index(order)
+        if order < 0:
+            raise ValueError("order must be non-negative")
+        # A single axis in `axes` may be negative (scipy normalizes it in correlate1d).
+        self.axis = normalize_axis_index(axis, ndim)
+        # The kernel depends on sigma squared only, as scipy's does.
+        self.sigma = abs(float(sigma))
+        self.order = order
+        self.mode = _check_mode(mode)
+
+
+class Blur:
+    """scipy.ndimage's Gaussian filters on one GPU device.
+
+    ``adapter`` chooses the device: an index into :func:`adapters`, a case-insensitive part of an
+    adapter's name, or None for the default (the adapter ``WGPU_ADAPTER_NAME`` names, else the
+    fastest). The methods take scipy's arguments and return scipy's results; they release the GIL
+    while the GPU works and may be called from many threads at once.
+
+    Integer outputs equal scipy's, which truncates toward zero after every axis; the keyword
+    ``round_once=True`` keeps f32 through all axes and rounds to nearest once instead (closer to
+    the exact value, and what blur3d's Rust API does).
+    """
+
+    def __init__(self, adapter=None):
+        self._device = _native.Device(adapter)
+
+    @property
+    def adapter(self):
+        """The adapter in use: ``name (backend, device type)``."""
+        return self._device.adapter
+
+    def __repr__(self):
+        return f"blur3d.Blur(adapter={self.adapter!r})"
+
+    # ---- scipy's functions ----
+
+    def gaussian_filter(
+        self,
+        input,
+        sigma,
+        order=0,
+        output=None,
+        mode="reflect",
+        cval=0.0,
+        truncate=4.0,
+        *,
+        radius=None,
+        axes=None,
+        round_once=False,
+    ):
+        """``scipy.ndimage.gaussian_filter`` (same arguments, same result, computed on the GPU).
+
+        ``round_once``: for integer outputs, round to nearest once after all axes instead of
+        scipy's truncation toward zero after every axis.
+        """
+        input = np.asarray(input)
+        output = _get_output(output, input)
+        axes = _check_axes(axes, input.ndim)
+        n = len(axes)
+        orders = _normalize_sequence(order, n)
+        sigmas = _normalize_sequence(sigma, n)
+        modes = _normalize_sequence(mode, n)
+        radii = _normalize_sequence(radius, n)
+        passes = [
+            _Pass(axes[i], sigmas[i], orders[i], modes[i], truncate, radii[i], input.ndim)
+            for i in range(n)
+            if sigmas[i] > 1e-15
+        ]
+        self._filter(input, output, passes, cval, round_once)
+        return output
+
+    def gaussian_filter1d(
+        self,
+        input,
+        sigma,
+        axis=-1,
+        order=0,
+        output=None,
+        mode="reflect",
+        cval=0.0,
+        truncate=4.0,
+        *,
+        radius=None,
+        round_once=False,
+    ):
+        """``scipy.ndimage.gaussian_filter1d`` on the GPU (``round_once`` as in gaussian_filter)."""
+        input = np.asarray(input)
+        gaussian = _Pass(axis, sigma, order, mode, truncate, radius, input.ndim)
+        # scipy's kernel divides by sigma squared: sigma 0 fails there.
+        -0.5 / (gaussian.sigma * gaussian.sigma)
+        output = _get_output(output, input)
+        self._filter(input, output, [gaussian], cval, round_once)
+        return output
+
+    def gaussian_laplace(self, input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+        """``scipy.ndimage.gaussian_laplace`` on the GPU: the sum over the axes of second
+        derivatives, term i using mode i on every axis, as scipy's ``generic_laplace``.
+
+        Extra keywords (``truncate``, ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
+        """
+        input = np.asarray(input)
+
+        def derivative2(input, axis, output, mode, cval, sigma, **kwargs):
+            order = [0] * input.ndim
+            order[axis] = 2
+            return self.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+
+        axes, sigma = self._sigma_over_axes(input, sigma, axes)
+        output = _get_output(output, input)
+        if len(axes) == 0:
+            output[...] = input[...]
+            return output
+        modes = _normalize_sequence(mode, len(axes))
+        derivative2(input, axes[0], output, modes[0], cval, sigma, **kwargs)
+        for i in range(1, len(axes)):
+            tmp = derivative2(input, axes[i], output.dtype, modes[i], cval, sigma, **kwargs)
+            output += tmp
+        return output
+
+    def gaussian_gradient_magnitude(
+        self, input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs
+    ):
+        """``scipy.ndimage.gaussian_gradient_magnitude`` on the GPU: the root of the sum over the
+        axes of squared first derivatives, term i using mode i on every axis, as scipy's
+        ``generic_gradient_magnitude`` (integer outputs in integer arithmetic, as scipy).
+
+        Extra keywords (``truncate``, ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
+        """
+        input = np.asarray(input)
+
+        def derivative(input, axis, output, mode, cval, sigma, **kwargs):
+            order = [0] * input.ndim
+            order[axis] = 1
+            return self.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+
+        axes, sigma = self._sigma_over_axes(input, sigma, axes)
+        output = _get_output(output, input)
+        if len(axes) == 0:
+            output[...] = input[...]
+            return output
+        modes = _normalize_sequence(mode, len(axes))
+        derivative(input, axes[0], output, modes[0], cval, sigma, **kwargs)
+        np.multiply(output, output, output)
+        for i in range(1, len(axes)):
+            tmp = derivative(input, axes[i], output.dtype, modes[i], cval, sigma, **kwargs)
+            np.multiply(tmp, tmp, tmp)
+            output += tmp
+        np.sqrt(output, output, casting="unsafe")
+        return output
+
+    # ---- the work ----
+
+    @staticmethod
+    def _sigma_over_axes(input, sigma, axes):
+        """scipy's sigma of every axis for laplace / gradient magnitude: 0 off ``axes``."""
+        axes = _check_axes(axes, input.ndim)
+        sigma = _normalize_sequence(sigma, len(axes))
+        if len(axes) < input.ndim:
+            full = [0] * input.ndim
+            for s, ax in zip(sigma, axes):
+                full[ax] = s
+            sigma = full
+        return axes, sigma
+
+    def _filter(self, input, output, passes, cval, round_once):
+        """Runs ``passes`` (scipy's gaussian_filter1d calls, in order) from input into output."""
+        if not passes:
+            output[...] = input[...]
+            return
+        _check_dtype(input.dtype)
+        _check_dtype(output.dtype)
+        if input.dtype.kind == "c":
+            return self._filter_complex(input, output, passes, cval, round_once)
+        if output.dtype.kind == "c":
+            raise RuntimeError(f"array type {output.dtype!r} not supported")
+        cval = float(cval)
+        if input.size == 0:
+            return
+        target = output
+        if not (output.dtype.isnative and output.flags.aligned and output.flags.writeable):
+            # The GPU writes native, aligned memory; the copy into `output` converts (and raises
+            # numpy's error for a read-only output).
+            target = np.empty(output.shape, output.dtype.newbyteorder("="))
+        if not (input.dtype.isnative and input.flags.aligned) or np.may_share_memory(input, target):
+            input = input.astype(input.dtype.newbyteorder("="), order="K", copy=True)
+        truncating = target.dtype.kind in "iu" and not round_once
+        # The GPU blurs at most three axes per call; scipy stores every pass in the output's
+        # dtype, so running the passes in groups that start from the output is scipy's order.
+        source = input
+        for start in range(0, len(passes), 3):
+            group = passes[start : start + 3]
+            if start > 0:
+                source = target.copy()
+            if truncating:
+                self._truncating(source, target, group, cval)
+            else:
+                self._volumes(source, target, group, cval)
+        if target is not output:
+            output[...] = target
+
+    def _truncating(self, source, target, group, cval):
+        """scipy's integer outputs: every pass truncated toward zero into the output's dtype."""
+        tmp = np.empty(source.shape, np.float32)
+        for gaussian in group:
+            self._volumes(source, tmp, [gaussian], cval)
+            # numpy casts floats to integers as C does, toward zero, as scipy stores them.
+            target[...] = tmp
+            source = target
+
+    def _filter_complex(self, input, output, passes, cval, round_once):
+        """Complex arrays: real and imaginary parts apart, as scipy does (the filter is real)."""
+        if output.dtype.kind != "c":
+            raise RuntimeError("output must have complex dtype")
+        if np.may_share_memory(input, output):
+            input = input.copy()
+        self._filter(input.real, output.real, passes, np.real(cval), round_once)
+        self._filter(input.imag, output.imag, passes, np.imag(cval), round_once)
+
+    def _volumes(self, source, target, group, cval):
+        """Runs up to three passes on the GPU, one 3-D volume per call: the filtered axes last,
+        in pass order; as many other axes before them as fit three (unfiltered); the rest a
+        batch looped over.
+        """
+        ndim = source.ndim
+        filtered = [g.axis for g in group]
+        others = [a for a in range(ndim) if a not in filtered]
+        spare = 3 - len(filtered)
+        inside = others[len(others) - spare :] if spare else []
+        batch = others[: len(others) - len(inside)]
+        order = batch + inside + filtered
+        missing = spare - len(inside)
+        new_axes = tuple(range(len(batch), len(batch) + missing))
+        src = np.expand_dims(source.transpose(order), new_axes)
+        dst = np.expand_dims(target.transpose(order), new_axes)
+        sigma = [0.0] * spare + [g.sigma for g in group]
+        orders = [0] * spare + [g.order for g in group]
+        modes = ["reflect"] * spare + [g.mode for g in group]
+        radius = [0] * spare + [g.radius for g in group]
+        for index in np.ndindex(*src.shape[: len(batch)]):
+            self._device.gaussian(src[index], dst[index], sigma, orders, modes, cval, 4.0, radius)
+
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def default():
+    """The :class:`Blur` the module functions use, made on first use (one per process)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Blur()
+    return _default
+
+
+def use_adapter(adapter):
+    """Makes the module functions run on ``adapter`` (as :class:`Blur` takes it) in this process."""
+    global _default
+    blur = Blur(adapter)
+    with _default_lock:
+        _default = blur
+    return blur
+
+
+def gaussian_filter(
+    input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *, radius=None, axes=None, **kwargs
+):
+    """``scipy.ndimage.gaussian_filter`` on the GPU: see :meth:`Blur.gaussian_filter`."""
+    return default().gaussian_filter(
+        input, sigma, order, output, mode, cval, truncate, radius=radius, axes=axes, **kwargs
+    )
+
+
+def gaussian_filter1d(
+    input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *, radius=None, **kwargs
+):
+    """``scipy.ndimage.gaussian_filter1d`` on the GPU: see :meth:`Blur.gaussian_filter1d`."""
+    return default().gaussian_filter1d(input, sigma, axis, order, output, mode, cval, truncate, radius=radius, **kwargs)
+
+
+def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """``scipy.ndimage.gaussian_laplace`` on the GPU: see :meth:`Blur.gaussian_laplace`."""
+    return default().gaussian_laplace(input, sigma, output, mode, cval, axes=axes, **kwargs)
+
+
+def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """``scipy.ndimage.gaussian_gradient_magnitude`` on the GPU: see
+    :meth:`Blur.gaussian_gradient_magnitude`."""
+    return default().gaussian_gradient_magnitude(input, sigma, output, mode, cval, axes=axes, **kwargs)
