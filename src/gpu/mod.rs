@@ -10,19 +10,20 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Mutex;
 
-use ndarray::{Array3, ArrayBase, Axis, Data, DataMut, Ix3};
+use ndarray::{Array3, ArrayBase, ArrayViewMut3, Axis, Data, DataMut, Ix3};
+
+#[cfg(test)]
+mod shader_tests;
 
 pub use context::list_adapters;
-pub use passes::{
-    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COPY_WGSL, PassParams, WIDEN_WGSL, WidenParams,
-};
 
-use crate::options::AxisKernel;
+use crate::plan::{Filter, Plan, into_array};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::LostReason;
 use layout::Layout;
-use passes::{PingPong, Pipeline};
+use passes::Pipeline;
+pub(crate) use slabs::Halo;
 use slabs::Slab;
 
 pub use volume::GpuVolume;
@@ -54,7 +55,12 @@ pub struct GpuBlur {
     lost: LostReason,
     /// Largest slab in bytes, below the device's own limits (tests force small slabs).
     max_slab_bytes: u64,
+    /// Unique among the `GpuBlur`s of the process: what `GpuVolume`s are checked against.
+    id: u64,
 }
+
+/// The id of the next `GpuBlur`.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
 struct Scopes([wgpu::ErrorScopeGuard; 3]);
@@ -149,6 +155,7 @@ impl GpuBlur {
             staging: Mutex::new(Vec::new()),
             lost,
             max_slab_bytes: u64::MAX,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -229,7 +236,13 @@ impl GpuBlur {
         A: Voxel,
     {
         let mut out = Array3::<f32>::zeros(vol.raw_dim());
-        pollster::block_on(self.blur_into_inner(vol, opts, &mut out, &mut progress))?;
+        pollster::block_on(self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut progress,
+        ))?;
         Ok(out)
     }
 
@@ -269,7 +282,13 @@ impl GpuBlur {
         T: DataMut<Elem = B>,
         B: Voxel,
     {
-        pollster::block_on(self.blur_into_inner(vol, opts, out, &mut |_, _| {}))
+        pollster::block_on(self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut |_, _| {},
+        ))
     }
 
     /// [`GpuBlur::blur_with`] for async callers (the returned future is not `Send`: wgpu's
@@ -287,33 +306,183 @@ impl GpuBlur {
         A: Voxel,
     {
         let mut out = Array3::<f32>::zeros(vol.raw_dim());
-        self.blur_into_inner(vol, opts, &mut out, &mut |_, _| {})
-            .await?;
+        self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut |_, _| {},
+        )
+        .await?;
         Ok(out)
     }
 
-    async fn blur_into_inner<S, A, T, B>(
+    /// `scipy.ndimage.gaussian_laplace`: the sum over the filtered axes (all three unless
+    /// [`BlurOptions::axes`] says otherwise) of the second derivative of the Gaussian along that
+    /// axis, with the options' sigma on every axis. As in scipy, term `i` of the sum uses the
+    /// mode of axis `i` on every axis.
+    ///
+    /// 8 passes (the smoothing along axis 0 is shared by two terms) and one sum on the GPU;
+    /// volumes larger than the device are streamed in slabs, as by [`GpuBlur::blur_with`].
+    ///
+    /// # Errors
+    /// Those of [`GpuBlur::blur_with`], and [`BlurError::OrderWithDerivatives`] when the options
+    /// carry derivative orders.
+    pub fn gaussian_laplace<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         opts: &BlurOptions,
-        out: &mut ArrayBase<T, Ix3>,
+    ) -> Result<Array3<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let [out] = into_array(self.filter(vol, opts, Filter::Laplace)?);
+        Ok(out)
+    }
+
+    /// `scipy.ndimage.gaussian_gradient_magnitude`: the square root of the sum over the
+    /// filtered axes of the squared first derivative of the Gaussian along that axis. As in
+    /// scipy, term `i` uses the mode of axis `i` on every axis.
+    ///
+    /// 8 passes and one combination (squares, sum, square root) on the GPU.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn gaussian_gradient_magnitude<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<Array3<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let [out] = into_array(self.filter(vol, opts, Filter::GradientMagnitude)?);
+        Ok(out)
+    }
+
+    /// The Gaussian gradient: the first derivative along axes 0, 1 and 2, each
+    /// `gaussian_filter(vol, sigma, order=e_i)` with the options' modes. An axis left out by
+    /// [`BlurOptions::axes`] (or with a sigma scipy skips) is not differentiated: its component
+    /// is the smoothing along the other axes, as scipy gives.
+    ///
+    /// 8 passes (3 would be needed per component alone).
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn gaussian_gradient<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<[Array3<f32>; 3], BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        Ok(into_array(self.filter(vol, opts, Filter::Gradient)?))
+    }
+
+    /// The Hessian of the Gaussian-smoothed volume: components 00, 01, 02, 11, 12, 22, each
+    /// `gaussian_filter(vol, sigma, order=e_i + e_j)` with the options' modes, as
+    /// `skimage.feature.hessian_matrix(vol, sigma, use_gaussian_derivatives=True)` builds them.
+    ///
+    /// 15 passes (18 for six separate filters).
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn hessian<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<[Array3<f32>; 6], BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        Ok(into_array(self.filter(vol, opts, Filter::Hessian)?))
+    }
+
+    /// Any [`Filter`] of `vol`: its [`Filter::outputs`] volumes, in its order.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn filter<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+    ) -> Result<Vec<Array3<f32>>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let mut outs: Vec<Array3<f32>> = (0..filter.outputs())
+            .map(|_| Array3::zeros(vol.raw_dim()))
+            .collect();
+        let mut views: Vec<ArrayViewMut3<'_, f32>> =
+            outs.iter_mut().map(|o| o.view_mut()).collect();
+        pollster::block_on(self.filter_into_inner(vol, opts, filter, &mut views, &mut |_, _| {}))?;
+        Ok(outs)
+    }
+
+    /// [`GpuBlur::filter`] into `outs`, arrays of the volume's shape (any layout, any [`Voxel`]
+    /// type, converted as [`GpuBlur::blur_as`] does), one per output of the filter, calling
+    /// `progress(done, total)` after each slab.
+    ///
+    /// # Errors
+    /// [`BlurError::OutputCount`] when `outs` does not hold one array per output,
+    /// [`BlurError::ShapeMismatch`] when a shape differs, and those of [`GpuBlur::filter`].
+    pub fn filter_into<S, A, B>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut3<'_, B>],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+        B: Voxel,
+    {
+        pollster::block_on(self.filter_into_inner(vol, opts, filter, outs, &mut progress))
+    }
+
+    async fn filter_into_inner<S, A, B>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut3<'_, B>],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
         S: Data<Elem = A>,
         A: Voxel,
-        T: DataMut<Elem = B>,
         B: Voxel,
     {
-        let (volume, output) = (crate::cpu::shape_of(vol), crate::cpu::shape_of(out));
-        if volume != output {
-            return Err(BlurError::ShapeMismatch { volume, output });
+        if outs.len() != filter.outputs() {
+            return Err(BlurError::OutputCount {
+                filter: filter.name(),
+                expected: filter.outputs(),
+                given: outs.len(),
+            });
         }
+        let volume = crate::cpu::shape_of(vol);
+        for out in outs.iter() {
+            let output = crate::cpu::shape_of(out);
+            if volume != output {
+                return Err(BlurError::ShapeMismatch { volume, output });
+            }
+        }
+        let plan = Plan::new(opts, filter, volume, false)?;
         self.run(
             vol,
-            opts,
-            &mut |planes, values| {
-                out.slice_mut(ndarray::s![planes, .., ..])
+            &plan,
+            &mut |output, planes, values| {
+                outs[output]
+                    .slice_mut(ndarray::s![planes, .., ..])
                     .iter_mut()
                     .zip(values)
                     .for_each(|(o, &v)| *o = B::from_f32(v));
@@ -323,14 +492,14 @@ impl GpuBlur {
         .await
     }
 
-    /// Validates, then blurs slab by slab (one slab when the volume fits the device), handing
-    /// each slab's output planes to `sink` in standard order. Two slabs are in flight at once:
-    /// while one is read back, the next one runs.
+    /// Blurs slab by slab (one slab when the volume fits the device) as `plan` says, handing
+    /// each slab's planes of output `i` to `sink(i, planes, values)` in standard order. Two
+    /// slabs are in flight at once: while one is read back, the next one runs.
     async fn run<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
-        opts: &BlurOptions,
-        sink: &mut dyn FnMut(Range<usize>, &[f32]),
+        plan: &Plan,
+        sink: &mut Sink<'_>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
@@ -338,32 +507,31 @@ impl GpuBlur {
         A: Voxel,
     {
         let shape = crate::cpu::shape_of(vol);
-        let kernels = opts.plan(shape)?;
-        if kernels.iter().all(Option::is_none) {
-            sink(0..shape[0], &upload_order(vol));
+        if plan.is_identity() {
+            let values = upload_order(vol);
+            for output in 0..plan.outputs.len() {
+                sink(output, 0..shape[0], &values);
+            }
             progress(1, 1);
             return Ok(());
         }
         // Slabs hold their planes in the layout of the volume.
         let plane_bytes = (Layout::for_shape(shape).pitch() * size_of::<f32>()) as u64;
         let (limit, limit_name) = self.slab_limit();
-        let mut slabs = slabs::plan(
-            shape[0],
-            plane_bytes,
-            limit,
-            limit_name,
-            kernels[0].as_ref(),
-        )?;
+        let halo = if shape[0] as u64 * plane_bytes <= limit {
+            // One slab: no halo, nothing to map.
+            Halo {
+                radius: 0,
+                mode: crate::Mode::Reflect,
+            }
+        } else {
+            plan.axis0_halo()?
+        };
+        let mut slabs = slabs::plan(shape[0], plane_bytes, limit, limit_name, halo)?;
         if slabs.len() > 1 {
             // Two slabs in flight take no more memory than one slab of the whole limit, when
             // half a slab still holds the halo.
-            if let Ok(halves) = slabs::plan(
-                shape[0],
-                plane_bytes,
-                limit / 2,
-                limit_name,
-                kernels[0].as_ref(),
-            ) {
+            if let Ok(halves) = slabs::plan(shape[0], plane_bytes, limit / 2, limit_name, halo) {
                 slabs = halves;
             }
         }
@@ -371,7 +539,7 @@ impl GpuBlur {
         self.guard(async {
             let mut in_flight: Option<InFlight> = None;
             for (done, slab) in slabs.iter().enumerate() {
-                let next = self.submit_slab(vol, slab, shape, &kernels).await?;
+                let next = self.submit_slab(vol, slab, shape, plan).await?;
                 if let Some(previous) = in_flight.replace(next) {
                     self.finish_slab(previous, sink).await?;
                     progress(done, total);
@@ -405,14 +573,14 @@ impl GpuBlur {
         .unwrap_or((0, "none"))
     }
 
-    /// Uploads `slab`'s planes of `vol`, encodes the passes and the copy of its output planes to
-    /// a staging buffer, and submits it all.
+    /// Uploads `slab`'s planes of `vol`, encodes the plan and the copy of the slab's output
+    /// planes of each output to a staging buffer, and submits it all.
     async fn submit_slab<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         slab: &Slab,
         shape: [usize; 3],
-        kernels: &[Option<AxisKernel>; 3],
+        plan: &Plan,
     ) -> Result<InFlight, BlurError>
     where
         S: Data<Elem = A>,
@@ -421,42 +589,75 @@ impl GpuBlur {
         let plane = shape[1] * shape[2];
         let slab_shape = [slab.planes.len(), shape[1], shape[2]];
         let mut encoder = self.encoder();
-        let (mut volume, packed) = self
+        let (volume, packed) = self
             .load(vol, &slab.planes, slab_shape, &mut encoder)
             .await?;
-        let spare = self.encode_blur(&mut encoder, &mut volume, kernels).await?;
+        let layout = volume.layout;
+        let buffers = self
+            .encode_plan(&mut encoder, plan, volume.buffer, layout)
+            .await?;
         let planes = slab.first..slab.first + slab.out.len();
-        let staging = self.stage(&mut encoder, &volume, planes).await?;
+        let mut staging = Vec::with_capacity(plan.outputs.len());
+        for &slot in &plan.outputs {
+            staging.push(
+                self.stage(&mut encoder, &buffers[slot], layout, planes.clone())
+                    .await?,
+            );
+        }
         let submission = self.submit(encoder).await?;
+        let mut storage = buffers;
+        storage.extend(packed);
         Ok(InFlight {
             out: slab.out.clone(),
             voxels: slab.out.len() * plane,
             staging,
             submission,
-            storage: [Some(volume.buffer), Some(spare), packed],
+            storage,
         })
     }
 
-    /// Waits for `slab`, hands its output planes to `sink` and keeps its buffers for reuse.
-    async fn finish_slab(
-        &self,
-        slab: InFlight,
-        sink: &mut dyn FnMut(Range<usize>, &[f32]),
-    ) -> Result<(), BlurError> {
-        let out = slab.out;
-        passes::readback(
-            &self.device,
-            &slab.staging,
-            slab.submission,
-            slab.voxels,
-            |values| sink(out, values),
-        )
-        .await?;
-        give_back(&self.staging, slab.staging);
-        for buffer in slab.storage.into_iter().flatten() {
+    /// Waits for `slab`, hands each output's planes to `sink` and keeps its buffers for reuse.
+    async fn finish_slab(&self, slab: InFlight, sink: &mut Sink<'_>) -> Result<(), BlurError> {
+        for (output, staging) in slab.staging.into_iter().enumerate() {
+            let out = slab.out.clone();
+            passes::readback(
+                &self.device,
+                &staging,
+                slab.submission.clone(),
+                slab.voxels,
+                |values| sink(output, out, values),
+            )
+            .await?;
+            give_back(&self.staging, staging);
+        }
+        for buffer in slab.storage {
             give_back(&self.storage, buffer);
         }
         Ok(())
+    }
+
+    /// Takes the buffers `plan` needs beyond `input` (its slot 0) and encodes its steps on a
+    /// volume in `layout`. Returns the buffer of every slot, to give back once submitted (all
+    /// but the ones the caller keeps).
+    async fn encode_plan(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &Plan,
+        input: wgpu::Buffer,
+        layout: Layout,
+    ) -> Result<Vec<wgpu::Buffer>, BlurError> {
+        let mut buffers = Vec::with_capacity(plan.slots);
+        buffers.push(input);
+        for _ in 1..plan.slots {
+            buffers.push(
+                self.take(&self.storage, layout.bytes(), passes::storage_buffer)
+                    .await?,
+            );
+        }
+        let scopes = Scopes::push(&self.device);
+        self.encoding().plan(encoder, plan, &buffers, layout);
+        scopes.pop().await?;
+        Ok(buffers)
     }
 
     /// Encodes the upload of planes `planes` of `vol` (a volume of `shape`) as f32 into a
@@ -510,21 +711,30 @@ impl GpuBlur {
                 Some(words)
             }
         };
-        Ok((GpuVolume { buffer, layout }, packed))
+        Ok((
+            GpuVolume {
+                buffer,
+                layout,
+                owner: self.id,
+            },
+            packed,
+        ))
     }
 
-    /// A staging buffer, and the encoded copy into it of `planes` of `volume`, back to back.
+    /// A staging buffer, and the encoded copy into it of `planes` of the volume in `buffer`
+    /// (in `layout`), back to back.
     async fn stage(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        volume: &GpuVolume,
+        buffer: &wgpu::Buffer,
+        layout: Layout,
         planes: Range<usize>,
     ) -> Result<wgpu::Buffer, BlurError> {
-        let bytes = (planes.len() * volume.layout.plane() * size_of::<f32>()) as u64;
+        let bytes = (planes.len() * layout.plane() * size_of::<f32>()) as u64;
         let staging = self
             .take(&self.staging, bytes, passes::staging_buffer)
             .await?;
-        copy_planes(encoder, &volume.buffer, volume.layout, planes, &staging);
+        copy_planes(encoder, buffer, layout, planes, &staging);
         Ok(staging)
     }
 
@@ -566,31 +776,6 @@ impl GpuBlur {
         let index = self.queue.submit([encoder.finish()]);
         scopes.pop().await?;
         Ok(index)
-    }
-
-    /// Encodes the passes of `kernels` on `volume`, leaving the result in `volume` (its buffer
-    /// may be swapped with a scratch one). Returns the buffer to give back once submitted.
-    async fn encode_blur(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        volume: &mut GpuVolume,
-        kernels: &[Option<AxisKernel>; 3],
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let mut spare = self
-            .take(&self.storage, volume.bytes(), passes::storage_buffer)
-            .await?;
-        let scopes = Scopes::push(&self.device);
-        let buffers = PingPong {
-            a: &volume.buffer,
-            b: &spare,
-            layout: volume.layout,
-        };
-        let swapped = self.encoding().blur(encoder, &buffers, kernels);
-        scopes.pop().await?;
-        if swapped {
-            std::mem::swap(&mut volume.buffer, &mut spare);
-        }
-        Ok(spare)
     }
 
     fn check_alive(&self) -> Result<(), BlurError> {
@@ -651,14 +836,19 @@ impl Default for GpuBlur {
     }
 }
 
+/// Takes output planes as they come back: `sink(output, planes, values)`, the values of those
+/// planes of that output of the plan in standard order.
+type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) + 'a;
+
 /// A slab submitted and not yet read back.
 struct InFlight {
     out: Range<usize>,
     voxels: usize,
-    staging: wgpu::Buffer,
+    /// One staging buffer per output of the plan.
+    staging: Vec<wgpu::Buffer>,
     submission: wgpu::SubmissionIndex,
     /// The slab's storage buffers, to give back once it is done.
-    storage: [Option<wgpu::Buffer>; 3],
+    storage: Vec<wgpu::Buffer>,
 }
 
 /// The voxels of `planes` of `vol`, in standard order, as `T`: borrowed by `borrow` when they

@@ -1,33 +1,37 @@
 //! The work: the pipeline built once, the buffers kept between calls, and the pass loop.
 
 use std::num::NonZeroU64;
+use std::sync::OnceLock;
 
 use bytemuck::{Pod, Zeroable};
 
 use super::layout::Layout;
 use crate::options::AxisKernel;
+use crate::plan::{Plan, Step};
 use crate::{BlurError, Mode};
 
 /// The WGSL source of the 1D pass: `shaders/blur_axis.wgsl` and `shaders/blur_axis_vec4.wgsl`.
-pub const BLUR_AXIS_WGSL: &str = concat!(
+pub(crate) const BLUR_AXIS_WGSL: &str = concat!(
     include_str!("../../shaders/blur_axis.wgsl"),
     include_str!("../../shaders/blur_axis_vec4.wgsl")
 );
 /// The 1D pass for devices with only 4 storage bindings per shader stage:
 /// `shaders/blur_axis.wgsl` and `shaders/blur_axis_scalar.wgsl`.
-pub const BLUR_AXIS_SCALAR_WGSL: &str = concat!(
+pub(crate) const BLUR_AXIS_SCALAR_WGSL: &str = concat!(
     include_str!("../../shaders/blur_axis.wgsl"),
     include_str!("../../shaders/blur_axis_scalar.wgsl")
 );
 /// The WGSL source of the plain copy that benchmarks measure passes against.
-pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
+pub(crate) const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 /// The WGSL source of the conversion of integer voxels to f32.
-pub const WIDEN_WGSL: &str = include_str!("../../shaders/widen.wgsl");
+pub(crate) const WIDEN_WGSL: &str = include_str!("../../shaders/widen.wgsl");
+/// The WGSL source of the voxel-by-voxel combination of a filter's terms.
+pub(crate) const COMBINE_WGSL: &str = include_str!("../../shaders/combine.wgsl");
 
 /// Mirror of the WGSL `Widen` struct of `shaders/widen.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct WidenParams {
+pub(crate) struct WidenParams {
     /// Voxels to convert.
     pub count: u32,
     /// Bits per voxel: 8 or 16.
@@ -54,10 +58,24 @@ const MODE_ANY: u32 = 5;
 /// Border pipelines: one per mode (`PassParams::mode` 0..=4), then the `MODE_ANY` one.
 const BORDER_PIPELINES: usize = 6;
 
+/// Mirror of the WGSL `Combine` struct of `shaders/combine.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub(crate) struct CombineParams {
+    /// vec4s to write.
+    pub quads: u32,
+    /// Terms to combine: 1, 2 or 3.
+    pub inputs: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad1: u32,
+    /// Padding.
+    pub pad2: u32,
+}
+
 /// Mirror of the WGSL `Params` struct of `shaders/blur_axis.wgsl`: one pass along one axis.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct PassParams {
+pub(crate) struct PassParams {
     /// Voxels along the axis.
     pub len: u32,
     /// Distance in elements between neighbours along the axis.
@@ -164,10 +182,9 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-/// The compute pipeline and its bind group layout, built once per `GpuBlur`.
+/// The pass pipelines for one value of the shader's `TRUNCATE`.
 #[derive(Debug)]
-pub(crate) struct Pipeline {
-    layout: wgpu::BindGroupLayout,
+struct PassPipelines {
     interior: wgpu::ComputePipeline,
     /// Interior runs of `RUN_LONG` outputs.
     interior_long: wgpu::ComputePipeline,
@@ -177,11 +194,29 @@ pub(crate) struct Pipeline {
     /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
+}
+
+/// The compute pipelines and their bind group layouts, built once per `GpuBlur`; the variants
+/// few calls need (truncating passes, the combinations) on first use.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    blur_module: wgpu::ShaderModule,
+    /// Whether the device has the storage bindings for the vec4 views.
+    vec4_views: bool,
+    /// The passes as they are (index 0, built at once) and truncating toward zero (index 1).
+    passes: [OnceLock<PassPipelines>; 2],
     copy: wgpu::ComputePipeline,
     /// The copy through the vec4 views, when the device has them.
     copy4: Option<wgpu::ComputePipeline>,
     widen_layout: wgpu::BindGroupLayout,
     widen: wgpu::ComputePipeline,
+    combine_layout: wgpu::BindGroupLayout,
+    combine_pipeline_layout: wgpu::PipelineLayout,
+    combine_module: wgpu::ShaderModule,
+    /// The sum (index 0) and the norm (index 1) of a filter's terms.
+    combine: [OnceLock<wgpu::ComputePipeline>; 2],
 }
 
 fn uniform_entry(binding: u32, size: usize) -> wgpu::BindGroupLayoutEntry {
@@ -211,24 +246,61 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// A compute pipeline of `module`'s entry point `name`, with these override constants (and the
+/// workgroup size).
+fn specialized(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    name: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let mut all = vec![("WORKGROUP", f64::from(WORKGROUP))];
+    all.extend_from_slice(constants);
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&format!("blur3d.{name}")),
+        layout: Some(layout),
+        module,
+        entry_point: Some(name),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &all,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+fn module(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+fn pipeline_layout(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+) -> wgpu::PipelineLayout {
+    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    })
+}
+
 impl Pipeline {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let module = |label, source: &str| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
-        };
         // The vec4 views of the volume (bindings 4 and 5) need 5 storage buffers per stage; a
         // device with fewer (WebGPU's downlevel limits) runs without them.
         let vec4_views = device.limits().max_storage_buffers_per_shader_stage >= 5;
         let blur_module = if vec4_views {
-            module("blur3d.blur_axis", BLUR_AXIS_WGSL)
+            module(device, "blur3d.blur_axis", BLUR_AXIS_WGSL)
         } else {
-            module("blur3d.blur_axis_scalar", BLUR_AXIS_SCALAR_WGSL)
+            module(device, "blur3d.blur_axis_scalar", BLUR_AXIS_SCALAR_WGSL)
         };
-        let copy_module = module("blur3d.copy", COPY_WGSL);
-        let widen_module = module("blur3d.widen", WIDEN_WGSL);
+        let copy_module = module(device, "blur3d.copy", COPY_WGSL);
+        let widen_module = module(device, "blur3d.widen", WIDEN_WGSL);
         let entries = [
             uniform_entry(0, size_of::<PassParams>()),
             storage_entry(1, true),
@@ -241,11 +313,7 @@ impl Pipeline {
             label: Some("blur3d.pass_layout"),
             entries: &entries[..if vec4_views { 6 } else { 4 }],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("blur3d.pipeline_layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let pass_layout = pipeline_layout(device, "blur3d.pipeline_layout", &layout);
         let widen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.widen_layout"),
             entries: &[
@@ -255,53 +323,88 @@ impl Pipeline {
             ],
         });
         let widen_pipeline_layout =
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("blur3d.widen_pipeline_layout"),
-                bind_group_layouts: &[Some(&widen_layout)],
-                immediate_size: 0,
-            });
-        let specialized = |layout: &wgpu::PipelineLayout,
-                           module: &wgpu::ShaderModule,
-                           name: &str,
-                           constants: &[(&str, f64)]| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("blur3d.{name}")),
-                layout: Some(layout),
-                module,
-                entry_point: Some(name),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            })
-        };
-        let workgroup = ("WORKGROUP", f64::from(WORKGROUP));
-        let entry = |layout, module, name| specialized(layout, module, name, &[workgroup]);
-        let border = |mode: u32| {
-            specialized(
-                &pipeline_layout,
-                &blur_module,
-                "border",
-                &[workgroup, ("MODE", f64::from(mode))],
-            )
-        };
-        Pipeline {
-            interior: entry(&pipeline_layout, &blur_module, "interior"),
-            interior_long: entry(&pipeline_layout, &blur_module, "interior_long"),
-            interior_aligned: vec4_views
-                .then(|| entry(&pipeline_layout, &blur_module, "interior_aligned")),
-            border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
-            copy: entry(&pipeline_layout, &copy_module, "copy"),
-            copy4: vec4_views.then(|| entry(&pipeline_layout, &copy_module, "copy4")),
-            widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
+            pipeline_layout(device, "blur3d.widen_pipeline_layout", &widen_layout);
+        let combine_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("blur3d.combine_layout"),
+            entries: &[
+                uniform_entry(0, size_of::<CombineParams>()),
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, true),
+                storage_entry(4, false),
+            ],
+        });
+        let pipeline = Pipeline {
+            copy: specialized(device, &pass_layout, &copy_module, "copy", &[]),
+            copy4: vec4_views
+                .then(|| specialized(device, &pass_layout, &copy_module, "copy4", &[])),
+            widen: specialized(device, &widen_pipeline_layout, &widen_module, "widen", &[]),
             widen_layout,
+            combine_pipeline_layout: pipeline_layout(
+                device,
+                "blur3d.combine_pipeline_layout",
+                &combine_layout,
+            ),
+            combine_layout,
+            combine_module: module(device, "blur3d.combine", COMBINE_WGSL),
+            combine: [OnceLock::new(), OnceLock::new()],
+            passes: [OnceLock::new(), OnceLock::new()],
             layout,
-        }
+            pipeline_layout: pass_layout,
+            blur_module,
+            vec4_views,
+        };
+        // The plain passes every blur needs, at once: a first call does not pay for them.
+        pipeline.passes(device, false);
+        pipeline
+    }
+
+    /// The pass pipelines, truncating toward zero or not, built on first use.
+    fn passes(&self, device: &wgpu::Device, truncate: bool) -> &PassPipelines {
+        self.passes[usize::from(truncate)].get_or_init(|| {
+            let trunc = ("TRUNCATE", f64::from(u8::from(truncate)));
+            let entry = |name| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    name,
+                    &[trunc],
+                )
+            };
+            let border = |mode: u32| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    "border",
+                    &[trunc, ("MODE", f64::from(mode))],
+                )
+            };
+            PassPipelines {
+                interior: entry("interior"),
+                interior_long: entry("interior_long"),
+                interior_aligned: self.vec4_views.then(|| entry("interior_aligned")),
+                border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
+            }
+        })
+    }
+
+    /// The combination of terms, sum or norm, built on first use.
+    fn combine(&self, device: &wgpu::Device, norm: bool) -> &wgpu::ComputePipeline {
+        self.combine[usize::from(norm)].get_or_init(|| {
+            specialized(
+                device,
+                &self.combine_pipeline_layout,
+                &self.combine_module,
+                "combine",
+                &[("NORM", f64::from(u8::from(norm)))],
+            )
+        })
     }
 }
 
-impl Pipeline {
+impl PassPipelines {
     /// The interior pipeline for pass `p`: runs of `RUN_LONG` when `along` chose them; else vec4
     /// loads when its lines are contiguous (the last axis) and every window starts at a
     /// multiple of 4 voxels (line length, run starts and radius multiples of 4;
@@ -356,11 +459,26 @@ pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer 
     })
 }
 
-/// What one dispatch step of a pass sequence runs.
-enum Step<'a> {
-    Blur(&'a PassParams),
-    /// A plain copy, one voxel per invocation, or four (`true`).
-    Copy(bool),
+/// One dispatch step of encoded GPU work, with the buffers it reads and writes.
+enum Work<'a> {
+    /// A blur pass.
+    Pass {
+        params: PassParams,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+    },
+    /// A plain copy, one voxel per invocation, or four (`vec4`).
+    Copy {
+        vec4: bool,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+    },
+    /// The sum of the terms, or their norm.
+    Combine {
+        inputs: Vec<&'a wgpu::Buffer>,
+        norm: bool,
+        dst: &'a wgpu::Buffer,
+    },
 }
 
 /// What encoding GPU work needs: the device, its queue (small parameter buffers are written
@@ -372,36 +490,53 @@ pub(crate) struct Encoder<'a> {
     pub pipeline: &'a Pipeline,
 }
 
-/// Two storage buffers passes ping-pong between; the volume starts in `a`.
-pub(crate) struct PingPong<'a> {
-    pub a: &'a wgpu::Buffer,
-    pub b: &'a wgpu::Buffer,
-    pub layout: Layout,
-}
-
 impl Encoder<'_> {
-    /// Encodes one blur pass per kernel. Returns whether the result ended in `b`.
-    pub(crate) fn blur(
+    /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
+    /// `buffers[i]`.
+    pub(crate) fn plan(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
-        kernels: &[Option<AxisKernel>; 3],
-    ) -> bool {
-        let layout = buffers.layout;
-        // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
+        plan: &Plan,
+        buffers: &[wgpu::Buffer],
+        layout: Layout,
+    ) {
+        // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
+        // as vec4s.
         let mut weights: Vec<f32> = Vec::new();
-        let mut params: Vec<PassParams> = Vec::new();
-        for (axis, kernel) in kernels.iter().enumerate() {
-            if let Some(k) = kernel {
-                params.push(PassParams::along(layout, axis, k, weights.len()));
-                #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-                weights.extend(k.weights.iter().map(|&w| w as f32));
-                // The shaders read weights as vec4s, each axis's from a multiple of 4.
-                weights.resize(weights.len().next_multiple_of(4), 0.0);
-            }
+        let mut offsets = Vec::with_capacity(plan.kernels.len());
+        for k in &plan.kernels {
+            offsets.push(weights.len());
+            #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
+            weights.extend(k.weights.iter().map(|&w| w as f32));
+            weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
-        let steps: Vec<Step<'_>> = params.iter().map(Step::Blur).collect();
-        self.steps(encoder, buffers, &weights, &steps)
+        let work: Vec<Work<'_>> = plan
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Pass {
+                    axis,
+                    kernel,
+                    src,
+                    dst,
+                } => Work::Pass {
+                    params: PassParams::along(
+                        layout,
+                        *axis,
+                        &plan.kernels[*kernel],
+                        offsets[*kernel],
+                    ),
+                    src: &buffers[*src],
+                    dst: &buffers[*dst],
+                },
+                Step::Combine { inputs, norm, dst } => Work::Combine {
+                    inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
+                    norm: *norm,
+                    dst: &buffers[*dst],
+                },
+            })
+            .collect();
+        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass);
     }
 
     /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
@@ -442,19 +577,11 @@ impl Encoder<'_> {
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: packed,
-                        offset: 0,
-                        size: NonZeroU64::new(packed_bytes),
-                    }),
+                    resource: binding(packed, 0, packed_bytes),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: dst,
-                        offset: 0,
-                        size: NonZeroU64::new(count as u64 * 4),
-                    }),
+                    resource: binding(dst, 0, count as u64 * 4),
                 },
             ],
         });
@@ -471,35 +598,43 @@ impl Encoder<'_> {
         pass.dispatch_workgroups(x, y, 1);
     }
 
-    /// Encodes `count` plain copies: the floor of `count` passes. Returns whether the result
-    /// ended in `b`.
+    /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
+    /// passes. Returns whether the result ended in `b`.
     pub(crate) fn copies(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
+        [a, b]: [&wgpu::Buffer; 2],
+        layout: Layout,
         count: usize,
         vec4: bool,
     ) -> bool {
-        let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy(vec4)).collect();
-        self.steps(encoder, buffers, &[0.0; 4], &steps)
+        let work: Vec<Work<'_>> = (0..count)
+            .map(|i| {
+                let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                Work::Copy { vec4, src, dst }
+            })
+            .collect();
+        self.dispatch(encoder, layout, &[0.0; 4], &work, false);
+        count % 2 == 1
     }
 
-    fn steps(
+    fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
+        layout: Layout,
         weights: &[f32],
-        steps: &[Step<'_>],
-    ) -> bool {
+        work: &[Work<'_>],
+        truncate: bool,
+    ) {
         let Encoder {
             device,
             queue,
             pipeline,
         } = *self;
-        let PingPong { a, b, layout } = *buffers;
         let limits = device.limits();
         let voxels = layout.len();
         let bytes = layout.bytes();
+        let quads = bytes.next_multiple_of(16);
         let weights_buffer = upload(
             device,
             queue,
@@ -507,15 +642,27 @@ impl Encoder<'_> {
             bytemuck::cast_slice(weights),
             wgpu::BufferUsages::STORAGE,
         );
+        // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
-        let mut uniform_bytes = vec![0u8; (slot * steps.len() as u64) as usize];
-        for (i, step) in steps.iter().enumerate() {
-            if let Step::Blur(p) = step {
-                let at = i * slot as usize;
-                uniform_bytes[at..at + size_of::<PassParams>()]
-                    .copy_from_slice(bytemuck::bytes_of(*p));
-            }
+        let mut uniform_bytes = vec![0u8; (slot * work.len() as u64) as usize];
+        for (i, step) in work.iter().enumerate() {
+            let at = i * slot as usize;
+            let combine;
+            let params: &[u8] = match step {
+                Work::Pass { params, .. } => bytemuck::bytes_of(params),
+                Work::Combine { inputs, .. } => {
+                    combine = CombineParams {
+                        quads: (quads / 16) as u32,
+                        inputs: inputs.len() as u32,
+                        pad1: 0,
+                        pad2: 0,
+                    };
+                    bytemuck::bytes_of(&combine)
+                }
+                Work::Copy { .. } => &[],
+            };
+            uniform_bytes[at..at + params.len()].copy_from_slice(params);
         }
         let params_buffer = upload(
             device,
@@ -524,61 +671,67 @@ impl Encoder<'_> {
             &uniform_bytes,
             wgpu::BufferUsages::UNIFORM,
         );
-        let binding = |buffer, offset, size| {
-            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset,
-                size: NonZeroU64::new(size),
-            })
-        };
-        let (mut src, mut dst) = (a, b);
+        let passes = pipeline.passes(device, truncate);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("blur3d.passes"),
             timestamp_writes: None,
         });
-        for (i, step) in steps.iter().enumerate() {
-            let quads = bytes.next_multiple_of(16);
-            let entries = [
-                binding(
-                    &params_buffer,
-                    i as u64 * slot,
-                    size_of::<PassParams>() as u64,
+        for (i, step) in work.iter().enumerate() {
+            let params = |size: usize| binding(&params_buffer, i as u64 * slot, size as u64);
+            let (bind_group, dispatches) = match step {
+                Work::Pass {
+                    params: p,
+                    src,
+                    dst,
+                } => (
+                    self.pass_bind_group(
+                        params(size_of::<PassParams>()),
+                        &weights_buffer,
+                        src,
+                        dst,
+                        bytes,
+                    ),
+                    vec![
+                        (passes.interior_for(p), p.interior_invocations),
+                        (passes.border_for(p), p.border_invocations),
+                    ],
                 ),
-                weights_buffer.as_entire_binding(),
-                binding(src, 0, bytes),
-                binding(dst, 0, bytes),
-                binding(src, 0, quads),
-                binding(dst, 0, quads),
-            ];
-            let views = if pipeline.interior_aligned.is_some() {
-                6
-            } else {
-                4
+                Work::Copy { vec4, src, dst } => (
+                    self.pass_bind_group(
+                        params(size_of::<PassParams>()),
+                        &weights_buffer,
+                        src,
+                        dst,
+                        bytes,
+                    ),
+                    match &pipeline.copy4 {
+                        Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
+                            vec![(copy4, (voxels / 4) as u32)]
+                        }
+                        _ => vec![(&pipeline.copy, voxels as u32)],
+                    },
+                ),
+                Work::Combine { inputs, norm, dst } => {
+                    let term = |j: usize| binding(inputs.get(j).unwrap_or(&inputs[0]), 0, quads);
+                    let entries = [
+                        params(size_of::<CombineParams>()),
+                        term(0),
+                        term(1),
+                        term(2),
+                        binding(dst, 0, quads),
+                    ];
+                    (
+                        bind_group(
+                            device,
+                            &pipeline.combine_layout,
+                            "blur3d.combine_bind_group",
+                            entries,
+                        ),
+                        vec![(pipeline.combine(device, *norm), (quads / 16) as u32)],
+                    )
+                }
             };
-            let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-                .into_iter()
-                .take(views)
-                .zip(0..)
-                .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
-                .collect();
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("blur3d.pass_bind_group"),
-                layout: &pipeline.layout,
-                entries: &entries,
-            });
             pass.set_bind_group(0, &bind_group, &[]);
-            let dispatches = match step {
-                Step::Blur(p) => vec![
-                    (pipeline.interior_for(p), p.interior_invocations),
-                    (pipeline.border_for(p), p.border_invocations),
-                ],
-                Step::Copy(vec4) => match &pipeline.copy4 {
-                    Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
-                        vec![(copy4, (voxels / 4) as u32)]
-                    }
-                    _ => vec![(&pipeline.copy, voxels as u32)],
-                },
-            };
             for (entry, invocations) in dispatches {
                 if invocations > 0 {
                     let (x, y) =
@@ -587,10 +740,63 @@ impl Encoder<'_> {
                     pass.dispatch_workgroups(x, y, 1);
                 }
             }
-            std::mem::swap(&mut src, &mut dst);
         }
-        steps.len() % 2 == 1
     }
+
+    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`).
+    fn pass_bind_group(
+        &self,
+        params: wgpu::BindingResource<'_>,
+        weights: &wgpu::Buffer,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        bytes: u64,
+    ) -> wgpu::BindGroup {
+        let quads = bytes.next_multiple_of(16);
+        let entries = [
+            params,
+            weights.as_entire_binding(),
+            binding(src, 0, bytes),
+            binding(dst, 0, bytes),
+            binding(src, 0, quads),
+            binding(dst, 0, quads),
+        ];
+        let views = if self.pipeline.vec4_views { 6 } else { 4 };
+        bind_group(
+            self.device,
+            &self.pipeline.layout,
+            "blur3d.pass_bind_group",
+            entries.into_iter().take(views),
+        )
+    }
+}
+
+/// A binding of `size` bytes of `buffer` from `offset`.
+fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer,
+        offset,
+        size: NonZeroU64::new(size),
+    })
+}
+
+/// A bind group of `resources` at bindings 0, 1, 2, ...
+fn bind_group<'a>(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    resources: impl IntoIterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .into_iter()
+        .zip(0..)
+        .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
 }
 
 /// A new buffer holding `contents`. Unlike `DeviceExt::create_buffer_init`, which maps the buffer

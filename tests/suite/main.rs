@@ -7,10 +7,10 @@
 mod common;
 
 mod errors;
+mod family;
 mod fixtures;
 mod gpu_vs_cpu;
 mod invariants;
 mod properties;
-mod shaders;
 mod slabs;
 mod threads;

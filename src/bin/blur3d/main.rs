@@ -227,9 +227,13 @@ fn for_output(input: Volume, voxels: volume::Voxels, from: Format, to: Format) -
 fn options_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
     match e {
         BlurError::RadiusTooLarge { axis, radius, max } => format!(
-            "the kernel radius along {} would be {radius} voxels, more than the {max} blur3d \
-             supports: use a smaller sigma or --truncate, or set --radius",
-            axis_names[*axis]
+            "the kernel radius along {} would be {}, more than the {max} voxels blur3d \
+             supports: use a smaller sigma or --truncate, or a smaller --radius",
+            axis_names[*axis],
+            radius.map_or_else(
+                || "beyond any number of voxels".to_string(),
+                |r| format!("{r} voxels")
+            ),
         ),
         BlurError::InvalidSigma { axis, value } => format!(
             "sigma along {} is {value}: it must be a finite number >= 0",

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use blur3d::{BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, PassParams, WIDEN_WGSL, WidenParams};
+use super::passes::{
+    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COMBINE_WGSL, CombineParams, PassParams, WIDEN_WGSL,
+    WidenParams,
+};
 
 fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
@@ -37,7 +40,7 @@ fn every_shader_validates() {
             count += 1;
         }
     }
-    assert!(count >= 5, "shaders missing from {}", dir.display());
+    assert!(count >= 6, "shaders missing from {}", dir.display());
 }
 
 #[test]
@@ -95,5 +98,11 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         "Widen",
         size_of::<WidenParams>(),
         &offsets!(WidenParams: count, bits, signed, pad),
+    );
+    assert_layout(
+        COMBINE_WGSL,
+        "Combine",
+        size_of::<CombineParams>(),
+        &offsets!(CombineParams: quads, inputs, pad1, pad2),
     );
 }
