@@ -232,6 +232,8 @@ class Blur:
 
         axes, sigma = self._sigma_over_axes(input, sigma, axes)
         output = _get_output(output, input)
+        if self._summed("gaussian_laplace", input, output, axes, sigma, mode, cval, kwargs):
+            return output
         if len(axes) == 0:
             output[...] = input[...]
             return output
@@ -258,10 +260,17 @@ class Blur:
             order[axis] = 1
             return self.gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
 
-        axes, sigma = self._sigma_over_axes(input, sigma, axes)
         output = _get_output(output, input)
+        axes = _check_axes(axes, input.ndim)
         if len(axes) == 0:
             output[...] = input[...]
+            return output
+        # Unlike gaussian_laplace, scipy gives `sigma` to every term's gaussian_filter as it is:
+        # one sigma per axis of the input, axes left out of `axes` smoothed too.
+        every = _normalize_sequence(sigma, input.ndim)
+        if all(not every[ax] > 1e-15 for ax in range(input.ndim) if ax not in axes) and self._summed(
+            "gaussian_gradient_magnitude", input, output, axes, every, mode, cval, kwargs
+        ):
             return output
         modes = _normalize_sequence(mode, len(axes))
         derivative(input, axes[0], output, modes[0], cval, sigma, **kwargs)
@@ -298,39 +307,41 @@ class Blur:
             return self._filter_complex(input, output, passes, cval, round_once)
         if output.dtype.kind == "c":
             raise RuntimeError(f"array type {output.dtype!r} not supported")
-        cval = float(cval)
         if input.size == 0:
             return
-        target = output
-        if not (output.dtype.isnative and output.flags.aligned and output.flags.writeable):
-            # The GPU writes native, aligned memory; the copy into `output` converts (and raises
-            # numpy's error for a read-only output).
-            target = np.empty(output.shape, output.dtype.newbyteorder("="))
-        if not (input.dtype.isnative and input.flags.aligned) or np.may_share_memory(input, target):
-            input = input.astype(input.dtype.newbyteorder("="), order="K", copy=True)
+        input, target = _gpu_arrays(input, output)
         truncating = target.dtype.kind in "iu" and not round_once
-        # The GPU blurs at most three axes per call; scipy stores every pass in the output's
-        # dtype, so running the passes in groups that start from the output is scipy's order.
+        cval = float(cval)
+        # scipy stores every pass in the output's dtype. The GPU runs at most three passes per
+        # call, each group from the output of the last, as scipy's order. Negative values into
+        # an unsigned output (derivatives, a negative cval) wrap around there, as C casts them,
+        # and the next pass reads the wrapped values: then one pass at a time, each stored as
+        # numpy stores integers (wrapping too).
+        negative = any(g.order > 0 for g in passes) or (cval < 0 and any("constant" in g.mode for g in passes))
+        wrapping = truncating and target.dtype.kind == "u" and negative
+        per_call = 1 if wrapping else 3
         source = input
-        for start in range(0, len(passes), 3):
-            group = passes[start : start + 3]
+        for start in range(0, len(passes), per_call):
+            group = passes[start : start + per_call]
             if start > 0:
                 source = target.copy()
-            if truncating:
-                self._truncating(source, target, group, cval)
-            else:
-                self._volumes(source, target, group, cval)
+            into = np.empty(target.shape, np.int64) if wrapping else target
+            self._volumes(
+                "gaussian_filter",
+                source,
+                into,
+                [g.axis for g in group],
+                [g.sigma for g in group],
+                [g.order for g in group],
+                [g.mode for g in group],
+                [g.radius for g in group],
+                cval,
+                truncating,
+            )
+            if wrapping:
+                target[...] = into
         if target is not output:
             output[...] = target
-
-    def _truncating(self, source, target, group, cval):
-        """scipy's integer outputs: every pass truncated toward zero into the output's dtype."""
-        tmp = np.empty(source.shape, np.float32)
-        for gaussian in group:
-            self._volumes(source, tmp, [gaussian], cval)
-            # numpy casts floats to integers as C does, toward zero, as scipy stores them.
-            target[...] = tmp
-            source = target
 
     def _filter_complex(self, input, output, passes, cval, round_once):
         """Complex arrays: real and imaginary parts apart, as scipy does (the filter is real)."""
@@ -341,28 +352,73 @@ class Blur:
         self._filter(input.real, output.real, passes, np.real(cval), round_once)
         self._filter(input.imag, output.imag, passes, np.imag(cval), round_once)
 
-    def _volumes(self, source, target, group, cval):
-        """Runs up to three passes on the GPU, one 3-D volume per call: the filtered axes last,
-        in pass order; as many other axes before them as fit three (unfiltered); the rest a
-        batch looped over.
+    def _summed(self, filter, input, output, axes, sigma, mode, cval, kwargs):
+        """Laplace or gradient magnitude (``filter``) in one GPU call per volume, when that gives
+        scipy's result: a float output, at most three axes and keywords the library takes.
+        Returns False when the caller must combine scipy's terms itself."""
+        if not (
+            0 < len(axes) <= 3
+            and set(kwargs) <= {"truncate", "radius", "round_once"}
+            and input.dtype.kind in "iuf"
+            and output.dtype.kind == "f"
+        ):
+            return False
+        _check_dtype(input.dtype)
+        _check_dtype(output.dtype)
+        # As scipy's gaussian_filter gets them from each term: over every axis of the input.
+        truncate = kwargs.get("truncate", 4.0)
+        radii = _normalize_sequence(kwargs.get("radius"), input.ndim)
+        modes = [_check_mode(m) for m in _normalize_sequence(mode, len(axes))]
+        sigmas, radius = [], []
+        for ax in axes:
+            skipped = not sigma[ax] > 1e-15
+            sigmas.append(0.0 if skipped else float(sigma[ax]))
+            radius.append(0 if skipped else _radius(sigma[ax], truncate, radii[ax]))
+        if input.size == 0:
+            return True
+        input, target = _gpu_arrays(input, output)
+        self._volumes(filter, input, target, axes, sigmas, [0] * len(axes), modes, radius, float(cval), False)
+        if target is not output:
+            output[...] = target
+        return True
+
+    def _volumes(self, filter, source, target, axes, sigma, order, mode, radius, cval, truncating):
+        """Runs ``filter`` on the GPU over ``axes`` (at most three; per axis ``sigma``, ``order``,
+        ``mode``, ``radius``), one 3-D volume per call: those axes last, in their order; as many
+        other axes before them as make three (not filtered); the rest a batch looped over.
         """
         ndim = source.ndim
-        filtered = [g.axis for g in group]
-        others = [a for a in range(ndim) if a not in filtered]
-        spare = 3 - len(filtered)
+        others = [a for a in range(ndim) if a not in axes]
+        spare = 3 - len(axes)
         inside = others[len(others) - spare :] if spare else []
         batch = others[: len(others) - len(inside)]
-        order = batch + inside + filtered
-        missing = spare - len(inside)
-        new_axes = tuple(range(len(batch), len(batch) + missing))
-        src = np.expand_dims(source.transpose(order), new_axes)
-        dst = np.expand_dims(target.transpose(order), new_axes)
-        sigma = [0.0] * spare + [g.sigma for g in group]
-        orders = [0] * spare + [g.order for g in group]
-        modes = ["reflect"] * spare + [g.mode for g in group]
-        radius = [0] * spare + [g.radius for g in group]
+        new_axes = tuple(range(len(batch), len(batch) + spare - len(inside)))
+        src = np.expand_dims(source.transpose(batch + inside + list(axes)), new_axes)
+        dst = np.expand_dims(target.transpose(batch + inside + list(axes)), new_axes)
+        args = (
+            [0.0] * spare + list(sigma),
+            [0] * spare + list(order),
+            ["reflect"] * spare + list(mode),
+            [False] * spare + [True] * len(axes),
+            cval,
+            [0] * spare + list(radius),
+            truncating,
+        )
         for index in np.ndindex(*src.shape[: len(batch)]):
-            self._device.gaussian(src[index], dst[index], sigma, orders, modes, cval, 4.0, radius)
+            self._device.filter(filter, src[index], dst[index], *args)
+
+
+def _gpu_arrays(input, output):
+    """The input and output as the GPU reads and writes them: native byte order, aligned, not
+    overlapping (copies only where needed); the output is a temporary to copy back into
+    ``output`` when the returned one is not ``output`` itself."""
+    target = output
+    if not (output.dtype.isnative and output.flags.aligned and output.flags.writeable):
+        # The copy back into `output` converts (and raises numpy's error for a read-only one).
+        target = np.empty(output.shape, output.dtype.newbyteorder("="))
+    if not (input.dtype.isnative and input.flags.aligned) or np.may_share_memory(input, target):
+        input = input.astype(input.dtype.newbyteorder("="), order="K", copy=True)
+    return input, target
 
 
 _default = None

@@ -1,9 +1,9 @@
 //! `blur3d._native`: the library's GPU blur for the Python package (`python/blur3d`), which
-//! holds scipy's argument handling and calls [`Device::gaussian`] once per 3-D volume.
+//! holds scipy's argument handling and calls [`Device::filter`] once per 3-D volume.
 
 use std::sync::Arc;
 
-use blur3d::{BlurError, BlurOptions, GpuBlur, Mode};
+use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode};
 use numpy::{PyArray3, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -25,7 +25,8 @@ fn to_py(e: BlurError) -> PyErr {
         | BlurError::InvalidTruncate { .. }
         | BlurError::RadiusTooLarge { .. }
         | BlurError::EmptyAxis { .. }
-        | BlurError::ShapeMismatch { .. } => PyValueError::new_err(e.to_string()),
+        | BlurError::ShapeMismatch { .. }
+        | BlurError::OrderTooLarge { .. } => PyValueError::new_err(e.to_string()),
         _ => GpuError::new_err(e.to_string()),
     }
 }
@@ -128,35 +129,48 @@ fn mode(name: &str, cval: f64) -> PyResult<Mode> {
     })
 }
 
-/// What one call blurs with: the library's options, built in this one place.
+/// What one call computes: the filter of the Gaussian family and the library's options, built
+/// in this one place.
 struct Spec {
+    filter: Filter,
     opts: BlurOptions,
 }
 
 impl Spec {
+    #[allow(clippy::too_many_arguments)] // scipy's arguments, one by one
     fn new(
+        filter: &str,
         sigma: [f64; 3],
         orders: [u32; 3],
         modes: [String; 3],
+        axes: [bool; 3],
         cval: f64,
-        truncate: f64,
-        radius: Option<[usize; 3]>,
+        radius: [usize; 3],
+        truncate_each_pass: bool,
     ) -> PyResult<Self> {
-        if orders.iter().any(|&o| o != 0) {
-            return Err(PyValueError::new_err(
-                "derivative orders need a blur3d library with the Gaussian family",
-            ));
-        }
+        let filter = match filter {
+            "gaussian_filter" => Filter::Gaussian,
+            "gaussian_laplace" => Filter::Laplace,
+            "gaussian_gradient_magnitude" => Filter::GradientMagnitude,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown filter {other:?}: use gaussian_filter, gaussian_laplace or \
+                     gaussian_gradient_magnitude"
+                )));
+            }
+        };
         let modes = [
             mode(&modes[0], cval)?,
             mode(&modes[1], cval)?,
             mode(&modes[2], cval)?,
         ];
-        let mut opts = BlurOptions::new(sigma).modes(modes).truncate(truncate);
-        if let Some(r) = radius {
-            opts = opts.radius(r);
-        }
-        Ok(Spec { opts })
+        let opts = BlurOptions::new(sigma)
+            .orders(orders)
+            .modes(modes)
+            .axes(axes)
+            .radius(radius)
+            .truncate_each_pass(truncate_each_pass);
+        Ok(Spec { filter, opts })
     }
 }
 
@@ -203,25 +217,38 @@ impl Device {
         self.adapter.clone()
     }
 
-    /// Blurs the 3-D array `input` into the 3-D array `output` of the same shape (any strides,
-    /// native byte order, any of the library's voxel types, not overlapping `input`): per axis
-    /// `sigma`, derivative `orders`, scipy `modes` with `cval`, `truncate`, optional `radius`.
-    /// Integer outputs are rounded to nearest.
-    #[pyo3(signature = (input, output, sigma, orders, modes, cval, truncate, radius))]
+    /// Runs `filter` (`gaussian_filter`, `gaussian_laplace` or `gaussian_gradient_magnitude`)
+    /// on the 3-D array `input` into the 3-D array `output` of the same shape (any strides,
+    /// native byte order, any of the library's voxel types, not overlapping `input`), with per
+    /// axis `sigma`, derivative `orders`, scipy `modes` with `cval`, the axes `filtered` and the
+    /// kernel `radius`. Integer outputs are truncated toward zero after every pass with
+    /// `truncate_each_pass` (scipy's rule), else rounded to nearest once.
+    #[pyo3(signature = (filter, input, output, sigma, orders, modes, filtered, cval, radius, truncate_each_pass))]
     #[allow(clippy::too_many_arguments)] // scipy's arguments, one by one
-    fn gaussian(
+    fn filter(
         &self,
         py: Python<'_>,
+        filter: &str,
         input: &Bound<'_, PyUntypedArray>,
         output: &Bound<'_, PyUntypedArray>,
         sigma: [f64; 3],
         orders: [u32; 3],
         modes: [String; 3],
+        filtered: [bool; 3],
         cval: f64,
-        truncate: f64,
-        radius: Option<[usize; 3]>,
+        radius: [usize; 3],
+        truncate_each_pass: bool,
     ) -> PyResult<()> {
-        let spec = Spec::new(sigma, orders, modes, cval, truncate, radius)?;
+        let spec = Spec::new(
+            filter,
+            sigma,
+            orders,
+            modes,
+            filtered,
+            cval,
+            radius,
+            truncate_each_pass,
+        )?;
         with_voxel_type!(input, A => self.gaussian_from::<A>(py, input, output, &spec))
     }
 }
@@ -253,8 +280,16 @@ impl Device {
         let vol = input.as_array();
         let mut out = output.as_array_mut();
         let blur = &self.blur;
-        py.detach(|| blur.blur_into(&vol, &spec.opts, &mut out))
-            .map_err(to_py)
+        py.detach(|| {
+            blur.filter_into(
+                &vol,
+                &spec.opts,
+                spec.filter,
+                &mut [out.view_mut()],
+                |_, _| {},
+            )
+        })
+        .map_err(to_py)
     }
 }
 
