@@ -142,7 +142,15 @@ def _sum_of_terms(func, darr, sigma, mode, cval, axes, dtype, kwargs):
     darr = da.asarray(darr)
     truncate = kwargs.get("truncate", 4.0)
     axes_, modes, depth = _axis_terms(darr.ndim, axes, sigma, mode, truncate, kwargs.get("radius"))
-    on_axis = {ax: set(modes) for ax in axes_}
+    smoothed = axes_
+    if func == "gaussian_gradient_magnitude" and axes_:
+        # scipy gives every term's gaussian_filter `sigma` as it is: one per axis of the input,
+        # so the axes left out of `axes` are smoothed too and need their overlap.
+        every = _filters._normalize_sequence(sigma, darr.ndim)
+        radii = _filters._normalize_sequence(kwargs.get("radius"), darr.ndim)
+        smoothed = [ax for ax in range(darr.ndim) if every[ax] > 1e-15]
+        depth = {ax: _filters._radius(every[ax], truncate, radii[ax]) for ax in smoothed}
+    on_axis = {ax: set(modes) for ax in smoothed}
     return _blurred(darr, func, depth, on_axis, dtype, sigma=sigma, mode=mode, cval=cval, axes=axes, **kwargs)
 
 
