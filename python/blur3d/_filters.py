@@ -221,7 +221,10 @@ class Blur:
         """``scipy.ndimage.gaussian_laplace`` on the GPU: the sum over the axes of second
         derivatives, term i using mode i on every axis, as scipy's ``generic_laplace``.
 
-        Extra keywords (``truncate``, ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
+        Float outputs over at most three axes are one GPU filter per volume (shared smoothing
+        passes, the sum on the GPU); otherwise scipy's terms are combined as scipy combines them
+        (integer outputs in integer arithmetic). Extra keywords (``truncate``, ``radius``,
+        ``round_once``) go to :meth:`gaussian_filter`.
         """
         input = np.asarray(input)
 
@@ -249,9 +252,11 @@ class Blur:
     ):
         """``scipy.ndimage.gaussian_gradient_magnitude`` on the GPU: the root of the sum over the
         axes of squared first derivatives, term i using mode i on every axis, as scipy's
-        ``generic_gradient_magnitude`` (integer outputs in integer arithmetic, as scipy).
+        ``generic_gradient_magnitude`` (integer outputs in integer arithmetic, as scipy). As in
+        scipy, ``sigma`` applies to every axis of the input, also those left out of ``axes``.
 
-        Extra keywords (``truncate``, ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
+        Computed as :meth:`gaussian_laplace` is. Extra keywords (``truncate``, ``radius``,
+        ``round_once``) go to :meth:`gaussian_filter`.
         """
         input = np.asarray(input)
 

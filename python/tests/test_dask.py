@@ -29,6 +29,29 @@ def assert_lazy_and_typed(result, dtype):
     assert type(result._meta) is np.ndarray and result._meta.dtype == np.dtype(dtype)
 
 
+def test_the_gpu_runs_only_on_compute(rng, monkeypatch):
+    calls = []
+    for name in ["gaussian_filter", "gaussian_filter1d", "gaussian_laplace", "gaussian_gradient_magnitude"]:
+
+        def counted(self, input, *args, _method=getattr(blur3d.Blur, name), **kwargs):
+            calls.append(np.shape(input))
+            return _method(self, input, *args, **kwargs)
+
+        monkeypatch.setattr(blur3d.Blur, name, counted)
+    d = da.from_array(random_array(rng, (12, 13, 14), "float32"), chunks=5)
+    lazy = [
+        blur3d.dask.gaussian_filter(d, 1.0),
+        blur3d.dask.gaussian_laplace(d, 1.0, dtype=np.float64),
+        blur3d.dask.gaussian_gradient_magnitude(d, 1.0, mode="wrap"),
+        blur3d.dask.gaussian_filter1d(d, 1.0, axis=0, dtype=np.int16),
+    ]
+    for result in lazy:
+        assert_lazy_and_typed(result, result.dtype)
+    assert calls == [], f"dask called the filters on {calls} while building the graph"
+    lazy[0].compute(scheduler="threads")
+    assert calls and all(0 not in shape for shape in calls)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_threaded_every_mode_small_chunks(rng, mode):
     a = random_array(rng, (23, 19, 29), "float32")
