@@ -98,3 +98,30 @@ pub(crate) fn watch_loss(device: &wgpu::Device) -> LostReason {
     });
     lost
 }
+
+/// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
+pub(crate) struct Scopes([wgpu::ErrorScopeGuard; 3]);
+
+impl Scopes {
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
+        Scopes([
+            device.push_error_scope(wgpu::ErrorFilter::Internal),
+            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            device.push_error_scope(wgpu::ErrorFilter::Validation),
+        ])
+    }
+
+    pub(crate) async fn pop(self) -> Result<(), BlurError> {
+        let [internal, oom, validation] = self.0;
+        // Inner scope first; report the first error found.
+        let errors = [
+            validation.pop().await,
+            oom.pop().await,
+            internal.pop().await,
+        ];
+        match errors.into_iter().flatten().next() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}

@@ -4,13 +4,13 @@ mod context;
 mod layout;
 mod passes;
 mod slabs;
+mod transfer;
 mod volume;
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::Mutex;
 
-use ndarray::{Array3, ArrayBase, ArrayViewMut3, Axis, Data, DataMut, Ix3};
+use ndarray::{Array3, ArrayBase, ArrayViewMut3, Data, DataMut, Ix3};
 
 #[cfg(test)]
 mod shader_tests;
@@ -20,11 +20,12 @@ pub use context::list_adapters;
 use crate::plan::{Filter, Plan, into_array};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
-use context::LostReason;
+use context::{LostReason, Scopes};
 use layout::Layout;
 use passes::Pipeline;
 pub(crate) use slabs::Halo;
 use slabs::Slab;
+use transfer::Transfers;
 
 pub use volume::GpuVolume;
 
@@ -48,10 +49,8 @@ pub struct GpuBlur {
     queue: wgpu::Queue,
     adapter: Option<wgpu::AdapterInfo>,
     pipeline: Pipeline,
-    /// Idle storage buffers, taken by a call and given back when it is done.
-    storage: Mutex<Vec<wgpu::Buffer>>,
-    /// Idle staging buffers, likewise.
-    staging: Mutex<Vec<wgpu::Buffer>>,
+    /// Buffer pools, uploads and readbacks.
+    transfers: Transfers,
     lost: LostReason,
     /// Largest slab in bytes, below the device's own limits (tests force small slabs).
     max_slab_bytes: u64,
@@ -61,33 +60,6 @@ pub struct GpuBlur {
 
 /// The id of the next `GpuBlur`.
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
-struct Scopes([wgpu::ErrorScopeGuard; 3]);
-
-impl Scopes {
-    fn push(device: &wgpu::Device) -> Self {
-        Scopes([
-            device.push_error_scope(wgpu::ErrorFilter::Internal),
-            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
-            device.push_error_scope(wgpu::ErrorFilter::Validation),
-        ])
-    }
-
-    async fn pop(self) -> Result<(), BlurError> {
-        let [internal, oom, validation] = self.0;
-        // Inner scope first; report the first error found.
-        let errors = [
-            validation.pop().await,
-            oom.pop().await,
-            internal.pop().await,
-        ];
-        match errors.into_iter().flatten().next() {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
-    }
-}
 
 impl GpuBlur {
     /// A blur on the default adapter (or the one `WGPU_ADAPTER_NAME` names).
@@ -147,12 +119,11 @@ impl GpuBlur {
         let pipeline = Pipeline::new(&device);
         scopes.pop().await?;
         Ok(GpuBlur {
+            transfers: Transfers::new(device.clone()),
             device,
             queue,
             adapter,
             pipeline,
-            storage: Mutex::new(Vec::new()),
-            staging: Mutex::new(Vec::new()),
             lost,
             max_slab_bytes: u64::MAX,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -235,7 +206,7 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = Array3::<f32>::zeros(vol.raw_dim());
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
         pollster::block_on(self.filter_into_inner(
             vol,
             opts,
@@ -260,7 +231,7 @@ impl GpuBlur {
         vol: &ArrayBase<impl Data<Elem = impl Voxel>, Ix3>,
         opts: &BlurOptions,
     ) -> Result<Array3<B>, BlurError> {
-        let mut out = Array3::from_elem(vol.raw_dim(), B::zeroed());
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
         self.blur_into(vol, opts, &mut out)?;
         Ok(out)
     }
@@ -305,7 +276,7 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = Array3::<f32>::zeros(vol.raw_dim());
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
         self.filter_into_inner(
             vol,
             opts,
@@ -418,7 +389,7 @@ impl GpuBlur {
         A: Voxel,
     {
         let mut outs: Vec<Array3<f32>> = (0..filter.outputs())
-            .map(|_| Array3::zeros(vol.raw_dim()))
+            .map(|_| transfer::fresh_output(crate::cpu::shape_of(vol)))
             .collect();
         let mut views: Vec<ArrayViewMut3<'_, f32>> =
             outs.iter_mut().map(|o| o.view_mut()).collect();
@@ -481,11 +452,7 @@ impl GpuBlur {
             vol,
             &plan,
             &mut |output, planes, values| {
-                outs[output]
-                    .slice_mut(ndarray::s![planes, .., ..])
-                    .iter_mut()
-                    .zip(values)
-                    .for_each(|(o, &v)| *o = B::from_f32(v));
+                transfer::store_planes(outs[output].slice_mut(ndarray::s![planes, .., ..]), values);
             },
             progress,
         )
@@ -589,7 +556,7 @@ impl GpuBlur {
         let plane = shape[1] * shape[2];
         let slab_shape = [slab.planes.len(), shape[1], shape[2]];
         let mut encoder = self.encoder();
-        let (volume, packed) = self
+        let (volume, loaded) = self
             .load(vol, &slab.planes, slab_shape, &mut encoder)
             .await?;
         let layout = volume.layout;
@@ -600,38 +567,35 @@ impl GpuBlur {
         let mut staging = Vec::with_capacity(plan.outputs.len());
         for &slot in &plan.outputs {
             staging.push(
-                self.stage(&mut encoder, &buffers[slot], layout, planes.clone())
+                self.transfers
+                    .stage(&mut encoder, &buffers[slot], layout, planes.clone())
                     .await?,
             );
         }
         let submission = self.submit(encoder).await?;
-        let mut storage = buffers;
-        storage.extend(packed);
+        // Work submitted later runs after this: the next slab may reuse every buffer but the
+        // staging ones it reads back from.
+        self.recycle(loaded);
+        for buffer in buffers {
+            self.transfers.keep_storage(buffer);
+        }
         Ok(InFlight {
             out: slab.out.clone(),
             voxels: slab.out.len() * plane,
             staging,
             submission,
-            storage,
         })
     }
 
-    /// Waits for `slab`, hands each output's planes to `sink` and keeps its buffers for reuse.
+    /// Waits for `slab` and hands each output's planes to `sink`.
     async fn finish_slab(&self, slab: InFlight, sink: &mut Sink<'_>) -> Result<(), BlurError> {
         for (output, staging) in slab.staging.into_iter().enumerate() {
             let out = slab.out.clone();
-            passes::readback(
-                &self.device,
-                &staging,
-                slab.submission.clone(),
-                slab.voxels,
-                |values| sink(output, out, values),
-            )
-            .await?;
-            give_back(&self.staging, staging);
-        }
-        for buffer in slab.storage {
-            give_back(&self.storage, buffer);
+            self.transfers
+                .readback(staging, slab.submission.clone(), slab.voxels, |values| {
+                    sink(output, out, values)
+                })
+                .await?;
         }
         Ok(())
     }
@@ -649,10 +613,7 @@ impl GpuBlur {
         let mut buffers = Vec::with_capacity(plan.slots);
         buffers.push(input);
         for _ in 1..plan.slots {
-            buffers.push(
-                self.take(&self.storage, layout.bytes(), passes::storage_buffer)
-                    .await?,
-            );
+            buffers.push(self.transfers.storage(layout.bytes()).await?);
         }
         let scopes = Scopes::push(&self.device);
         self.encoding().plan(encoder, plan, &buffers, layout);
@@ -662,53 +623,46 @@ impl GpuBlur {
 
     /// Encodes the upload of planes `planes` of `vol` (a volume of `shape`) as f32 into a
     /// storage buffer: as they are for f32, widened on the GPU for integer types. Returns the
-    /// volume and the buffer of packed integers to give back after submission, if any.
+    /// volume, and the buffers to recycle once submitted: the staging buffer and the packed
+    /// integers, if any.
     async fn load<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         planes: &[usize],
         shape: [usize; 3],
         encoder: &mut wgpu::CommandEncoder,
-    ) -> Result<(GpuVolume, Option<wgpu::Buffer>), BlurError>
+    ) -> Result<(GpuVolume, Loaded), BlurError>
     where
         S: Data<Elem = A>,
         A: Voxel,
     {
         let layout = Layout::for_shape(shape);
-        let buffer = self
-            .take(&self.storage, layout.bytes(), passes::storage_buffer)
-            .await?;
-        let packed = match A::UPLOAD {
-            Upload::F32 | Upload::Host => {
-                let values = slab_values(
-                    vol,
-                    planes,
-                    |v: &[A]| A::as_f32_slice(v).map(Cow::Borrowed),
-                    |v| v.to_f32(),
-                );
-                let scopes = Scopes::push(&self.device);
-                write_planes(&self.queue, &buffer, layout, bytemuck::cast_slice(&values));
-                scopes.pop().await?;
-                None
-            }
+        let buffer = self.transfers.storage(layout.bytes()).await?;
+        let vol = vol.view();
+        let loaded = match A::UPLOAD {
+            Upload::F32 | Upload::Host => Loaded {
+                staging: self
+                    .transfers
+                    .upload(vol, planes, layout, false, &buffer, encoder)
+                    .await?,
+                packed: None,
+            },
             Upload::Packed { bits, signed } => {
-                let values = slab_values(vol, planes, |v: &[A]| Some(Cow::Borrowed(v)), |v| v);
-                let raw: &[u8] = bytemuck::cast_slice(&values);
                 // Packed in the same layout as the f32 volume, so widening is voxel by voxel.
                 let bytes = (layout.len() * size_of::<A>()) as u64;
-                let words = self
-                    .take(
-                        &self.storage,
-                        bytes.next_multiple_of(4),
-                        passes::storage_buffer,
-                    )
+                let words = self.transfers.storage(bytes.next_multiple_of(4)).await?;
+                let staging = self
+                    .transfers
+                    .upload(vol, planes, layout, true, &words, encoder)
                     .await?;
                 let scopes = Scopes::push(&self.device);
-                write_planes(&self.queue, &words, layout, raw);
                 self.encoding()
                     .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
                 scopes.pop().await?;
-                Some(words)
+                Loaded {
+                    staging,
+                    packed: Some(words),
+                }
             }
         };
         Ok((
@@ -717,25 +671,16 @@ impl GpuBlur {
                 layout,
                 owner: self.id,
             },
-            packed,
+            loaded,
         ))
     }
 
-    /// A staging buffer, and the encoded copy into it of `planes` of the volume in `buffer`
-    /// (in `layout`), back to back.
-    async fn stage(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        buffer: &wgpu::Buffer,
-        layout: Layout,
-        planes: Range<usize>,
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let bytes = (planes.len() * layout.plane() * size_of::<f32>()) as u64;
-        let staging = self
-            .take(&self.staging, bytes, passes::staging_buffer)
-            .await?;
-        copy_planes(encoder, buffer, layout, planes, &staging);
-        Ok(staging)
+    /// Recycles what an upload leaves once its work is submitted.
+    fn recycle(&self, loaded: Loaded) {
+        self.transfers.recycle(loaded.staging);
+        if let Some(packed) = loaded.packed {
+            self.transfers.keep_storage(packed);
+        }
     }
 
     /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
@@ -798,35 +743,6 @@ impl GpuBlur {
         }
         Ok(bytes)
     }
-
-    /// A buffer of at least `bytes` from `pool`, or a new one made by `make`.
-    async fn take(
-        &self,
-        pool: &Mutex<Vec<wgpu::Buffer>>,
-        bytes: u64,
-        make: fn(&wgpu::Device, u64) -> wgpu::Buffer,
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let reused = pool.lock().ok().and_then(|mut pool| {
-            let i = pool.iter().position(|b| b.size() >= bytes)?;
-            Some(pool.swap_remove(i))
-        });
-        if let Some(b) = reused {
-            return Ok(b);
-        }
-        let scopes = Scopes::push(&self.device);
-        let buffer = make(&self.device, bytes);
-        scopes.pop().await?;
-        Ok(buffer)
-    }
-}
-
-/// Keeps `buffer` for reuse; only the largest few stay, so memory does not pile up.
-fn give_back(pool: &Mutex<Vec<wgpu::Buffer>>, buffer: wgpu::Buffer) {
-    if let Ok(mut pool) = pool.lock() {
-        pool.push(buffer);
-        pool.sort_by_key(|b| std::cmp::Reverse(b.size()));
-        pool.truncate(4);
-    }
 }
 
 impl Default for GpuBlur {
@@ -840,6 +756,13 @@ impl Default for GpuBlur {
 /// planes of that output of the plan in standard order.
 type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) + 'a;
 
+/// What an upload leaves to recycle once its work is submitted.
+struct Loaded {
+    staging: transfer::UploadStaging,
+    /// The packed integers widened on the GPU.
+    packed: Option<wgpu::Buffer>,
+}
+
 /// A slab submitted and not yet read back.
 struct InFlight {
     out: Range<usize>,
@@ -847,87 +770,6 @@ struct InFlight {
     /// One staging buffer per output of the plan.
     staging: Vec<wgpu::Buffer>,
     submission: wgpu::SubmissionIndex,
-    /// The slab's storage buffers, to give back once it is done.
-    storage: Vec<wgpu::Buffer>,
-}
-
-/// The voxels of `planes` of `vol`, in standard order, as `T`: borrowed by `borrow` when they
-/// lie contiguously in memory in that order, converted voxel by voxel with `convert` otherwise.
-fn slab_values<'a, S, A, T: Clone>(
-    vol: &'a ArrayBase<S, Ix3>,
-    planes: &[usize],
-    borrow: impl Fn(&'a [A]) -> Option<Cow<'a, [T]>>,
-    convert: impl Fn(A) -> T,
-) -> Cow<'a, [T]>
-where
-    S: Data<Elem = A>,
-    A: Voxel,
-{
-    let plane = vol.len_of(Axis(1)) * vol.len_of(Axis(2));
-    let consecutive = planes.windows(2).all(|w| w[1] == w[0] + 1);
-    if let (true, Some(all), Some(&first)) = (consecutive, vol.as_slice(), planes.first()) {
-        if let Some(values) = borrow(&all[first * plane..(first + planes.len()) * plane]) {
-            return values;
-        }
-    }
-    let mut values = Vec::with_capacity(planes.len() * plane);
-    for &p in planes {
-        values.extend(vol.index_axis(Axis(0), p).iter().map(|&v| convert(v)));
-    }
-    Cow::Owned(values)
-}
-
-/// Writes the planes of a volume in `layout`, given back to back in `bytes` (any voxel size),
-/// into `buffer`, each at its place in the layout.
-fn write_planes(queue: &wgpu::Queue, buffer: &wgpu::Buffer, layout: Layout, bytes: &[u8]) {
-    if layout.is_dense() {
-        return write_padded(queue, buffer, 0, bytes);
-    }
-    // Spare rows only come with planes and rows of whole 4-byte words of any voxel type.
-    let voxel = bytes.len() / (layout.shape[0] * layout.plane());
-    for (i, plane) in bytes.chunks(layout.plane() * voxel).enumerate() {
-        write_padded(queue, buffer, (i * layout.pitch() * voxel) as u64, plane);
-    }
-}
-
-/// Writes `bytes` into `buffer` from `offset` (a multiple of 4); wgpu copies whole 4-byte
-/// words, so a ragged tail goes in a zero-padded word of its own.
-fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
-    let whole = bytes.len() / 4 * 4;
-    if whole > 0 {
-        queue.write_buffer(buffer, offset, &bytes[..whole]);
-    }
-    if whole < bytes.len() {
-        let mut tail = [0u8; 4];
-        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-        queue.write_buffer(buffer, offset + whole as u64, &tail);
-    }
-}
-
-/// Encodes the copy of `planes` of the volume in `src` (in `layout`) to the start of `dst`,
-/// back to back.
-fn copy_planes(
-    encoder: &mut wgpu::CommandEncoder,
-    src: &wgpu::Buffer,
-    layout: Layout,
-    planes: Range<usize>,
-    dst: &wgpu::Buffer,
-) {
-    let f32_bytes = |voxels: usize| (voxels * size_of::<f32>()) as u64;
-    if layout.is_dense() {
-        let from = f32_bytes(planes.start * layout.plane());
-        encoder.copy_buffer_to_buffer(src, from, dst, 0, f32_bytes(planes.len() * layout.plane()));
-        return;
-    }
-    for (i, p) in planes.enumerate() {
-        encoder.copy_buffer_to_buffer(
-            src,
-            f32_bytes(p * layout.pitch()),
-            dst,
-            f32_bytes(i * layout.plane()),
-            f32_bytes(layout.plane()),
-        );
-    }
 }
 
 /// The voxels as f32 in standard (C) order, borrowed when they already are.

@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 use bytemuck::{Pod, Zeroable};
 
 use super::layout::Layout;
+use crate::Mode;
 use crate::options::AxisKernel;
 use crate::plan::{Plan, Step};
-use crate::{BlurError, Mode};
 
 /// The WGSL source of the 1D pass: `shaders/blur_axis.wgsl` and `shaders/blur_axis_vec4.wgsl`.
 pub(crate) const BLUR_AXIS_WGSL: &str = concat!(
@@ -436,29 +436,6 @@ impl PassPipelines {
     }
 }
 
-/// A storage buffer a volume of `bytes` can live in, and be copied in and out of; a whole
-/// number of vec4s, for the shader's vec4 view.
-pub(crate) fn storage_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("blur3d.volume"),
-        size: bytes.next_multiple_of(16),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
-}
-
-/// A buffer the host can map to read a result of `bytes`.
-pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("blur3d.staging"),
-        size: bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
     /// A blur pass.
@@ -816,51 +793,6 @@ fn upload(
     });
     queue.write_buffer(&buffer, 0, contents);
     buffer
-}
-
-/// Waits for the staging buffer to hold the result and hands its first `len` values to `sink`.
-pub(crate) async fn readback(
-    device: &wgpu::Device,
-    staging: &wgpu::Buffer,
-    submission: wgpu::SubmissionIndex,
-    len: usize,
-    sink: impl FnOnce(&[f32]),
-) -> Result<(), BlurError> {
-    let slice = staging.slice(..(len * size_of::<f32>()) as u64);
-    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-    slice.map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver only goes away if the caller was dropped; nothing is left to tell.
-        let _ = sender.send(result);
-    });
-    device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        })
-        .map_err(|e| BlurError::Gpu {
-            message: e.to_string(),
-        })?;
-    match receiver.receive().await {
-        Some(Ok(())) => {}
-        Some(Err(e)) => {
-            return Err(BlurError::DeviceLost {
-                reason: e.to_string(),
-            });
-        }
-        None => {
-            return Err(BlurError::DeviceLost {
-                reason: "the readback was abandoned".into(),
-            });
-        }
-    }
-    {
-        let view = slice.get_mapped_range().map_err(|e| BlurError::Gpu {
-            message: e.to_string(),
-        })?;
-        sink(bytemuck::cast_slice(&view));
-    }
-    staging.unmap();
-    Ok(())
 }
 
 #[cfg(test)]

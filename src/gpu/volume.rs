@@ -3,7 +3,7 @@
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 use super::layout::Layout;
-use super::{GpuBlur, give_back, passes};
+use super::{GpuBlur, transfer};
 use crate::plan::{Filter, Plan};
 use crate::{BlurError, BlurOptions, Voxel};
 
@@ -75,11 +75,9 @@ impl GpuBlur {
         self.guard(async {
             let planes: Vec<usize> = (0..shape[0]).collect();
             let mut encoder = self.encoder();
-            let (volume, packed) = self.load(vol, &planes, shape, &mut encoder).await?;
+            let (volume, loaded) = self.load(vol, &planes, shape, &mut encoder).await?;
             self.submit(encoder).await?;
-            if let Some(packed) = packed {
-                give_back(&self.storage, packed);
-            }
+            self.recycle(loaded);
             Ok(volume)
         })
         .await
@@ -105,7 +103,7 @@ impl GpuBlur {
             self.submit(encoder).await?;
             volume.buffer = buffers.swap_remove(plan.outputs[0]);
             for buffer in buffers {
-                give_back(&self.storage, buffer);
+                self.transfers.keep_storage(buffer);
             }
             Ok(())
         }))
@@ -138,9 +136,7 @@ impl GpuBlur {
             let mut outputs = Vec::with_capacity(plan.outputs.len());
             for &slot in &plan.outputs {
                 let buffer = if taken[slot] {
-                    let copy = self
-                        .take(&self.storage, volume.bytes(), passes::storage_buffer)
-                        .await?;
+                    let copy = self.transfers.storage(volume.bytes()).await?;
                     encoder.copy_buffer_to_buffer(&buffers[slot], 0, &copy, 0, volume.bytes());
                     copy
                 } else {
@@ -156,7 +152,7 @@ impl GpuBlur {
             self.submit(encoder).await?;
             for (buffer, taken) in buffers.into_iter().zip(taken) {
                 if !taken {
-                    give_back(&self.storage, buffer);
+                    self.transfers.keep_storage(buffer);
                 }
             }
             Ok(outputs)
@@ -174,18 +170,17 @@ impl GpuBlur {
             let mut encoder = self.encoder();
             let planes = 0..volume.layout.shape[0];
             let staging = self
+                .transfers
                 .stage(&mut encoder, &volume.buffer, volume.layout, planes)
                 .await?;
             let submission = self.submit(encoder).await?;
-            let mut values = Vec::new();
-            passes::readback(&self.device, &staging, submission, volume.len(), |v| {
-                values = v.to_vec()
-            })
-            .await?;
-            give_back(&self.staging, staging);
-            let [a, b, c] = volume.shape();
-            // The readback holds exactly the volume's voxels in standard order.
-            Ok(Array3::from_shape_vec((a, b, c), values).expect("readback has the volume's size"))
+            let mut out = transfer::fresh_output(volume.shape());
+            self.transfers
+                .readback(staging, submission, volume.len(), |values| {
+                    transfer::store_planes(out.view_mut(), values);
+                })
+                .await?;
+            Ok(out)
         }))
     }
 
@@ -240,9 +235,7 @@ impl GpuBlur {
     ) -> Result<(), BlurError> {
         self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
-            let mut spare = self
-                .take(&self.storage, volume.bytes(), passes::storage_buffer)
-                .await?;
+            let mut spare = self.transfers.storage(volume.bytes()).await?;
             let mut encoder = self.encoder();
             let scopes = super::Scopes::push(&self.device);
             let swapped = self.encoding().copies(
@@ -257,7 +250,7 @@ impl GpuBlur {
                 std::mem::swap(&mut volume.buffer, &mut spare);
             }
             self.submit(encoder).await?;
-            give_back(&self.storage, spare);
+            self.transfers.keep_storage(spare);
             Ok(())
         }))
     }
