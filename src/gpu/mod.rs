@@ -87,7 +87,21 @@ impl GpuBlur {
     /// # Errors
     /// As [`GpuBlur::try_new`].
     pub async fn new_async() -> Result<Self, BlurError> {
-        let adapter = context::adapter().await?;
+        Self::on_adapter_async(context::adapter().await?).await
+    }
+
+    /// A blur on a device of its own opened on `adapter` (one of
+    /// `wgpu::Instance::enumerate_adapters`, say, to put one `GpuBlur` on each GPU), with the
+    /// adapter's own limits, as [`GpuBlur::new`] opens one.
+    ///
+    /// # Errors
+    /// [`BlurError::DeviceRequest`] when the adapter refuses a device,
+    /// [`BlurError::InvalidPasses`] for a bad `BLUR3D_PASSES`.
+    pub fn on_adapter(adapter: &wgpu::Adapter) -> Result<Self, BlurError> {
+        pollster::block_on(Self::on_adapter_async(adapter.clone()))
+    }
+
+    async fn on_adapter_async(adapter: wgpu::Adapter) -> Result<Self, BlurError> {
         let (device, queue) = context::device(&adapter).await?;
         // This device is ours: errors that escape a scope are recorded, never a panic.
         let lost = context::watch_loss(&device);
