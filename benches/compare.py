@@ -2,14 +2,17 @@
 """blur3d beside the tools its users have: scipy.ndimage.gaussian_filter and PyTorch.
 
 Times, in one run on one machine, end to end and warm:
-  - blur3d: GpuBlur::blur (upload, three passes, readback), via `cargo run --release --example time_blur`;
+  - blur3d: the Python package's blur3d.gaussian_filter(vol, sigma, mode='reflect'), numpy in,
+    numpy out (upload, three passes, readback); install it first with `pip install ./python`.
+    With --rust, also the library alone (GpuBlur::blur via `cargo run --release --example
+    time_blur`), to show what the Python layer costs;
   - scipy.ndimage.gaussian_filter(vol, sigma, mode='reflect') on float32 (one thread, as scipy runs);
   - PyTorch on the CPU, when installed: three 1D conv3d passes with the same sampled kernel, the
     way people write it by hand (padding 'replicate' stands in for scipy's reflect: PyTorch has
     no half-sample symmetric padding; the cost is the same).
 and prints a markdown table of medians and ratios (how many times faster blur3d is).
 
-    python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8]
+    python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8] [--rust]
 
 The volume is ((i0*31 + i1*17 + i2*7) % 101) / 101, as in the criterion bench. The blur3d rows
 run on whatever adapter wgpu picks: set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose.
@@ -61,7 +64,7 @@ def torch_blur(torch, vol, sigma):
     return out[0, 0]
 
 
-def blur3d_times(sizes, sigmas):
+def rust_times(sizes, sigmas):
     cmd = ["cargo", "run", "--quiet", "--release", "--example", "time_blur", "--",
            ",".join(map(str, sizes)), ",".join(map(str, sigmas))]
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
@@ -75,6 +78,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="64,128,256")
     ap.add_argument("--sigmas", default="1,2,4,8")
+    ap.add_argument("--rust", action="store_true", help="also time the Rust library alone")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sigmas = [float(s) for s in args.sigmas.split(",")]
@@ -85,12 +89,20 @@ def main():
     except ImportError:
         torch = None
 
-    header, gpu = blur3d_times(sizes, sigmas)
+    import blur3d
+
+    start = time.perf_counter()
+    blur = blur3d.Blur()
+    blur.gaussian_filter(volume(32), 1.0)
+    first_call = time.perf_counter() - start
+    rust = rust_times(sizes, sigmas)[1] if args.rust else None
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"scipy {scipy.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
-    print(f"blur3d adapter: {header['adapter']} ({header['backend']}); "
-          f"first call (adapter, device, pipelines, one blur): {header['first_call_s']:.3f} s\n")
+    print(f"blur3d adapter: {blur.adapter}; "
+          f"first call (adapter, device, pipelines, one blur): {first_call:.3f} s\n")
     cols = ["volume", "sigma", "blur3d", "scipy", "scipy / blur3d"]
+    if rust:
+        cols += ["blur3d Rust API"]
     if torch:
         cols += ["PyTorch CPU", "PyTorch / blur3d"]
     print("| " + " | ".join(cols) + " |")
@@ -100,9 +112,11 @@ def main():
         reps = 5 if n <= 128 else 3
         tvol = torch.from_numpy(vol) if torch else None
         for sigma in sigmas:
-            g = gpu[(n, sigma)]
+            g = median_time(lambda: blur.gaussian_filter(vol, sigma, mode="reflect"), reps)
             s = median_time(lambda: ndimage.gaussian_filter(vol, sigma, mode="reflect"), reps)
             row = [f"{n}^3", f"{sigma:g}", f"{g * 1e3:.1f} ms", f"{s * 1e3:.1f} ms", f"{s / g:.2f}x"]
+            if rust:
+                row += [f"{rust[(n, sigma)] * 1e3:.1f} ms"]
             if torch:
                 with torch.no_grad():
                     t = median_time(lambda: torch_blur(torch, tvol, sigma), reps)

@@ -1,8 +1,18 @@
-//! Blurs a unit impulse in the centre of a 65^3 volume with a different sigma on each axis
-//! (2, 3 and 5 voxels along ndarray axes 0, 1 and 2), checks the GPU result against the direct
-//! 3D convolution of `blur3d::cpu::full3d` and against the analytic product of the three 1D
-//! kernels, and writes two pictures: `slices.png` (the three orthogonal planes through the centre,
-//! in viridis) and `profiles.png` (the samples along each axis over the continuous Gaussian).
+//! The impulse response of blur3d's Gaussian filter and of its first and second derivatives.
+//!
+//! A unit impulse sits in the centre of a 65^3 volume; sigma is different on each axis (2, 3 and
+//! 5 voxels along ndarray axes 0, 1 and 2). The example filters it on the GPU three times: the
+//! Gaussian (orders `[0, 0, 0]`), its first derivative along axis 2 (`[0, 0, 1]`) and its second
+//! derivative along axis 2 (`[0, 0, 2]`). Each response is checked against the direct 3D
+//! convolution of `blur3d::cpu::full3d` and against the analytic product of scipy's 1D kernels
+//! (`blur3d::kernel::gaussian_kernel`); the largest errors are printed, and the example exits
+//! with status 1 if one exceeds 1e-5 of the response's peak. Two pictures explain themselves
+//! (titles, labelled axes, legends and colour bars are drawn in them):
+//!
+//! - `slices.png`: for each response, the three orthogonal planes through the voxel where it is
+//!   largest in magnitude, in viridis, with a colour bar of its value range;
+//! - `profiles.png`: for each response, the GPU's samples along the three axes through that
+//!   voxel over the continuous derivative of the Gaussian they sample.
 //!
 //! ```text
 //! cargo run --release --example impulse [OUTPUT_DIR]      # default ./blur3d-impulse
@@ -10,50 +20,82 @@
 //! ```
 //!
 //! The second line forces Mesa's software Vulkan driver (lavapipe), for machines without a GPU.
+//! The text in the pictures is drawn in DejaVu Sans, embedded by the `dejavu` crate, so no
+//! system fonts are needed.
 
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use blur3d::kernel::{DEFAULT_TRUNCATE, gaussian_weights, radius_for};
+use blur3d::kernel::{DEFAULT_TRUNCATE, gaussian_kernel, radius_for};
 use blur3d::{BlurOptions, GpuBlur, cpu};
-use image::{Rgb, RgbImage};
 use ndarray::{Array3, ArrayView2, Axis};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
 
 /// Odd, so that the impulse sits exactly in the middle.
 const N: usize = 65;
 const SIGMA: [f64; 3] = [2.0, 3.0, 5.0];
+/// The axis of the derivatives: the one with the widest kernel, so the curves are smooth.
+const DERIVATIVE_AXIS: usize = 2;
+/// The largest error accepted, as a fraction of the response's largest magnitude.
+const TOLERANCE: f64 = 1e-5;
 
-/// Nearest-neighbour magnification of the slices: 65 voxels become 260 pixels.
-const SLICE_SCALE: u32 = 4;
-const SLICE_GAP: u32 = 4;
+const FONT: &str = "sans-serif";
+const CURVE: RGBColor = RGBColor(31, 119, 180);
+const SAMPLE: RGBColor = RGBColor(230, 85, 13);
 
-const PLOT_W: u32 = 600;
-const PLOT_H: u32 = 300;
-/// Plot margins (left, right, top, bottom) in pixels.
-const MARGIN: [u32; 4] = [40, 20, 20, 30];
-/// Voxels between grid lines in the profiles.
-const TICK: i64 = 8;
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
-const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
-const GRID: Rgb<u8> = Rgb([225, 225, 225]);
-const CURVE: Rgb<u8> = Rgb([31, 119, 180]);
-const SAMPLE: Rgb<u8> = Rgb([230, 85, 13]);
+/// One filter of the impulse: its orders, its GPU output and how it compares.
+struct Response {
+    orders: [u32; 3],
+    gpu: Array3<f32>,
+    /// The voxel where the analytic response is largest in magnitude (the first such voxel in
+    /// index order): the pictures cut through it.
+    focus: [usize; 3],
+    vs_full3d: f64,
+    vs_analytic: f64,
+}
+
+impl Response {
+    /// What the filter is, in words, with its orders.
+    fn name(&self) -> String {
+        let what = match self.orders[DERIVATIVE_AXIS] {
+            0 => "Gaussian".to_string(),
+            1 => format!("first derivative along axis {DERIVATIVE_AXIS}"),
+            2 => format!("second derivative along axis {DERIVATIVE_AXIS}"),
+            n => format!("derivative of order {n} along axis {DERIVATIVE_AXIS}"),
+        };
+        let [a, b, c] = self.orders;
+        format!("{what} (orders [{a}, {b}, {c}])")
+    }
+
+    fn focus_text(&self) -> String {
+        let [a, b, c] = self.focus;
+        format!("({a}, {b}, {c})")
+    }
+}
 
 fn main() {
+    if let Err(e) = run() {
+        eprintln!("impulse: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let out_dir = PathBuf::from(
         std::env::args()
             .nth(1)
             .unwrap_or_else(|| "blur3d-impulse".to_string()),
     );
+    register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+        .map_err(|_| "DejaVu Sans is not a font ab_glyph can read")?;
+    register_font(FONT, FontStyle::Bold, dejavu::sans::bold())
+        .map_err(|_| "DejaVu Sans Bold is not a font ab_glyph can read")?;
 
-    let gpu = match GpuBlur::try_new() {
-        Ok(gpu) => gpu,
-        Err(e) => {
-            eprintln!("impulse: {e}");
-            std::process::exit(1);
-        }
-    };
+    let gpu = GpuBlur::try_new()?;
     if let Some(info) = gpu.adapter_info() {
         println!(
             "adapter: {} ({:?}, {:?})",
@@ -64,67 +106,102 @@ fn main() {
     let c = N / 2;
     let mut vol = Array3::<f32>::zeros((N, N, N));
     vol[[c, c, c]] = 1.0;
-    let opts = BlurOptions::new(SIGMA);
+    let all_orders: Vec<[u32; 3]> = (0..3)
+        .map(|n| {
+            let mut o = [0; 3];
+            o[DERIVATIVE_AXIS] = n;
+            o
+        })
+        .collect();
 
+    // The direct 3D convolutions take seconds each on a CPU: run them side by side, and while
+    // they run, the GPU.
     let start = Instant::now();
-    let out = gpu.blur_with(&vol, &opts).expect("GPU blur");
+    let (outputs, references) = std::thread::scope(|s| -> Result<_> {
+        let cpu_jobs: Vec<_> = all_orders
+            .iter()
+            .map(|&orders| {
+                let vol = &vol;
+                s.spawn(move || cpu::full3d(vol, &BlurOptions::new(SIGMA).orders(orders)))
+            })
+            .collect();
+        let mut outputs = Vec::new();
+        for &orders in &all_orders {
+            let t = Instant::now();
+            outputs.push(gpu.blur_with(&vol, &BlurOptions::new(SIGMA).orders(orders))?);
+            println!(
+                "GPU: orders {orders:?}, sigma {SIGMA:?} (reflect, truncate {DEFAULT_TRUNCATE}) \
+                 on {N}^3 in {:.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        let mut references = Vec::new();
+        for job in cpu_jobs {
+            references.push(job.join().map_err(|_| "cpu::full3d panicked")??);
+        }
+        Ok((outputs, references))
+    })?;
     println!(
-        "blurred {N}^3 with sigma {SIGMA:?} (reflect, truncate {DEFAULT_TRUNCATE}) in {:.1} ms",
-        start.elapsed().as_secs_f64() * 1e3
-    );
-
-    let start = Instant::now();
-    let reference = cpu::full3d(&vol, &opts).expect("CPU reference");
-    let vs_full3d = max_abs_diff(&out, |i| reference[i]);
-    println!(
-        "max |gpu - cpu::full3d|  = {vs_full3d:.3e}   (full3d took {:.1} s)",
+        "cpu::full3d of the three responses, side by side: {:.1} s",
         start.elapsed().as_secs_f64()
     );
 
-    let kernels = kernels_1d();
-    let vs_analytic = max_abs_diff(&out, |i| analytic(&kernels, c, i));
-    println!("max |gpu - analytic|     = {vs_analytic:.3e}   (outer product of the 1D kernels)");
-    let sum: f64 = out.iter().map(|&v| f64::from(v)).sum();
-    println!("sum of output            = {sum:.7}   (an impulse of 1 keeps its mass)");
+    let mut responses = Vec::new();
+    let mut failed = false;
+    for ((orders, gpu_out), reference) in all_orders.into_iter().zip(outputs).zip(references) {
+        let kernels = kernels_1d(orders);
+        let analytic = Array3::from_shape_fn((N, N, N), |i| analytic(&kernels, c, i));
+        let peak = analytic.fold(0.0_f64, |m, &v| m.max(v.abs()));
+        let focus = analytic
+            .indexed_iter()
+            .find(|&(_, &v)| v.abs() == peak)
+            .map(|((i, j, k), _)| [i, j, k])
+            .expect("a non-empty volume");
+        let response = Response {
+            orders,
+            vs_full3d: max_abs_diff(&gpu_out, |i| reference[i]),
+            vs_analytic: max_abs_diff(&gpu_out, |i| analytic[i]),
+            gpu: gpu_out,
+            focus,
+        };
+        let ok = response.vs_full3d <= TOLERANCE * peak && response.vs_analytic <= TOLERANCE * peak;
+        failed |= !ok;
+        let sum: f64 = response.gpu.iter().map(|&v| f64::from(v)).sum();
+        println!(
+            "{}:\n  max |gpu - cpu::full3d| = {:.3e}, max |gpu - analytic| = {:.3e} \
+             (peak {peak:.3e}): {}\n  sum of output = {sum:.3e}",
+            response.name(),
+            response.vs_full3d,
+            response.vs_analytic,
+            if ok { "ok" } else { "TOO LARGE" }
+        );
+        responses.push(response);
+    }
 
-    std::fs::create_dir_all(&out_dir).expect("create the output folder");
-    let slices = save_slices(&out, &out_dir);
-    let profiles = save_profiles(&out, &kernels, &out_dir);
+    std::fs::create_dir_all(&out_dir)?;
+    let slices = out_dir.join("slices.png");
+    save_slices(&responses, &slices)?;
+    let profiles = out_dir.join("profiles.png");
+    save_profiles(&responses, &profiles)?;
+    println!("wrote {}", absolute(&slices).display());
+    println!("wrote {}", absolute(&profiles).display());
 
-    print_legend(&slices, &profiles);
+    if failed {
+        return Err(format!("an error exceeds {TOLERANCE:e} of the response's peak").into());
+    }
+    Ok(())
 }
 
-/// Says where the pictures are and how to read them, since they carry no text.
-fn print_legend(slices: &Path, profiles: &Path) {
-    let c = N / 2;
-    println!(
-        "
-{slices}
-  three planes through the centre voxel ({c}, {c}, {c}), left to right, in viridis,
-  x{SLICE_SCALE} nearest neighbour, scaled to the output's maximum:
-    left:   axis 0 = {c}; rows (down) = axis 1, columns (right) = axis 2
-    middle: axis 1 = {c}; rows (down) = axis 0, columns (right) = axis 2
-    right:  axis 2 = {c}; rows (down) = axis 0, columns (right) = axis 1
-{profiles}
-  one panel per axis, top to bottom axis 0, 1, 2;
-  horizontal: offset from the centre, -{c}..={c} voxels, grid every {TICK}, longer tick at 0;
-  vertical: 0 to 1.1 x the peak, the same on every panel;
-  orange squares: GPU samples; blue line: exp(-x^2/(2 s^2)) / (sqrt(2 pi) s) times the
-  centre weights of the other two axes' kernels",
-        slices = absolute(slices).display(),
-        profiles = absolute(profiles).display(),
-    );
-}
-
-/// The 1D kernels the blur uses, as the library computes them.
-fn kernels_1d() -> [Vec<f64>; 3] {
+/// scipy's 1D kernels of the three axes for `orders`, indexed by offset + radius.
+fn kernels_1d(orders: [u32; 3]) -> [Vec<f64>; 3] {
     std::array::from_fn(|a| {
         let radius = radius_for(SIGMA[a], DEFAULT_TRUNCATE).expect("a small radius");
-        gaussian_weights(SIGMA[a], radius)
+        gaussian_kernel(SIGMA[a], orders[a], radius)
     })
 }
 
-/// The blurred impulse as the product of the three 1D kernels centred on voxel `(c, c, c)`.
+/// The filtered impulse as the product of the three 1D kernels centred on voxel `(c, c, c)`.
+/// scipy convolves with the kernels, so the response at offset `x` is the kernel at `x`.
 /// Exact here because no kernel reaches the volume's edges, so the boundary mode plays no part.
 fn analytic(kernels: &[Vec<f64>; 3], c: usize, index: (usize, usize, usize)) -> f64 {
     let index = [index.0, index.1, index.2];
@@ -141,6 +218,18 @@ fn analytic(kernels: &[Vec<f64>; 3], c: usize, index: (usize, usize, usize)) -> 
         .product()
 }
 
+/// The `order`-th derivative of the continuous, normalised Gaussian of `sigma` at `x`:
+/// `(-1 / sigma)^n He_n(x / sigma) G(x)`, with the probabilists' Hermite polynomials.
+fn gaussian_derivative(sigma: f64, order: u32, x: f64) -> f64 {
+    let t = x / sigma;
+    let (mut he_prev, mut he) = (0.0, 1.0);
+    for n in 0..order {
+        (he_prev, he) = (he, t * he - f64::from(n) * he_prev);
+    }
+    let g = (-0.5 * t * t).exp() / ((2.0 * std::f64::consts::PI).sqrt() * sigma);
+    (-1.0 / sigma).powi(order as i32) * he * g
+}
+
 fn max_abs_diff(out: &Array3<f32>, expected: impl Fn((usize, usize, usize)) -> f64) -> f64 {
     out.indexed_iter()
         .map(|(i, &v)| (f64::from(v) - expected(i)).abs())
@@ -149,7 +238,7 @@ fn max_abs_diff(out: &Array3<f32>, expected: impl Fn((usize, usize, usize)) -> f
 
 /// Viridis (matplotlib's perceptually uniform map) at `t` in [0, 1]. Nine evenly spaced control
 /// points with linear interpolation are indistinguishable from the full 256-entry table by eye.
-fn viridis(t: f64) -> Rgb<u8> {
+fn viridis(t: f64) -> RGBColor {
     const STOPS: [[u8; 3]; 9] = [
         [0x44, 0x01, 0x54],
         [0x47, 0x2d, 0x7b],
@@ -165,149 +254,341 @@ fn viridis(t: f64) -> Rgb<u8> {
     let i = (x.floor() as usize).min(STOPS.len() - 2);
     let f = x - i as f64;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
-    Rgb(std::array::from_fn(|k| {
+    let [r, g, b] = std::array::from_fn(|k| {
         (f64::from(a[k]) + f * (f64::from(b[k]) - f64::from(a[k]))).round() as u8
-    }))
+    });
+    RGBColor(r, g, b)
 }
 
-/// Writes the three planes through the centre side by side.
-fn save_slices(out: &Array3<f32>, dir: &Path) -> PathBuf {
-    let c = N / 2;
-    let peak = f64::from(out.fold(f32::MIN, |m, &v| m.max(v)));
-    let planes: Vec<ArrayView2<f32>> = (0..3).map(|a| out.index_axis(Axis(a), c)).collect();
+/// A tick label: plain for zero, else scientific with two significant digits.
+fn sci(v: f64) -> String {
+    if v.abs() < 1e-12 {
+        "0".to_string()
+    } else {
+        format!("{v:.1e}")
+    }
+}
 
-    let width = planes
-        .iter()
-        .map(|p| p.ncols() as u32 * SLICE_SCALE)
-        .sum::<u32>()
-        + SLICE_GAP * (planes.len() as u32 - 1);
-    let height = planes
-        .iter()
-        .map(|p| p.nrows() as u32 * SLICE_SCALE)
-        .max()
-        .unwrap_or(0);
-    let mut img = RgbImage::from_pixel(width, height, WHITE);
+fn style(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().into()
+}
 
-    let mut left = 0;
-    for plane in &planes {
-        for ((row, col), &v) in plane.indexed_iter() {
-            let colour = viridis(f64::from(v) / peak);
-            let (x0, y0) = (left + col as u32 * SLICE_SCALE, row as u32 * SLICE_SCALE);
-            for dy in 0..SLICE_SCALE {
-                for dx in 0..SLICE_SCALE {
-                    img.put_pixel(x0 + dx, y0 + dy, colour);
-                }
+fn bold(size: u32) -> TextStyle<'static> {
+    (FONT, size).into_font().style(FontStyle::Bold).into()
+}
+
+fn sigmas_text() -> String {
+    format!(
+        "σ = ({}, {}, {}) voxels along axes (0, 1, 2)",
+        SIGMA[0], SIGMA[1], SIGMA[2]
+    )
+}
+
+/// Draws on a white RGB canvas of `size` and writes it to `path` as PNG.
+fn save_png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![255_u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    let img = image::RgbImage::from_raw(size.0, size.1, buf).ok_or("a buffer of the wrong size")?;
+    img.save(path)?;
+    Ok(())
+}
+
+/// One row per response: the three planes through its focus voxel, on one colour scale, and
+/// the colour bar of that scale.
+fn save_slices(responses: &[Response], path: &Path) -> Result<()> {
+    const PANEL: u32 = 330;
+    const BAR: u32 = 150;
+    const ROW: u32 = 390;
+    const TITLE: u32 = 92;
+    let size = (3 * PANEL + BAR, TITLE + ROW * responses.len() as u32);
+    save_png(path, size, |root| {
+        let (title, rows) = root.split_vertically(TITLE);
+        title.draw_text(
+            &format!("Impulse response in a {N}³ volume: planes through the focus voxel"),
+            &bold(24),
+            (15, 10),
+        )?;
+        title.draw_text(
+            &format!(
+                "GPU output for a unit impulse at voxel ({c}, {c}, {c}), {}, reflect, \
+                 truncate {DEFAULT_TRUNCATE}.",
+                sigmas_text(),
+                c = N / 2
+            ),
+            &style(16),
+            (15, 42),
+        )?;
+        title.draw_text(
+            "Each row: the three planes through its focus voxel (where |response| is largest), \
+             in viridis on one scale (the bar).",
+            &style(16),
+            (15, 64),
+        )?;
+        for (row, response) in rows
+            .split_evenly((responses.len(), 1))
+            .iter()
+            .zip(responses)
+        {
+            let (caption, body) = row.split_vertically(30);
+            caption.draw_text(
+                &format!("{}, focus voxel {}", response.name(), response.focus_text()),
+                &bold(18),
+                (15, 6),
+            )?;
+            let planes: Vec<ArrayView2<f32>> = (0..3)
+                .map(|a| response.gpu.index_axis(Axis(a), response.focus[a]))
+                .collect();
+            let lo = f64::from(planes.iter().flatten().fold(f32::MAX, |m, &v| m.min(v)));
+            let hi = f64::from(planes.iter().flatten().fold(f32::MIN, |m, &v| m.max(v)));
+            let (panels, bar) = body.split_horizontally(3 * PANEL);
+            for (a, (area, plane)) in panels.split_evenly((1, 3)).iter().zip(&planes).enumerate() {
+                // The plane keeps the other two axes in order: rows, then columns.
+                let others: Vec<usize> = (0..3).filter(|&k| k != a).collect();
+                draw_plane(
+                    area,
+                    plane,
+                    &format!("plane axis {a} = {}", response.focus[a]),
+                    [others[0], others[1]],
+                    (lo, hi),
+                )?;
+            }
+            draw_colour_bar(&bar, (lo, hi))?;
+        }
+        Ok(())
+    })
+}
+
+fn draw_plane(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    plane: &ArrayView2<f32>,
+    caption: &str,
+    [rows_axis, cols_axis]: [usize; 2],
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    let n = |len: usize| len as f64 - 0.5;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, style(16))
+        .margin(8)
+        .x_label_area_size(45)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-0.5..n(plane.ncols()), n(plane.nrows())..-0.5)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(5)
+        .y_labels(5)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_desc(format!("axis {cols_axis} (voxel)"))
+        .y_desc(format!("axis {rows_axis} (voxel)"))
+        .label_style(style(13))
+        .axis_desc_style(style(14))
+        .draw()?;
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    chart.draw_series(plane.indexed_iter().map(|((r, c), &v)| {
+        let (x, y) = (c as f64, r as f64);
+        Rectangle::new(
+            [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+            viridis((f64::from(v) - lo) / span).filled(),
+        )
+    }))?;
+    Ok(())
+}
+
+/// A vertical viridis bar from `lo` (bottom) to `hi` (top) with its values on the right.
+fn draw_colour_bar(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    const STEPS: usize = 200;
+    let hi_shown = if hi > lo { hi } else { lo + 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption("value", style(16))
+        .margin_top(8)
+        .margin_bottom(8 + 45)
+        .margin_left(10)
+        .right_y_label_area_size(75)
+        .build_cartesian_2d(0.0..1.0, lo..hi_shown)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(7)
+        .y_label_formatter(&|v| sci(*v))
+        .label_style(style(13))
+        .draw()?;
+    let step = (hi_shown - lo) / STEPS as f64;
+    chart.draw_series((0..STEPS).map(|k| {
+        let y = lo + k as f64 * step;
+        Rectangle::new(
+            [(0.0, y), (1.0, y + step)],
+            viridis(k as f64 / (STEPS - 1) as f64).filled(),
+        )
+    }))?;
+    Ok(())
+}
+
+/// One row per response, one panel per axis: the GPU samples along the line through the focus
+/// voxel over the continuous product of Gaussian derivatives they sample.
+fn save_profiles(responses: &[Response], path: &Path) -> Result<()> {
+    const PANEL_W: u32 = 440;
+    const ROW: u32 = 360;
+    const TITLE: u32 = 114;
+    let size = (3 * PANEL_W, TITLE + ROW * responses.len() as u32);
+    save_png(path, size, |root| {
+        let (title, rows) = root.split_vertically(TITLE);
+        title.draw_text(
+            &format!("Impulse response in a {N}³ volume: profiles through the focus voxel"),
+            &bold(24),
+            (15, 10),
+        )?;
+        title.draw_text(
+            &format!(
+                "GPU output for a unit impulse at voxel ({c}, {c}, {c}), {}, reflect, \
+                 truncate {DEFAULT_TRUNCATE}.",
+                sigmas_text(),
+                c = N / 2
+            ),
+            &style(16),
+            (15, 42),
+        )?;
+        title.draw_text(
+            "Each row: the lines along the three axes through its focus voxel (where |response| \
+             is largest); the curve is the product of",
+            &style(16),
+            (15, 64),
+        )?;
+        title.draw_text(
+            "the derivatives of continuous Gaussians, dⁿ/dxⁿ exp(−x²/2σ²)/(σ√(2π)), that the \
+             samples should lie on.",
+            &style(16),
+            (15, 86),
+        )?;
+        for (row, response) in rows
+            .split_evenly((responses.len(), 1))
+            .iter()
+            .zip(responses)
+        {
+            let (caption, body) = row.split_vertically(52);
+            caption.draw_text(
+                &format!(
+                    "{}, through voxel {}",
+                    response.name(),
+                    response.focus_text()
+                ),
+                &bold(18),
+                (15, 6),
+            )?;
+            caption.draw_text(
+                &format!(
+                    "max |GPU − cpu::full3d| = {:.1e},  max |GPU − analytic| = {:.1e} \
+                     (over the whole volume)",
+                    response.vs_full3d, response.vs_analytic
+                ),
+                &style(15),
+                (15, 30),
+            )?;
+            for (axis, area) in body.split_evenly((1, 3)).iter().enumerate() {
+                draw_profile(area, response, axis)?;
             }
         }
-        left += plane.ncols() as u32 * SLICE_SCALE + SLICE_GAP;
-    }
-
-    let path = dir.join("slices.png");
-    img.save(&path).expect("write slices.png");
-    path
+        Ok(())
+    })
 }
 
-/// Writes one plot per axis, stacked: the GPU samples along the line through the centre over the
-/// continuous Gaussian they sample.
-fn save_profiles(out: &Array3<f32>, kernels: &[Vec<f64>; 3], dir: &Path) -> PathBuf {
+fn draw_profile(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    response: &Response,
+    axis: usize,
+) -> Result<()> {
     let c = N / 2;
-    let half = c as i64;
-    let centre_weight = |a: usize| kernels[a][kernels[a].len() / 2];
-    let peak = f64::from(out[[c, c, c]]);
-    let y_max = 1.1 * peak;
-
-    let mut img = RgbImage::from_pixel(PLOT_W, PLOT_H * 3, WHITE);
-    let [ml, mr, mt, mb] = MARGIN.map(|m| m as f32);
-    let plot_w = PLOT_W as f32 - ml - mr;
-    let plot_h = PLOT_H as f32 - mt - mb;
-
-    for axis in 0..3 {
-        let top = (axis as u32 * PLOT_H) as f32;
-        let px = |x: f64| ml + ((x + half as f64) / (2 * half) as f64) as f32 * plot_w;
-        let py = |y: f64| top + mt + (1.0 - (y / y_max) as f32) * plot_h;
-        let (x_left, x_right) = (px(-half as f64), px(half as f64));
-        let (y_zero, y_top) = (py(0.0), py(y_max));
-
-        for t in (-half / TICK..=half / TICK).map(|k| k * TICK) {
-            let x = px(t as f64);
-            draw_line(&mut img, (x, y_top), (x, y_zero), 1, GRID);
-            let tick = if t == 0 { 8.0 } else { 4.0 };
-            draw_line(&mut img, (x, y_zero), (x, y_zero + tick), 1, BLACK);
-        }
-        draw_line(&mut img, (x_left, y_zero), (x_right, y_zero), 1, BLACK);
-        draw_line(&mut img, (x_left, y_top), (x_left, y_zero), 1, BLACK);
-
-        // The continuous Gaussian integrates to 1 along its axis; the other two axes contribute
-        // their centre weights, which is what the line through the centre is multiplied by.
-        let s = SIGMA[axis];
-        let others: f64 = (0..3).filter(|&a| a != axis).map(centre_weight).product();
-        let curve = |x: f64| {
-            others * (-x * x / (2.0 * s * s)).exp() / ((2.0 * std::f64::consts::PI).sqrt() * s)
-        };
-        let steps = plot_w as usize;
-        let points: Vec<(f32, f32)> = (0..=steps)
-            .map(|k| {
-                let x = -(half as f64) + (2 * half) as f64 * k as f64 / steps as f64;
-                (px(x), py(curve(x)))
+    let half = c as f64;
+    let focus = response.focus;
+    // The continuous response along `axis` through the focus voxel.
+    let curve = |x: f64| -> f64 {
+        (0..3)
+            .map(|a| {
+                let offset = if a == axis { x } else { focus[a] as f64 - half };
+                gaussian_derivative(SIGMA[a], response.orders[a], offset)
             })
-            .collect();
-        for pair in points.windows(2) {
-            draw_line(&mut img, pair[0], pair[1], 2, CURVE);
-        }
+            .product()
+    };
+    let samples: Vec<(f64, f64)> = (0..N)
+        .map(|i| {
+            let mut index = focus;
+            index[axis] = i;
+            (i as f64 - half, f64::from(response.gpu[index]))
+        })
+        .collect();
+    let steps = 600;
+    let line: Vec<(f64, f64)> = (0..=steps)
+        .map(|k| {
+            let x = -half + 2.0 * half * f64::from(k) / f64::from(steps);
+            (x, curve(x))
+        })
+        .collect();
+    let (lo, hi) = line
+        .iter()
+        .chain(&samples)
+        .fold((0.0_f64, 0.0_f64), |(lo, hi), &(_, y)| {
+            (lo.min(y), hi.max(y))
+        });
+    let pad = 0.06 * (hi - lo);
 
-        for offset in -half..=half {
-            let mut index = [c; 3];
-            index[axis] = (half + offset) as usize;
-            let v = f64::from(out[index]);
-            fill_square(&mut img, (px(offset as f64), py(v)), 2, SAMPLE);
-        }
-
-        if axis > 0 {
-            draw_line(&mut img, (0.0, top), (PLOT_W as f32, top), 1, GRID);
-        }
-    }
-
-    let path = dir.join("profiles.png");
-    img.save(&path).expect("write profiles.png");
-    path
-}
-
-/// A straight line `width` pixels thick, drawn by stamping squares every half pixel: no
-/// antialiasing, but no gaps at any slope either.
-fn draw_line(img: &mut RgbImage, from: (f32, f32), to: (f32, f32), width: u32, colour: Rgb<u8>) {
-    let (dx, dy) = (to.0 - from.0, to.1 - from.1);
-    let steps = (dx.abs().max(dy.abs()) * 2.0).ceil().max(1.0) as usize;
-    for k in 0..=steps {
-        let t = k as f32 / steps as f32;
-        let (x, y) = (from.0 + t * dx, from.1 + t * dy);
-        // A square of side `width` whose top-left pixel is the point itself for width 1.
-        let x0 = (x - (width - 1) as f32 / 2.0).round() as i64;
-        let y0 = (y - (width - 1) as f32 / 2.0).round() as i64;
-        for j in 0..i64::from(width) {
-            for i in 0..i64::from(width) {
-                put(img, x0 + i, y0 + j, colour);
-            }
-        }
-    }
-}
-
-/// A filled square of side `2 * half + 1` centred on `centre`.
-fn fill_square(img: &mut RgbImage, centre: (f32, f32), half: i64, colour: Rgb<u8>) {
-    let (cx, cy) = (centre.0.round() as i64, centre.1.round() as i64);
-    for y in cy - half..=cy + half {
-        for x in cx - half..=cx + half {
-            put(img, x, y, colour);
-        }
-    }
-}
-
-/// Sets a pixel, ignoring coordinates outside the image so callers need not clip.
-fn put(img: &mut RgbImage, x: i64, y: i64, colour: Rgb<u8>) {
-    if let (Ok(x), Ok(y)) = (u32::try_from(x), u32::try_from(y)) {
-        if x < img.width() && y < img.height() {
-            img.put_pixel(x, y, colour);
-        }
-    }
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!(
+                "along axis {axis} (σ = {}, order {})",
+                SIGMA[axis], response.orders[axis]
+            ),
+            style(16),
+        )
+        .margin(10)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        // Room above the data for the legend.
+        .build_cartesian_2d(-half..half, (lo - pad)..(hi + 7.5 * pad))?;
+    chart
+        .configure_mesh()
+        .x_labels(9)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| sci(*v))
+        .x_desc(format!(
+            "offset along axis {axis} from voxel {}",
+            response.focus_text()
+        ))
+        .y_desc("response")
+        .label_style(style(13))
+        .axis_desc_style(style(14))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(line, CURVE.stroke_width(2)))?
+        .label("analytic (continuous)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], CURVE.stroke_width(2)));
+    chart
+        .draw_series(samples.iter().map(|&p| Circle::new(p, 3, SAMPLE.filled())))?
+        .label("GPU samples")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, SAMPLE.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(style(13))
+        .draw()?;
+    Ok(())
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -30,8 +30,12 @@ struct Params {
     interior_start: u32,       // first output of the first interior run: RUN * left_runs
     outer_stride: u32,         // distance in elements between consecutive `outer` line groups
     interior_run: u32,         // outputs per interior run: RUN, or RUN_LONG for `interior_long`
+    quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`)
+    runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line
+    gpu_invocations: u32,      // GPU family: invocations of its entry point
     pad1: u32,
     pad2: u32,
+    pad3: u32,
 }
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
@@ -40,6 +44,9 @@ const RUN: u32 = 32u;
 // Outputs per invocation of `interior_long`; `passes::RUN_LONG` mirrors it.
 const RUN_LONG: u32 = 64u;
 override WORKGROUP: u32 = 64u;
+// Whether outputs are truncated toward zero (scipy's passes into an integer output). Fixed when
+// the pipeline is made, so passes without it carry no cost.
+override TRUNCATE: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Each axis's weights start at a multiple of 4 and are read as vec4s.
@@ -202,6 +209,16 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
             v7 = vec4(v7.yzw, next);
         }
     }
+    if (TRUNCATE) {
+        a0 = trunc(a0);
+        a1 = trunc(a1);
+        a2 = trunc(a2);
+        a3 = trunc(a3);
+        a4 = trunc(a4);
+        a5 = trunc(a5);
+        a6 = trunc(a6);
+        a7 = trunc(a7);
+    }
     if (aligned) {
         // An interior run: every output lies inside the line.
         store_quads((base + u32(start)) / 4u, a0, a1, a2, a3, a4, a5, a6, a7);
@@ -340,6 +357,24 @@ fn run_long(base: u32, start: i32) {
             v14 = vec4(v14.yzw, v15.x);
             v15 = vec4(v15.yzw, next);
         }
+    }
+    if (TRUNCATE) {
+        a0 = trunc(a0);
+        a1 = trunc(a1);
+        a2 = trunc(a2);
+        a3 = trunc(a3);
+        a4 = trunc(a4);
+        a5 = trunc(a5);
+        a6 = trunc(a6);
+        a7 = trunc(a7);
+        a8 = trunc(a8);
+        a9 = trunc(a9);
+        a10 = trunc(a10);
+        a11 = trunc(a11);
+        a12 = trunc(a12);
+        a13 = trunc(a13);
+        a14 = trunc(a14);
+        a15 = trunc(a15);
     }
     let out = base + u32(start) * s;
     for (var j = 0u; j < 4u; j++) {

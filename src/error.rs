@@ -17,6 +17,15 @@ pub enum BlurError {
         /// What was looked for and what was available, starting with ": " when not empty.
         detail: String,
     },
+    /// `BLUR3D_PASSES` names no pass family.
+    #[error(
+        "BLUR3D_PASSES is {value:?}: set it to gpu (the passes for discrete GPUs) or cpu (the \
+         passes for CPU adapters such as llvmpipe), or unset it to choose by adapter"
+    )]
+    InvalidPasses {
+        /// The value found.
+        value: String,
+    },
     /// The adapter refused to open a device.
     #[error(
         "the adapter {adapter} could not open a device: {reason}. Update the driver or pick another adapter with WGPU_ADAPTER_NAME"
@@ -47,17 +56,70 @@ pub enum BlurError {
     },
     /// The kernel would be longer than blur3d supports.
     #[error(
-        "the kernel radius along axis {axis} would be {radius} voxels, more than the {max} blur3d supports: \
-         use a smaller sigma or truncate, or set the radius explicitly"
+        "the kernel radius along axis {axis} would be {}, more than the {max} voxels blur3d supports: \
+         use a smaller sigma or truncate, or a smaller explicit radius",
+        .radius.map_or_else(|| "beyond any number of voxels".to_string(), |r| format!("{r} voxels"))
     )]
     RadiusTooLarge {
         /// Axis (ndarray order).
         axis: usize,
-        /// The radius that sigma and truncate (or the explicit radius) asked for.
-        radius: usize,
+        /// The radius that sigma and truncate (or the explicit radius) asked for; `None` when
+        /// `floor(truncate * sigma + 0.5)` is too large to be a number of voxels at all.
+        radius: Option<usize>,
         /// The largest radius supported.
         max: usize,
     },
+    /// A derivative order is higher than blur3d supports.
+    #[error(
+        "the derivative order along axis {axis} is {order}, more than the {max} blur3d supports: \
+         use an order from 0 (blur) to {max}"
+    )]
+    OrderTooLarge {
+        /// Axis (ndarray order).
+        axis: usize,
+        /// The order given.
+        order: u32,
+        /// The highest order supported.
+        max: u32,
+    },
+    /// A filter of the Gaussian family that sets the derivative orders itself was given orders.
+    #[error(
+        "{filter} sets the derivative orders itself: leave BlurOptions::order at 0 (scipy raises \
+         for an order given to it too), or call the Gaussian filter with the orders you want"
+    )]
+    OrderWithDerivatives {
+        /// The filter's name.
+        filter: &'static str,
+    },
+    /// A volume too large for one buffer, whose filter's passes along axis 0 mix wrap with
+    /// other modes: its slabs cannot hold the halo of both.
+    #[error(
+        "{filter} with wrap along axis 0 for some terms and another mode for others cannot cut \
+         this volume into slabs: use one mode for every axis, or a volume that fits one GPU buffer \
+         (see GpuBlur::limits)"
+    )]
+    MixedModesInSlabs {
+        /// The filter's name.
+        filter: &'static str,
+    },
+    /// `filter_into` was given a number of output arrays other than the filter's.
+    #[error(
+        "{filter} has {expected} outputs but {given} output arrays were given: pass one per output"
+    )]
+    OutputCount {
+        /// The filter's name.
+        filter: &'static str,
+        /// The filter's number of outputs.
+        expected: usize,
+        /// The number of arrays given.
+        given: usize,
+    },
+    /// A [`GpuVolume`](crate::GpuVolume) was given to a `GpuBlur` other than the one that made it.
+    #[error(
+        "this GpuVolume was made by another GpuBlur, whose device holds its data: use it with the \
+         GpuBlur that uploaded it, or download it there and upload it here"
+    )]
+    ForeignVolume,
     /// One axis of the volume has no voxels.
     #[error(
         "axis {axis} of the volume has length 0 (shape {shape:?}): every axis needs at least one voxel"

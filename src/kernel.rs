@@ -1,13 +1,18 @@
 //! The Gaussian kernel, computed once on the host in f64 and shared by the GPU and CPU paths.
 //!
-//! This is exactly `scipy.ndimage._filters._gaussian_kernel1d` for order 0: the Gaussian sampled
-//! at the integer offsets `-radius..=radius` and divided by the sum of the samples.
+//! This is exactly `scipy.ndimage._filters._gaussian_kernel1d`: the Gaussian sampled at the
+//! integer offsets `-radius..=radius` and divided by the sum of the samples, times, for a
+//! derivative of order `n`, the polynomial of scipy's recurrence.
 
 /// Default `truncate`: the kernel reaches 4 sigma on each side, as in scipy.
 pub const DEFAULT_TRUNCATE: f64 = 4.0;
 
 /// The largest kernel radius blur3d accepts on an axis.
 pub const MAX_RADIUS: usize = 65_535;
+
+/// The highest derivative order blur3d accepts on an axis. scipy sets no bound; far below this
+/// one the polynomial's coefficients already overflow f64 for any useful sigma.
+pub const MAX_ORDER: u32 = 1_000;
 
 /// scipy's radius rule: `floor(truncate * sigma + 0.5)`.
 ///
@@ -42,6 +47,55 @@ pub fn gaussian_weights(sigma: f64, radius: usize) -> Vec<f64> {
         .collect();
     let sum: f64 = raw.iter().sum();
     raw.into_iter().map(|w| w / sum).collect()
+}
+
+/// scipy's `_gaussian_kernel1d(sigma, order, radius)`: the `order`-th derivative of the Gaussian
+/// with standard deviation `sigma` at offsets `-radius..=radius`, as the normalised Gaussian
+/// times the polynomial `q` of the recurrence `q <- q' + q p'` with `p' = -x / sigma^2`,
+/// starting from `q = 1`. Order 0 is [`gaussian_weights`].
+///
+/// The kernel is indexed by offset (index `radius` is offset 0). scipy *convolves* with it
+/// (`correlate1d` with the kernel reversed), which matters for odd orders: the first
+/// derivative of an increasing ramp is positive.
+#[must_use]
+pub fn gaussian_kernel(sigma: f64, order: u32, radius: usize) -> Vec<f64> {
+    let phi = gaussian_weights(sigma, radius);
+    if order == 0 {
+        return phi;
+    }
+    let order = order as usize;
+    let sigma2 = sigma * sigma;
+    // Coefficients of q, lowest power first. q' + q p': the derivative shifts down (times the
+    // power), p' = -x / sigma^2 shifts up.
+    let mut q = vec![0.0; order + 1];
+    q[0] = 1.0;
+    for _ in 0..order {
+        let mut next = vec![0.0; order + 1];
+        for (i, n) in next.iter_mut().enumerate() {
+            let derivative = if i < order {
+                (i + 1) as f64 * q[i + 1]
+            } else {
+                0.0
+            };
+            let times_p = if i > 0 { q[i - 1] / -sigma2 } else { 0.0 };
+            *n = derivative + times_p;
+        }
+        q = next;
+    }
+    let r = radius as f64;
+    phi.iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            let x = i as f64 - r;
+            // scipy evaluates (x ** powers) . q: the same sum, in the same order.
+            let poly: f64 = q
+                .iter()
+                .enumerate()
+                .map(|(power, &c)| x.powi(power as i32) * c)
+                .sum();
+            poly * w
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -88,6 +142,47 @@ mod tests {
         for (k, e) in expected.iter().enumerate() {
             assert_relative_eq!(w[k], *e, max_relative = 1e-14);
         }
+    }
+
+    #[test]
+    fn derivative_kernels_match_scipy_values() {
+        // scipy.ndimage._filters._gaussian_kernel1d(1.5, order, 3), order 1, 2, 3
+        let expected: [[f64; 7]; 3] = [
+            [
+                0.04884379382559204,
+                0.09891622975900875,
+                0.09633125395720345,
+                0.0,
+                -0.09633125395720345,
+                -0.09891622975900875,
+                -0.04884379382559204,
+            ],
+            [
+                0.04884379382559204,
+                0.03846742268405896,
+                -0.053517363309557475,
+                -0.12030317755396736,
+                -0.053517363309557475,
+                0.03846742268405896,
+                0.04884379382559204,
+            ],
+            [
+                0.021708352811374242,
+                -0.05373227295551093,
+                -0.10941327609953973,
+                0.0,
+                0.10941327609953973,
+                0.05373227295551093,
+                -0.021708352811374242,
+            ],
+        ];
+        for (order, e) in (1..=3).zip(expected) {
+            let k = gaussian_kernel(1.5, order, 3);
+            for (a, b) in k.iter().zip(e) {
+                assert_relative_eq!(*a, b, max_relative = 1e-12, epsilon = 1e-17);
+            }
+        }
+        assert_eq!(gaussian_kernel(2.0, 0, 8), gaussian_weights(2.0, 8));
     }
 
     #[test]

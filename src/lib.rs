@@ -7,12 +7,11 @@ mod error;
 mod gpu;
 pub mod kernel;
 mod options;
+mod plan;
 mod voxel;
 
 pub use error::BlurError;
-pub use gpu::{
-    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COPY_WGSL, GpuBlur, GpuVolume, PassParams, WIDEN_WGSL,
-    WidenParams, list_adapters,
-};
+pub use gpu::{GpuBlur, GpuVolume, PassFamily, list_adapters};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
+pub use plan::Filter;
 pub use voxel::Voxel;

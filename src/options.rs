@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::BlurError;
-use crate::kernel::{DEFAULT_TRUNCATE, MAX_RADIUS, gaussian_weights, radius_for};
+use crate::kernel::{DEFAULT_TRUNCATE, MAX_ORDER, MAX_RADIUS, gaussian_kernel, radius_for};
 
 /// Standard deviation of the Gaussian in voxels, per axis in ndarray order
 /// (`[axis 0, axis 1, axis 2]`, axis 2 being contiguous in standard layout).
@@ -161,7 +161,13 @@ pub struct BlurOptions {
     modes: [Mode; 3],
     truncate: f64,
     radius: Option<[usize; 3]>,
+    orders: [u32; 3],
+    axes: [bool; 3],
+    truncate_each_pass: bool,
 }
+
+/// scipy skips the axes whose sigma is at most this (`gaussian_filter`'s `sigmas[ii] > 1e-15`).
+const SKIPPED_SIGMA: f64 = 1e-15;
 
 impl BlurOptions {
     /// Options with the given sigma, `Mode::Reflect` and `truncate = 4.0`, as scipy's defaults.
@@ -172,7 +178,62 @@ impl BlurOptions {
             modes: [Mode::Reflect; 3],
             truncate: DEFAULT_TRUNCATE,
             radius: None,
+            orders: [0; 3],
+            axes: [true; 3],
+            truncate_each_pass: false,
         }
+    }
+
+    /// The same derivative order on every axis (scipy's `order=n`): 0 blurs, 1 is the first
+    /// derivative of the Gaussian, 2 the second, and so on, with scipy's kernels and signs.
+    #[must_use]
+    pub fn order(mut self, order: u32) -> Self {
+        self.orders = [order; 3];
+        self
+    }
+
+    /// One derivative order per axis, in ndarray axis order (scipy's `order=(0, 1, 0)`).
+    #[must_use]
+    pub fn orders(mut self, orders: [u32; 3]) -> Self {
+        self.orders = orders;
+        self
+    }
+
+    /// The axes to filter, in ndarray axis order (scipy's `axes=`): an axis left out is neither
+    /// filtered nor summed over by [`GpuBlur::gaussian_laplace`](crate::GpuBlur::gaussian_laplace)
+    /// and [`GpuBlur::gaussian_gradient_magnitude`](crate::GpuBlur::gaussian_gradient_magnitude),
+    /// as if its sigma were 0. All three by default.
+    #[must_use]
+    pub fn axes(mut self, axes: [bool; 3]) -> Self {
+        self.axes = axes;
+        self
+    }
+
+    /// Truncates the values toward zero after every axis's pass, as scipy does when the output
+    /// has an integer type (`gaussian_filter(u8_volume, 2)` stores each pass's result as u8).
+    /// Off by default: passes keep f32 throughout and integer results are rounded once.
+    #[must_use]
+    pub fn truncate_each_pass(mut self, on: bool) -> Self {
+        self.truncate_each_pass = on;
+        self
+    }
+
+    /// The derivative order per axis.
+    #[must_use]
+    pub fn orders_per_axis(&self) -> [u32; 3] {
+        self.orders
+    }
+
+    /// The axes filtered, in ndarray axis order.
+    #[must_use]
+    pub fn axes_filtered(&self) -> [bool; 3] {
+        self.axes
+    }
+
+    /// Whether values are truncated toward zero after every pass.
+    #[must_use]
+    pub fn truncates_each_pass(&self) -> bool {
+        self.truncate_each_pass
     }
 
     /// The same mode on every axis (scipy's `mode='...'`).
@@ -237,8 +298,17 @@ impl BlurOptions {
     }
 
     fn kernels(&self) -> Result<[Option<AxisKernel>; 3], BlurError> {
-        let sigma = self.sigma.get();
-        for (axis, &value) in sigma.iter().enumerate() {
+        self.validate()?;
+        let mut out: [Option<AxisKernel>; 3] = [None, None, None];
+        for (axis, slot) in out.iter_mut().enumerate() {
+            *slot = self.axis_kernel(axis, self.orders[axis], self.modes[axis])?;
+        }
+        Ok(out)
+    }
+
+    /// Checks what does not depend on the axis: sigmas, truncate and orders.
+    fn validate(&self) -> Result<(), BlurError> {
+        for (axis, &value) in self.sigma.get().iter().enumerate() {
             if !(value.is_finite() && value >= 0.0) {
                 return Err(BlurError::InvalidSigma { axis, value });
             }
@@ -248,37 +318,71 @@ impl BlurOptions {
                 value: self.truncate,
             });
         }
-        let mut out: [Option<AxisKernel>; 3] = [None, None, None];
-        for axis in 0..3 {
-            let radius = match self.radius {
-                Some(r) => r[axis],
-                None => radius_for(sigma[axis], self.truncate).unwrap_or(usize::MAX),
-            };
-            // Sigma 0 and radius 0 are both the identity: that axis's pass is skipped.
-            if sigma[axis] == 0.0 || radius == 0 {
-                continue;
-            }
-            if radius > MAX_RADIUS {
+        if let Some(axis) = self.orders.iter().position(|&o| o > MAX_ORDER) {
+            return Err(BlurError::OrderTooLarge {
+                axis,
+                order: self.orders[axis],
+                max: MAX_ORDER,
+            });
+        }
+        Ok(())
+    }
+
+    /// The kernel along `axis` with derivative `order` and `mode` (these options' sigma,
+    /// truncate and radius), or `None` where the axis is left as it is: an axis not filtered,
+    /// a sigma scipy skips (at most 1e-15, whatever the order, radius or truncate), or the
+    /// identity (order 0 with radius 0). Call after [`BlurOptions::validate`].
+    pub(crate) fn axis_kernel(
+        &self,
+        axis: usize,
+        order: u32,
+        mode: Mode,
+    ) -> Result<Option<AxisKernel>, BlurError> {
+        let sigma = self.sigma.get()[axis];
+        if !self.axes[axis] || sigma <= SKIPPED_SIGMA {
+            return Ok(None);
+        }
+        let radius = match self.radius {
+            Some(r) => Some(r[axis]),
+            None => radius_for(sigma, self.truncate),
+        };
+        let radius = match radius {
+            Some(r) if r <= MAX_RADIUS => r,
+            _ => {
                 return Err(BlurError::RadiusTooLarge {
                     axis,
                     radius,
                     max: MAX_RADIUS,
                 });
             }
-            out[axis] = Some(AxisKernel {
-                weights: gaussian_weights(sigma[axis], radius),
-                radius,
-                mode: self.modes[axis],
-            });
+        };
+        if order == 0 && radius == 0 {
+            return Ok(None);
         }
-        Ok(out)
+        // Applied as a correlation (weight t multiplies the input at offset t - radius), so
+        // scipy's kernel reversed: scipy convolves.
+        let mut weights = gaussian_kernel(sigma, order, radius);
+        weights.reverse();
+        Ok(Some(AxisKernel {
+            weights,
+            radius,
+            mode,
+        }))
+    }
+
+    /// The mode per axis and the validated options, for the filters of the Gaussian family
+    /// that build their own kernels.
+    pub(crate) fn validated(&self) -> Result<&Self, BlurError> {
+        self.validate()?;
+        Ok(self)
     }
 }
 
 /// The validated 1D kernel of one axis.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct AxisKernel {
-    /// `2 * radius + 1` weights summing to 1.
+    /// `2 * radius + 1` weights, applied as a correlation: weight `t` multiplies the input at
+    /// offset `t - radius`. Sum 1 for order 0.
     pub weights: Vec<f64>,
     pub radius: usize,
     pub mode: Mode,

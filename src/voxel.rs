@@ -24,11 +24,14 @@ pub(crate) mod sealed {
 
 use sealed::Upload;
 
-/// A voxel type blur3d accepts: `f32`, `f64`, `u8`, `u16` and `i16`.
+/// A voxel type blur3d accepts: `f32`, `f64`, and the integers `u8`, `i8`, `u16`, `i16`, `u32`,
+/// `i32`, `u64`, `i64` (every type `scipy.ndimage` filters, so that the Python package takes them
+/// all).
 ///
 /// The blur computes in f32 on the GPU and in f64 in the CPU references, whatever the input
-/// type. Integer volumes are uploaded as they are (half or a quarter of the bytes of f32) and
-/// widened on the GPU.
+/// type. Integers of 8 and 16 bits are uploaded as they are (half or a quarter of the bytes of
+/// f32) and widened on the GPU; wider ones are converted to f32 on the host, so values beyond
+/// 2^24 in magnitude lose their low bits, as f32 does.
 pub trait Voxel: bytemuck::Pod + Send + Sync + sealed::Sealed {
     /// The value as f64, exactly.
     fn to_f64(self) -> f64;
@@ -65,7 +68,33 @@ macro_rules! integer_voxel {
     )*};
 }
 
-integer_voxel!(u8: 8, false; u16: 16, false; i16: 16, true);
+integer_voxel!(u8: 8, false; i8: 8, true; u16: 16, false; i16: 16, true);
+
+/// Integers wider than 16 bits: converted to f32 on the host (no exact `From` into f32).
+macro_rules! wide_integer_voxel {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {
+            const UPLOAD: Upload = Upload::Host;
+        }
+        impl Voxel for $t {
+            #[allow(clippy::cast_precision_loss)] // exact up to 2^53, as f64 holds integers
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[allow(clippy::cast_precision_loss)] // the GPU computes in f32
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[allow(clippy::cast_possible_truncation)] // rounded and clamped first
+            fn from_f32(value: f32) -> Self {
+                // `as` saturates and maps NaN to 0.
+                value.round() as $t
+            }
+        }
+    )*};
+}
+
+wide_integer_voxel!(u32, i32, u64, i64);
 
 impl sealed::Sealed for f32 {
     const UPLOAD: Upload = Upload::F32;
@@ -118,5 +147,14 @@ mod tests {
         assert_eq!(i16::from_f32(-40000.0), i16::MIN);
         assert_eq!(i16::from_f32(f32::NAN), 0);
         assert_eq!(f64::from_f32(0.1f32), f64::from(0.1f32));
+        assert_eq!(i8::from_f32(-200.0), i8::MIN);
+        assert_eq!(i8::from_f32(-1.5), -2);
+        assert_eq!(u32::from_f32(-1.0), 0);
+        assert_eq!(u32::from_f32(7.5), 8);
+        assert_eq!(i32::from_f32(-7.5), -8);
+        assert_eq!(u64::from_f32(1e30), u64::MAX);
+        assert_eq!(i64::from_f32(f32::NAN), 0);
+        assert_eq!(i64::MIN.to_f64(), -(2f64.powi(63)));
+        assert_eq!(u32::MAX.to_f32(), 2f32.powi(32));
     }
 }

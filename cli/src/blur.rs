@@ -158,7 +158,7 @@ fn cpu_blur_in_slabs<A: Voxel, B: Element>(
     let plane = (n1 * n2 * size_of::<f64>()).max(1);
     let core = (slab_bytes / plane)
         .saturating_sub(2 * reach)
-        .max(4 * reach)
+        .max(2 * reach)
         .max(1);
     let whole = matches!(opts.modes_per_axis()[0], Mode::Wrap) || core >= n0;
     let core = if whole { n0 } else { core };

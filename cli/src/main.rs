@@ -258,15 +258,23 @@ fn for_output(
 /// The library's message, with the axis named as the file's format names it.
 fn options_problem(e: &BlurError, axis_names: [&str; 3], radius_given: bool) -> String {
     match e {
-        BlurError::RadiusTooLarge { axis, radius, max } if radius_given => format!(
+        BlurError::RadiusTooLarge {
+            axis,
+            radius: Some(radius),
+            max,
+        } if radius_given => format!(
             "--radius along {} is {radius} voxels, more than the {max} blur3d supports: give a \
              smaller one",
             axis_names[*axis]
         ),
         BlurError::RadiusTooLarge { axis, radius, max } => format!(
-            "the kernel radius along {} would be {radius} voxels, more than the {max} blur3d \
+            "the kernel radius along {} would be {}, more than the {max} voxels blur3d \
              supports: use a smaller sigma or --truncate, or set --radius",
-            axis_names[*axis]
+            axis_names[*axis],
+            radius.map_or_else(
+                || "beyond any number of voxels".to_string(),
+                |r| format!("{r} voxels")
+            ),
         ),
         BlurError::InvalidSigma { axis, value } => format!(
             "sigma along {} is {value}: it must be a finite number >= 0",
@@ -354,7 +362,7 @@ mod tests {
     fn a_given_radius_is_not_suggested_again() {
         let e = BlurError::RadiusTooLarge {
             axis: 2,
-            radius: 100_000,
+            radius: Some(100_000),
             max: 4096,
         };
         let given = options_problem(&e, ["x", "y", "z"], true);

@@ -39,9 +39,10 @@ fn cval(kernel: Option<&AxisKernel>) -> f64 {
 /// Direct 3D convolution of `vol` with the product of the three 1D kernels, accumulated in f64.
 ///
 /// Every output voxel is the weighted sum over all `(2 r0 + 1)(2 r1 + 1)(2 r2 + 1)` taps of the
-/// 3D kernel. A tap outside the volume reads what the mode says; where several axes are in
-/// `Constant` mode with different values, the value of the last axis (in pass order 0, 1, 2) that
-/// is outside wins, which is what three 1D passes (and scipy) give.
+/// 3D kernel (derivative kernels too, with the options' orders). A tap outside the volume reads
+/// what the mode says; where several axes are in `Constant` mode, a tap outside along a later
+/// axis (in pass order 0, 1, 2) reads that axis's constant, which is what three 1D passes (and
+/// scipy) give.
 ///
 /// The cost is the volume's size times the kernel's, so keep it to small volumes (up to about
 /// 32^3 with sigma up to 8); [`separable`](crate::cpu::separable) is for the rest.
@@ -60,20 +61,27 @@ where
         .collect();
     let cvals: Vec<f64> = kernels.iter().map(|k| cval(k.as_ref())).collect();
     Ok(Array3::from_shape_fn(vol.dim(), |(i0, i1, i2)| {
+        // Nested as the passes nest: a tap outside along an axis reads that axis's constant,
+        // whatever the kernels of the axes before it sum to (derivatives do not sum to 1).
         let mut acc = 0.0;
-        for &(s0, w0) in &taps[0][i0] {
+        for &(s2, w2) in &taps[2][i2] {
+            let Some(j2) = s2 else {
+                acc += w2 * cvals[2];
+                continue;
+            };
+            let mut acc1 = 0.0;
             for &(s1, w1) in &taps[1][i1] {
-                let w01 = w0 * w1;
-                for &(s2, w2) in &taps[2][i2] {
-                    let v = match (s0, s1, s2) {
-                        (_, _, None) => cvals[2],
-                        (_, None, _) => cvals[1],
-                        (None, _, _) => cvals[0],
-                        (Some(j0), Some(j1), Some(j2)) => vol[[j0, j1, j2]].to_f64(),
-                    };
-                    acc += w01 * w2 * v;
+                let Some(j1) = s1 else {
+                    acc1 += w1 * cvals[1];
+                    continue;
+                };
+                let mut acc0 = 0.0;
+                for &(s0, w0) in &taps[0][i0] {
+                    acc0 += w0 * s0.map_or(cvals[0], |j0| vol[[j0, j1, j2]].to_f64());
                 }
+                acc1 += w1 * acc0;
             }
+            acc += w2 * acc1;
         }
         acc
     }))

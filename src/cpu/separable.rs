@@ -2,9 +2,12 @@ use ndarray::{Array3, ArrayBase, Axis, Data, Ix3, Zip};
 
 use crate::boundary::source_index;
 use crate::options::AxisKernel;
+use crate::plan::Term;
 use crate::{BlurError, BlurOptions, Mode, Voxel};
 
-/// Three 1D passes (axis 0, then 1, then 2) in f64, the way scipy's `gaussian_filter` runs.
+/// Three 1D passes (axis 0, then 1, then 2) in f64, the way scipy's `gaussian_filter` runs,
+/// with the options' derivative orders; truncated toward zero after each pass when the options
+/// say so.
 ///
 /// Each line is extended by the kernel radius on both sides as the mode says, then correlated
 /// with the kernel. This is the CPU twin of `shaders/blur_axis.wgsl`, and the reference for
@@ -21,13 +24,25 @@ where
     A: Voxel,
 {
     let kernels = opts.plan(super::shape_of(vol))?;
-    let mut data = vol.mapv(Voxel::to_f64);
+    Ok(term(
+        vol.mapv(Voxel::to_f64),
+        &kernels,
+        opts.truncates_each_pass(),
+    ))
+}
+
+/// The passes of one term (a kernel or none per axis) on `data`, in axis order, truncating
+/// toward zero after each when `truncate` is set.
+pub(crate) fn term(mut data: Array3<f64>, kernels: &Term, truncate: bool) -> Array3<f64> {
     for (axis, kernel) in kernels.iter().enumerate() {
         if let Some(k) = kernel {
             data = pass_along(&data, Axis(axis), k);
+            if truncate {
+                data.mapv_inplace(f64::trunc);
+            }
         }
     }
-    Ok(data)
+    data
 }
 
 fn pass_along(input: &Array3<f64>, axis: Axis, k: &AxisKernel) -> Array3<f64> {

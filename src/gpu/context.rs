@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::passes::PassFamily;
 use crate::BlurError;
 
 /// Why the device was lost, once it has been; shared with wgpu's callback.
@@ -97,4 +98,50 @@ pub(crate) fn watch_loss(device: &wgpu::Device) -> LostReason {
         }
     });
     lost
+}
+
+/// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
+pub(crate) struct Scopes([wgpu::ErrorScopeGuard; 3]);
+
+impl Scopes {
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
+        Scopes([
+            device.push_error_scope(wgpu::ErrorFilter::Internal),
+            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            device.push_error_scope(wgpu::ErrorFilter::Validation),
+        ])
+    }
+
+    pub(crate) async fn pop(self) -> Result<(), BlurError> {
+        let [internal, oom, validation] = self.0;
+        // Inner scope first; report the first error found.
+        let errors = [
+            validation.pop().await,
+            oom.pop().await,
+            internal.pop().await,
+        ];
+        match errors.into_iter().flatten().next() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The pass family for `device`: `BLUR3D_PASSES` (`gpu` or `cpu`) when set, otherwise the CPU
+/// family on CPU adapters (llvmpipe, lavapipe) and the GPU family on every other.
+pub(crate) fn pass_family(device: &wgpu::Device) -> Result<PassFamily, BlurError> {
+    match std::env::var("BLUR3D_PASSES") {
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "gpu" => Ok(PassFamily::Gpu),
+            "cpu" => Ok(PassFamily::Cpu),
+            _ => Err(BlurError::InvalidPasses { value: v }),
+        },
+        Err(std::env::VarError::NotUnicode(v)) => Err(BlurError::InvalidPasses {
+            value: v.to_string_lossy().into_owned(),
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(match device.adapter_info().device_type {
+            wgpu::DeviceType::Cpu => PassFamily::Cpu,
+            _ => PassFamily::Gpu,
+        }),
+    }
 }

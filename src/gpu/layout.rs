@@ -6,12 +6,14 @@
 //! lavapipe it cost 1.7x the other passes at sigma 8). Such volumes get one spare row after
 //! every plane on the GPU; the passes never read it into a voxel of the volume.
 
-/// A volume of `shape` whose planes lie `rows` rows apart in its buffer (`rows` is `shape[1]`
-/// or `shape[1] + 1`).
+/// `volumes` volumes of `shape` one after the other, whose planes lie `rows` rows apart in
+/// their buffer (`rows` is `shape[1]` or `shape[1] + 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub shape: [usize; 3],
     pub rows: usize,
+    /// Volumes side by side (a batch); passes along axis 0 stop at each one's ends.
+    pub volumes: usize,
 }
 
 impl Layout {
@@ -24,6 +26,15 @@ impl Layout {
         Layout {
             shape,
             rows: shape[1] + usize::from(spare),
+            volumes: 1,
+        }
+    }
+
+    /// `volumes` volumes of `shape` side by side, each as [`Layout::for_shape`] lays it.
+    pub fn batch(shape: [usize; 3], volumes: usize) -> Self {
+        Layout {
+            volumes,
+            ..Self::for_shape(shape)
         }
     }
 
@@ -39,7 +50,7 @@ impl Layout {
 
     /// Elements of the buffer, spare rows included.
     pub fn len(&self) -> usize {
-        self.shape[0] * self.pitch()
+        self.volumes * self.shape[0] * self.pitch()
     }
 
     /// Bytes of the buffer in f32.
@@ -47,7 +58,7 @@ impl Layout {
         (self.len() * size_of::<f32>()) as u64
     }
 
-    /// The shape of the buffer seen as a volume: the spare row counted as a row.
+    /// The shape of one volume in the buffer: the spare row counted as a row.
     pub fn buffer_shape(&self) -> [usize; 3] {
         [self.shape[0], self.rows, self.shape[2]]
     }

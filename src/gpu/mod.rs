@@ -3,27 +3,30 @@
 mod context;
 mod layout;
 mod passes;
+mod schedule;
 mod slabs;
+mod transfer;
 mod volume;
 
-use std::borrow::Cow;
-use std::ops::Range;
-use std::sync::Mutex;
-
-use ndarray::{Array3, ArrayBase, Axis, Data, DataMut, Ix3};
-
-pub use context::list_adapters;
-pub use passes::{
-    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COPY_WGSL, PassParams, WIDEN_WGSL, WidenParams,
+use ndarray::{
+    Array3, Array4, ArrayBase, ArrayView4, ArrayViewMut3, ArrayViewMut4, Axis, Data, DataMut, Ix3,
+    Ix4,
 };
 
-use crate::options::AxisKernel;
+#[cfg(test)]
+mod shader_tests;
+
+pub use context::list_adapters;
+pub use passes::PassFamily;
+
+use crate::plan::{Filter, Plan, into_array};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
-use context::LostReason;
+use context::{LostReason, Scopes};
 use layout::Layout;
-use passes::{PingPong, Pipeline};
-use slabs::Slab;
+use passes::Pipeline;
+pub(crate) use slabs::Halo;
+use transfer::Transfers;
 
 pub use volume::GpuVolume;
 
@@ -47,41 +50,17 @@ pub struct GpuBlur {
     queue: wgpu::Queue,
     adapter: Option<wgpu::AdapterInfo>,
     pipeline: Pipeline,
-    /// Idle storage buffers, taken by a call and given back when it is done.
-    storage: Mutex<Vec<wgpu::Buffer>>,
-    /// Idle staging buffers, likewise.
-    staging: Mutex<Vec<wgpu::Buffer>>,
+    /// Buffer pools, uploads and readbacks.
+    transfers: Transfers,
     lost: LostReason,
     /// Largest slab in bytes, below the device's own limits (tests force small slabs).
     max_slab_bytes: u64,
+    /// Unique among the `GpuBlur`s of the process: what `GpuVolume`s are checked against.
+    id: u64,
 }
 
-/// Error scopes around a piece of GPU work, so that wgpu reports to us instead of panicking.
-struct Scopes([wgpu::ErrorScopeGuard; 3]);
-
-impl Scopes {
-    fn push(device: &wgpu::Device) -> Self {
-        Scopes([
-            device.push_error_scope(wgpu::ErrorFilter::Internal),
-            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
-            device.push_error_scope(wgpu::ErrorFilter::Validation),
-        ])
-    }
-
-    async fn pop(self) -> Result<(), BlurError> {
-        let [internal, oom, validation] = self.0;
-        // Inner scope first; report the first error found.
-        let errors = [
-            validation.pop().await,
-            oom.pop().await,
-            internal.pop().await,
-        ];
-        match errors.into_iter().flatten().next() {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
-    }
-}
+/// The id of the next `GpuBlur`.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl GpuBlur {
     /// A blur on the default adapter (or the one `WGPU_ADAPTER_NAME` names).
@@ -108,7 +87,21 @@ impl GpuBlur {
     /// # Errors
     /// As [`GpuBlur::try_new`].
     pub async fn new_async() -> Result<Self, BlurError> {
-        let adapter = context::adapter().await?;
+        Self::on_adapter_async(context::adapter().await?).await
+    }
+
+    /// A blur on a device of its own opened on `adapter` (one of
+    /// `wgpu::Instance::enumerate_adapters`, say, to put one `GpuBlur` on each GPU), with the
+    /// adapter's own limits, as [`GpuBlur::new`] opens one.
+    ///
+    /// # Errors
+    /// [`BlurError::DeviceRequest`] when the adapter refuses a device,
+    /// [`BlurError::InvalidPasses`] for a bad `BLUR3D_PASSES`.
+    pub fn on_adapter(adapter: &wgpu::Adapter) -> Result<Self, BlurError> {
+        pollster::block_on(Self::on_adapter_async(adapter.clone()))
+    }
+
+    async fn on_adapter_async(adapter: wgpu::Adapter) -> Result<Self, BlurError> {
         let (device, queue) = context::device(&adapter).await?;
         // This device is ours: errors that escape a scope are recorded, never a panic.
         let lost = context::watch_loss(&device);
@@ -137,18 +130,19 @@ impl GpuBlur {
         adapter: Option<wgpu::AdapterInfo>,
         lost: LostReason,
     ) -> Result<Self, BlurError> {
+        let family = context::pass_family(&device)?;
         let scopes = Scopes::push(&device);
-        let pipeline = Pipeline::new(&device);
+        let pipeline = Pipeline::new(&device, family);
         scopes.pop().await?;
         Ok(GpuBlur {
+            transfers: Transfers::new(device.clone()),
             device,
             queue,
             adapter,
             pipeline,
-            storage: Mutex::new(Vec::new()),
-            staging: Mutex::new(Vec::new()),
             lost,
             max_slab_bytes: u64::MAX,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -166,6 +160,13 @@ impl GpuBlur {
     #[must_use]
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
         self.adapter.as_ref()
+    }
+
+    /// The family of shaders the passes run in: chosen per adapter (the CPU family on CPU
+    /// adapters such as llvmpipe, the GPU family on every other), or by `BLUR3D_PASSES=gpu|cpu`.
+    #[must_use]
+    pub fn pass_family(&self) -> PassFamily {
+        self.pipeline.family
     }
 
     /// The device's limits, which decide the largest volume (`max_storage_buffer_binding_size`).
@@ -228,8 +229,14 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = Array3::<f32>::zeros(vol.raw_dim());
-        pollster::block_on(self.blur_into_inner(vol, opts, &mut out, &mut progress))?;
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
+        pollster::block_on(self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut progress,
+        ))?;
         Ok(out)
     }
 
@@ -247,7 +254,7 @@ impl GpuBlur {
         vol: &ArrayBase<impl Data<Elem = impl Voxel>, Ix3>,
         opts: &BlurOptions,
     ) -> Result<Array3<B>, BlurError> {
-        let mut out = Array3::from_elem(vol.raw_dim(), B::zeroed());
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
         self.blur_into(vol, opts, &mut out)?;
         Ok(out)
     }
@@ -269,7 +276,13 @@ impl GpuBlur {
         T: DataMut<Elem = B>,
         B: Voxel,
     {
-        pollster::block_on(self.blur_into_inner(vol, opts, out, &mut |_, _| {}))
+        pollster::block_on(self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut |_, _| {},
+        ))
     }
 
     /// [`GpuBlur::blur_with`] for async callers (the returned future is not `Send`: wgpu's
@@ -286,103 +299,266 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = Array3::<f32>::zeros(vol.raw_dim());
-        self.blur_into_inner(vol, opts, &mut out, &mut |_, _| {})
-            .await?;
+        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
+        self.filter_into_inner(
+            vol,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            &mut |_, _| {},
+        )
+        .await?;
         Ok(out)
     }
 
-    async fn blur_into_inner<S, A, T, B>(
+    /// `scipy.ndimage.gaussian_laplace`: the sum over the filtered axes (all three unless
+    /// [`BlurOptions::axes`] says otherwise) of the second derivative of the Gaussian along that
+    /// axis, with the options' sigma on every axis. As in scipy, term `i` of the sum uses the
+    /// mode of axis `i` on every axis.
+    ///
+    /// 8 passes (the smoothing along axis 0 is shared by two terms) and one sum on the GPU;
+    /// volumes larger than the device are streamed in slabs, as by [`GpuBlur::blur_with`].
+    ///
+    /// # Errors
+    /// Those of [`GpuBlur::blur_with`], and [`BlurError::OrderWithDerivatives`] when the options
+    /// carry derivative orders.
+    pub fn gaussian_laplace<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
         opts: &BlurOptions,
-        out: &mut ArrayBase<T, Ix3>,
+    ) -> Result<Array3<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let [out] = into_array(self.filter(vol, opts, Filter::Laplace)?);
+        Ok(out)
+    }
+
+    /// `scipy.ndimage.gaussian_gradient_magnitude`: the square root of the sum over the
+    /// filtered axes of the squared first derivative of the Gaussian along that axis. As in
+    /// scipy, term `i` uses the mode of axis `i` on every axis.
+    ///
+    /// 8 passes and one combination (squares, sum, square root) on the GPU.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn gaussian_gradient_magnitude<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<Array3<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let [out] = into_array(self.filter(vol, opts, Filter::GradientMagnitude)?);
+        Ok(out)
+    }
+
+    /// The Gaussian gradient: the first derivative along axes 0, 1 and 2, each
+    /// `gaussian_filter(vol, sigma, order=e_i)` with the options' modes. An axis left out by
+    /// [`BlurOptions::axes`] (or with a sigma scipy skips) is not differentiated: its component
+    /// is the smoothing along the other axes, as scipy gives.
+    ///
+    /// 8 passes (3 would be needed per component alone).
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn gaussian_gradient<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<[Array3<f32>; 3], BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        Ok(into_array(self.filter(vol, opts, Filter::Gradient)?))
+    }
+
+    /// The Hessian of the Gaussian-smoothed volume: components 00, 01, 02, 11, 12, 22, each
+    /// `gaussian_filter(vol, sigma, order=e_i + e_j)` with the options' modes, as
+    /// `skimage.feature.hessian_matrix(vol, sigma, use_gaussian_derivatives=True)` builds them.
+    ///
+    /// 15 passes (18 for six separate filters).
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn hessian<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+    ) -> Result<[Array3<f32>; 6], BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        Ok(into_array(self.filter(vol, opts, Filter::Hessian)?))
+    }
+
+    /// Any [`Filter`] of `vol`: its [`Filter::outputs`] volumes, in its order.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::gaussian_laplace`].
+    pub fn filter<S, A>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+    ) -> Result<Vec<Array3<f32>>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let mut outs: Vec<Array3<f32>> = (0..filter.outputs())
+            .map(|_| transfer::fresh_output(crate::cpu::shape_of(vol)))
+            .collect();
+        let mut views: Vec<ArrayViewMut3<'_, f32>> =
+            outs.iter_mut().map(|o| o.view_mut()).collect();
+        pollster::block_on(self.filter_into_inner(vol, opts, filter, &mut views, &mut |_, _| {}))?;
+        Ok(outs)
+    }
+
+    /// [`GpuBlur::filter`] into `outs`, arrays of the volume's shape (any layout, any [`Voxel`]
+    /// type, converted as [`GpuBlur::blur_as`] does), one per output of the filter, calling
+    /// `progress(done, total)` after each slab.
+    ///
+    /// # Errors
+    /// [`BlurError::OutputCount`] when `outs` does not hold one array per output,
+    /// [`BlurError::ShapeMismatch`] when a shape differs, and those of [`GpuBlur::filter`].
+    pub fn filter_into<S, A, B>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut3<'_, B>],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+        B: Voxel,
+    {
+        pollster::block_on(self.filter_into_inner(vol, opts, filter, outs, &mut progress))
+    }
+
+    /// Blurs each volume of a batch (axis 0 counts the volumes; axes 1, 2, 3 are each volume's
+    /// axes 0, 1, 2): a (t, z, y, x) time series, a stack of channels. The volumes go through
+    /// the GPU together, as many per upload as fit one buffer, not one round trip each; the
+    /// result equals blurring each volume alone.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_with`].
+    pub fn blur_batch<S, A>(
+        &self,
+        vols: &ArrayBase<S, Ix4>,
+        opts: &BlurOptions,
+    ) -> Result<Array4<f32>, BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+    {
+        let (t, a, b, c) = vols.dim();
+        let mut out = Array4::<f32>::zeros((t, a, b, c));
+        self.filter_batch_into(
+            vols,
+            opts,
+            Filter::Gaussian,
+            &mut [out.view_mut()],
+            |_, _| {},
+        )?;
+        Ok(out)
+    }
+
+    /// [`GpuBlur::filter_into`] for a batch of volumes (see [`GpuBlur::blur_batch`]): each
+    /// output array has the batch's shape.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::filter_into`].
+    pub fn filter_batch_into<S, A, B>(
+        &self,
+        vols: &ArrayBase<S, Ix4>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut4<'_, B>],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError>
+    where
+        S: Data<Elem = A>,
+        A: Voxel,
+        B: Voxel,
+    {
+        pollster::block_on(self.filter_batch_inner(vols.view(), opts, filter, outs, &mut progress))
+    }
+
+    async fn filter_into_inner<S, A, B>(
+        &self,
+        vol: &ArrayBase<S, Ix3>,
+        opts: &BlurOptions,
+        filter: Filter,
+        outs: &mut [ArrayViewMut3<'_, B>],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
         S: Data<Elem = A>,
         A: Voxel,
-        T: DataMut<Elem = B>,
         B: Voxel,
     {
-        let (volume, output) = (crate::cpu::shape_of(vol), crate::cpu::shape_of(out));
-        if volume != output {
-            return Err(BlurError::ShapeMismatch { volume, output });
-        }
-        self.run(
-            vol,
+        let mut outs: Vec<ArrayViewMut4<'_, B>> = outs
+            .iter_mut()
+            .map(|o| o.view_mut().insert_axis(Axis(0)))
+            .collect();
+        self.filter_batch_inner(
+            vol.view().insert_axis(Axis(0)),
             opts,
-            &mut |planes, values| {
-                out.slice_mut(ndarray::s![planes, .., ..])
-                    .iter_mut()
-                    .zip(values)
-                    .for_each(|(o, &v)| *o = B::from_f32(v));
-            },
+            filter,
+            &mut outs,
             progress,
         )
         .await
     }
 
-    /// Validates, then blurs slab by slab (one slab when the volume fits the device), handing
-    /// each slab's output planes to `sink` in standard order. Two slabs are in flight at once:
-    /// while one is read back, the next one runs.
-    async fn run<S, A>(
+    async fn filter_batch_inner<A, B>(
         &self,
-        vol: &ArrayBase<S, Ix3>,
+        vols: ArrayView4<'_, A>,
         opts: &BlurOptions,
-        sink: &mut dyn FnMut(Range<usize>, &[f32]),
+        filter: Filter,
+        outs: &mut [ArrayViewMut4<'_, B>],
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError>
     where
-        S: Data<Elem = A>,
         A: Voxel,
+        B: Voxel,
     {
-        let shape = crate::cpu::shape_of(vol);
-        let kernels = opts.plan(shape)?;
-        if kernels.iter().all(Option::is_none) {
-            sink(0..shape[0], &upload_order(vol));
-            progress(1, 1);
+        if outs.len() != filter.outputs() {
+            return Err(BlurError::OutputCount {
+                filter: filter.name(),
+                expected: filter.outputs(),
+                given: outs.len(),
+            });
+        }
+        let (t, a, b, c) = vols.dim();
+        for out in outs.iter() {
+            if out.dim() != (t, a, b, c) {
+                let (_, x, y, z) = out.dim();
+                return Err(BlurError::ShapeMismatch {
+                    volume: [a, b, c],
+                    output: [x, y, z],
+                });
+            }
+        }
+        let plan = Plan::new(opts, filter, [a, b, c], false)?;
+        if t == 0 {
             return Ok(());
         }
-        // Slabs hold their planes in the layout of the volume.
-        let plane_bytes = (Layout::for_shape(shape).pitch() * size_of::<f32>()) as u64;
-        let (limit, limit_name) = self.slab_limit();
-        let mut slabs = slabs::plan(
-            shape[0],
-            plane_bytes,
-            limit,
-            limit_name,
-            kernels[0].as_ref(),
-        )?;
-        if slabs.len() > 1 {
-            // Two slabs in flight take no more memory than one slab of the whole limit, when
-            // half a slab still holds the halo.
-            if let Ok(halves) = slabs::plan(
-                shape[0],
-                plane_bytes,
-                limit / 2,
-                limit_name,
-                kernels[0].as_ref(),
-            ) {
-                slabs = halves;
-            }
-        }
-        let total = slabs.len();
-        self.guard(async {
-            let mut in_flight: Option<InFlight> = None;
-            for (done, slab) in slabs.iter().enumerate() {
-                let next = self.submit_slab(vol, slab, shape, &kernels).await?;
-                if let Some(previous) = in_flight.replace(next) {
-                    self.finish_slab(previous, sink).await?;
-                    progress(done, total);
-                }
-            }
-            if let Some(last) = in_flight {
-                self.finish_slab(last, sink).await?;
-                progress(total, total);
-            }
-            Ok(())
-        })
+        let mut planes = schedule::output_planes(outs);
+        self.run(
+            vols,
+            &plan,
+            &mut schedule::store_into(&mut planes),
+            progress,
+        )
         .await
     }
 
@@ -405,127 +581,79 @@ impl GpuBlur {
         .unwrap_or((0, "none"))
     }
 
-    /// Uploads `slab`'s planes of `vol`, encodes the passes and the copy of its output planes to
-    /// a staging buffer, and submits it all.
-    async fn submit_slab<S, A>(
+    /// Takes the buffers `plan` needs beyond `input` (its slot 0) and encodes its steps on a
+    /// volume in `layout`. Returns the buffer of every slot, to give back once submitted (all
+    /// but the ones the caller keeps).
+    async fn encode_plan(
         &self,
-        vol: &ArrayBase<S, Ix3>,
-        slab: &Slab,
-        shape: [usize; 3],
-        kernels: &[Option<AxisKernel>; 3],
-    ) -> Result<InFlight, BlurError>
-    where
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
-        let plane = shape[1] * shape[2];
-        let slab_shape = [slab.planes.len(), shape[1], shape[2]];
-        let mut encoder = self.encoder();
-        let (mut volume, packed) = self
-            .load(vol, &slab.planes, slab_shape, &mut encoder)
-            .await?;
-        let spare = self.encode_blur(&mut encoder, &mut volume, kernels).await?;
-        let planes = slab.first..slab.first + slab.out.len();
-        let staging = self.stage(&mut encoder, &volume, planes).await?;
-        let submission = self.submit(encoder).await?;
-        Ok(InFlight {
-            out: slab.out.clone(),
-            voxels: slab.out.len() * plane,
-            staging,
-            submission,
-            storage: [Some(volume.buffer), Some(spare), packed],
-        })
-    }
-
-    /// Waits for `slab`, hands its output planes to `sink` and keeps its buffers for reuse.
-    async fn finish_slab(
-        &self,
-        slab: InFlight,
-        sink: &mut dyn FnMut(Range<usize>, &[f32]),
-    ) -> Result<(), BlurError> {
-        let out = slab.out;
-        passes::readback(
-            &self.device,
-            &slab.staging,
-            slab.submission,
-            slab.voxels,
-            |values| sink(out, values),
-        )
-        .await?;
-        give_back(&self.staging, slab.staging);
-        for buffer in slab.storage.into_iter().flatten() {
-            give_back(&self.storage, buffer);
-        }
-        Ok(())
-    }
-
-    /// Encodes the upload of planes `planes` of `vol` (a volume of `shape`) as f32 into a
-    /// storage buffer: as they are for f32, widened on the GPU for integer types. Returns the
-    /// volume and the buffer of packed integers to give back after submission, if any.
-    async fn load<S, A>(
-        &self,
-        vol: &ArrayBase<S, Ix3>,
-        planes: &[usize],
-        shape: [usize; 3],
         encoder: &mut wgpu::CommandEncoder,
-    ) -> Result<(GpuVolume, Option<wgpu::Buffer>), BlurError>
-    where
-        S: Data<Elem = A>,
-        A: Voxel,
-    {
-        let layout = Layout::for_shape(shape);
-        let buffer = self
-            .take(&self.storage, layout.bytes(), passes::storage_buffer)
-            .await?;
-        let packed = match A::UPLOAD {
-            Upload::F32 | Upload::Host => {
-                let values = slab_values(
-                    vol,
-                    planes,
-                    |v: &[A]| A::as_f32_slice(v).map(Cow::Borrowed),
-                    |v| v.to_f32(),
-                );
-                let scopes = Scopes::push(&self.device);
-                write_planes(&self.queue, &buffer, layout, bytemuck::cast_slice(&values));
-                scopes.pop().await?;
-                None
-            }
+        plan: &Plan,
+        input: wgpu::Buffer,
+        layout: Layout,
+    ) -> Result<Vec<wgpu::Buffer>, BlurError> {
+        let mut buffers = Vec::with_capacity(plan.slots);
+        buffers.push(input);
+        for _ in 1..plan.slots {
+            buffers.push(self.transfers.storage(layout.bytes()).await?);
+        }
+        let scopes = Scopes::push(&self.device);
+        self.encoding().plan(encoder, plan, &buffers, layout);
+        scopes.pop().await?;
+        Ok(buffers)
+    }
+
+    /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
+    /// `layout` says) as f32 into a storage buffer: as they are for f32, widened on the GPU for
+    /// integer types. Returns the volume, and what to recycle once submitted.
+    async fn load<A: Voxel>(
+        &self,
+        planes: &[ndarray::ArrayView2<'_, A>],
+        layout: Layout,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<(GpuVolume, Loaded), BlurError> {
+        let buffer = self.transfers.storage(layout.bytes()).await?;
+        let loaded = match A::UPLOAD {
+            Upload::F32 | Upload::Host => Loaded {
+                staging: self
+                    .transfers
+                    .upload(planes, layout, false, &buffer, encoder)
+                    .await?,
+                packed: None,
+            },
             Upload::Packed { bits, signed } => {
-                let values = slab_values(vol, planes, |v: &[A]| Some(Cow::Borrowed(v)), |v| v);
-                let raw: &[u8] = bytemuck::cast_slice(&values);
                 // Packed in the same layout as the f32 volume, so widening is voxel by voxel.
                 let bytes = (layout.len() * size_of::<A>()) as u64;
-                let words = self
-                    .take(
-                        &self.storage,
-                        bytes.next_multiple_of(4),
-                        passes::storage_buffer,
-                    )
+                let words = self.transfers.storage(bytes.next_multiple_of(4)).await?;
+                let staging = self
+                    .transfers
+                    .upload(planes, layout, true, &words, encoder)
                     .await?;
                 let scopes = Scopes::push(&self.device);
-                write_planes(&self.queue, &words, layout, raw);
                 self.encoding()
                     .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
                 scopes.pop().await?;
-                Some(words)
+                Loaded {
+                    staging,
+                    packed: Some(words),
+                }
             }
         };
-        Ok((GpuVolume { buffer, layout }, packed))
+        Ok((
+            GpuVolume {
+                buffer,
+                layout,
+                owner: self.id,
+            },
+            loaded,
+        ))
     }
 
-    /// A staging buffer, and the encoded copy into it of `planes` of `volume`, back to back.
-    async fn stage(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        volume: &GpuVolume,
-        planes: Range<usize>,
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let bytes = (planes.len() * volume.layout.plane() * size_of::<f32>()) as u64;
-        let staging = self
-            .take(&self.staging, bytes, passes::staging_buffer)
-            .await?;
-        copy_planes(encoder, &volume.buffer, volume.layout, planes, &staging);
-        Ok(staging)
+    /// Recycles what an upload leaves once its work is submitted.
+    fn recycle(&self, loaded: Loaded) {
+        self.transfers.recycle(loaded.staging);
+        if let Some(packed) = loaded.packed {
+            self.transfers.keep_storage(packed);
+        }
     }
 
     /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
@@ -568,31 +696,6 @@ impl GpuBlur {
         Ok(index)
     }
 
-    /// Encodes the passes of `kernels` on `volume`, leaving the result in `volume` (its buffer
-    /// may be swapped with a scratch one). Returns the buffer to give back once submitted.
-    async fn encode_blur(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        volume: &mut GpuVolume,
-        kernels: &[Option<AxisKernel>; 3],
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let mut spare = self
-            .take(&self.storage, volume.bytes(), passes::storage_buffer)
-            .await?;
-        let scopes = Scopes::push(&self.device);
-        let buffers = PingPong {
-            a: &volume.buffer,
-            b: &spare,
-            layout: volume.layout,
-        };
-        let swapped = self.encoding().blur(encoder, &buffers, kernels);
-        scopes.pop().await?;
-        if swapped {
-            std::mem::swap(&mut volume.buffer, &mut spare);
-        }
-        Ok(spare)
-    }
-
     fn check_alive(&self) -> Result<(), BlurError> {
         match self.lost.lock().ok().and_then(|s| s.clone()) {
             Some(reason) => Err(BlurError::DeviceLost { reason }),
@@ -613,35 +716,6 @@ impl GpuBlur {
         }
         Ok(bytes)
     }
-
-    /// A buffer of at least `bytes` from `pool`, or a new one made by `make`.
-    async fn take(
-        &self,
-        pool: &Mutex<Vec<wgpu::Buffer>>,
-        bytes: u64,
-        make: fn(&wgpu::Device, u64) -> wgpu::Buffer,
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let reused = pool.lock().ok().and_then(|mut pool| {
-            let i = pool.iter().position(|b| b.size() >= bytes)?;
-            Some(pool.swap_remove(i))
-        });
-        if let Some(b) = reused {
-            return Ok(b);
-        }
-        let scopes = Scopes::push(&self.device);
-        let buffer = make(&self.device, bytes);
-        scopes.pop().await?;
-        Ok(buffer)
-    }
-}
-
-/// Keeps `buffer` for reuse; only the largest few stay, so memory does not pile up.
-fn give_back(pool: &Mutex<Vec<wgpu::Buffer>>, buffer: wgpu::Buffer) {
-    if let Ok(mut pool) = pool.lock() {
-        pool.push(buffer);
-        pool.sort_by_key(|b| std::cmp::Reverse(b.size()));
-        pool.truncate(4);
-    }
 }
 
 impl Default for GpuBlur {
@@ -651,103 +725,9 @@ impl Default for GpuBlur {
     }
 }
 
-/// A slab submitted and not yet read back.
-struct InFlight {
-    out: Range<usize>,
-    voxels: usize,
-    staging: wgpu::Buffer,
-    submission: wgpu::SubmissionIndex,
-    /// The slab's storage buffers, to give back once it is done.
-    storage: [Option<wgpu::Buffer>; 3],
-}
-
-/// The voxels of `planes` of `vol`, in standard order, as `T`: borrowed by `borrow` when they
-/// lie contiguously in memory in that order, converted voxel by voxel with `convert` otherwise.
-fn slab_values<'a, S, A, T: Clone>(
-    vol: &'a ArrayBase<S, Ix3>,
-    planes: &[usize],
-    borrow: impl Fn(&'a [A]) -> Option<Cow<'a, [T]>>,
-    convert: impl Fn(A) -> T,
-) -> Cow<'a, [T]>
-where
-    S: Data<Elem = A>,
-    A: Voxel,
-{
-    let plane = vol.len_of(Axis(1)) * vol.len_of(Axis(2));
-    let consecutive = planes.windows(2).all(|w| w[1] == w[0] + 1);
-    if let (true, Some(all), Some(&first)) = (consecutive, vol.as_slice(), planes.first()) {
-        if let Some(values) = borrow(&all[first * plane..(first + planes.len()) * plane]) {
-            return values;
-        }
-    }
-    let mut values = Vec::with_capacity(planes.len() * plane);
-    for &p in planes {
-        values.extend(vol.index_axis(Axis(0), p).iter().map(|&v| convert(v)));
-    }
-    Cow::Owned(values)
-}
-
-/// Writes the planes of a volume in `layout`, given back to back in `bytes` (any voxel size),
-/// into `buffer`, each at its place in the layout.
-fn write_planes(queue: &wgpu::Queue, buffer: &wgpu::Buffer, layout: Layout, bytes: &[u8]) {
-    if layout.is_dense() {
-        return write_padded(queue, buffer, 0, bytes);
-    }
-    // Spare rows only come with planes and rows of whole 4-byte words of any voxel type.
-    let voxel = bytes.len() / (layout.shape[0] * layout.plane());
-    for (i, plane) in bytes.chunks(layout.plane() * voxel).enumerate() {
-        write_padded(queue, buffer, (i * layout.pitch() * voxel) as u64, plane);
-    }
-}
-
-/// Writes `bytes` into `buffer` from `offset` (a multiple of 4); wgpu copies whole 4-byte
-/// words, so a ragged tail goes in a zero-padded word of its own.
-fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
-    let whole = bytes.len() / 4 * 4;
-    if whole > 0 {
-        queue.write_buffer(buffer, offset, &bytes[..whole]);
-    }
-    if whole < bytes.len() {
-        let mut tail = [0u8; 4];
-        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-        queue.write_buffer(buffer, offset + whole as u64, &tail);
-    }
-}
-
-/// Encodes the copy of `planes` of the volume in `src` (in `layout`) to the start of `dst`,
-/// back to back.
-fn copy_planes(
-    encoder: &mut wgpu::CommandEncoder,
-    src: &wgpu::Buffer,
-    layout: Layout,
-    planes: Range<usize>,
-    dst: &wgpu::Buffer,
-) {
-    let f32_bytes = |voxels: usize| (voxels * size_of::<f32>()) as u64;
-    if layout.is_dense() {
-        let from = f32_bytes(planes.start * layout.plane());
-        encoder.copy_buffer_to_buffer(src, from, dst, 0, f32_bytes(planes.len() * layout.plane()));
-        return;
-    }
-    for (i, p) in planes.enumerate() {
-        encoder.copy_buffer_to_buffer(
-            src,
-            f32_bytes(p * layout.pitch()),
-            dst,
-            f32_bytes(i * layout.plane()),
-            f32_bytes(layout.plane()),
-        );
-    }
-}
-
-/// The voxels as f32 in standard (C) order, borrowed when they already are.
-fn upload_order<S, A>(vol: &ArrayBase<S, Ix3>) -> Cow<'_, [f32]>
-where
-    S: Data<Elem = A>,
-    A: Voxel,
-{
-    if let Some(slice) = vol.as_slice().and_then(A::as_f32_slice) {
-        return Cow::Borrowed(slice);
-    }
-    Cow::Owned(vol.iter().map(|v| v.to_f32()).collect())
+/// What an upload leaves to recycle once its work is submitted.
+struct Loaded {
+    staging: transfer::UploadStaging,
+    /// The packed integers widened on the GPU.
+    packed: Option<wgpu::Buffer>,
 }

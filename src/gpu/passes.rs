@@ -1,33 +1,39 @@
 //! The work: the pipeline built once, the buffers kept between calls, and the pass loop.
 
 use std::num::NonZeroU64;
+use std::sync::OnceLock;
 
 use bytemuck::{Pod, Zeroable};
 
 use super::layout::Layout;
+use crate::Mode;
 use crate::options::AxisKernel;
-use crate::{BlurError, Mode};
+use crate::plan::{Plan, Step};
 
-/// The WGSL source of the 1D pass: `shaders/blur_axis.wgsl` and `shaders/blur_axis_vec4.wgsl`.
-pub const BLUR_AXIS_WGSL: &str = concat!(
+/// The WGSL source of the 1D passes of both families: `shaders/blur_axis.wgsl`,
+/// `shaders/blur_axis_vec4.wgsl` and `shaders/blur_axis_gpu.wgsl`.
+pub(crate) const BLUR_AXIS_WGSL: &str = concat!(
     include_str!("../../shaders/blur_axis.wgsl"),
-    include_str!("../../shaders/blur_axis_vec4.wgsl")
+    include_str!("../../shaders/blur_axis_vec4.wgsl"),
+    include_str!("../../shaders/blur_axis_gpu.wgsl")
 );
 /// The 1D pass for devices with only 4 storage bindings per shader stage:
 /// `shaders/blur_axis.wgsl` and `shaders/blur_axis_scalar.wgsl`.
-pub const BLUR_AXIS_SCALAR_WGSL: &str = concat!(
+pub(crate) const BLUR_AXIS_SCALAR_WGSL: &str = concat!(
     include_str!("../../shaders/blur_axis.wgsl"),
     include_str!("../../shaders/blur_axis_scalar.wgsl")
 );
 /// The WGSL source of the plain copy that benchmarks measure passes against.
-pub const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
+pub(crate) const COPY_WGSL: &str = include_str!("../../shaders/copy.wgsl");
 /// The WGSL source of the conversion of integer voxels to f32.
-pub const WIDEN_WGSL: &str = include_str!("../../shaders/widen.wgsl");
+pub(crate) const WIDEN_WGSL: &str = include_str!("../../shaders/widen.wgsl");
+/// The WGSL source of the voxel-by-voxel combination of a filter's terms.
+pub(crate) const COMBINE_WGSL: &str = include_str!("../../shaders/combine.wgsl");
 
 /// Mirror of the WGSL `Widen` struct of `shaders/widen.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct WidenParams {
+pub(crate) struct WidenParams {
     /// Voxels to convert.
     pub count: u32,
     /// Bits per voxel: 8 or 16.
@@ -46,18 +52,37 @@ pub(crate) const RUN_LONG: u32 = 64;
 /// inputs per output instead of 3 at radius 32, and spill more; on lavapipe that pays for long
 /// kernels only.
 const LONG_RADIUS: usize = 16;
-/// Invocations per workgroup (the shader's `WORKGROUP`).
+/// Invocations per workgroup (the shader's `WORKGROUP`) of the CPU family, the copies and the
+/// conversions: what llvmpipe runs as one SIMD program best.
 pub(crate) const WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the GPU family's entry points.
+pub(crate) const GPU_WORKGROUP: u32 = 128;
+/// Outputs along the axis per `cols4` invocation (the shader's `RUN_GPU`).
+pub(crate) const RUN_GPU: u32 = 8;
 /// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
 /// length.
 const MODE_ANY: u32 = 5;
 /// Border pipelines: one per mode (`PassParams::mode` 0..=4), then the `MODE_ANY` one.
 const BORDER_PIPELINES: usize = 6;
 
+/// Mirror of the WGSL `Combine` struct of `shaders/combine.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub(crate) struct CombineParams {
+    /// vec4s to write.
+    pub quads: u32,
+    /// Terms to combine: 1, 2 or 3.
+    pub inputs: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad1: u32,
+    /// Padding.
+    pub pad2: u32,
+}
+
 /// Mirror of the WGSL `Params` struct of `shaders/blur_axis.wgsl`: one pass along one axis.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub struct PassParams {
+pub(crate) struct PassParams {
     /// Voxels along the axis.
     pub len: u32,
     /// Distance in elements between neighbours along the axis.
@@ -87,10 +112,18 @@ pub struct PassParams {
     pub outer_stride: u32,
     /// Outputs per interior run: `RUN`, or `RUN_LONG` (then the `interior_long` entry point).
     pub interior_run: u32,
+    /// GPU family: vec4s per row (`rows4`), or column quads per group of lines (`cols4`).
+    pub quads: u32,
+    /// `cols4`: runs of `RUN_GPU` outputs per line.
+    pub runs: u32,
+    /// GPU family: invocations of its entry point.
+    pub gpu_invocations: u32,
     /// Padding to WGSL's 16-byte struct alignment.
     pub pad1: u32,
     /// Padding.
     pub pad2: u32,
+    /// Padding.
+    pub pad3: u32,
 }
 
 impl PassParams {
@@ -109,7 +142,7 @@ impl PassParams {
         let (n, r, run) = (layout.shape[axis], kernel.radius, RUN as usize);
         let stride: usize = buffer[axis + 1..].iter().product();
         let outer_stride: usize = buffer[axis..].iter().product();
-        let lines = buffer.iter().product::<usize>() / buffer[axis];
+        let lines = layout.len() / buffer[axis];
         // Left border runs tile [0, start) with start >= r, interior runs go on from there as
         // far as their taps stay inside the axis, and right border runs end at n. When n is a
         // multiple of RUN, that is n / RUN runs, none overlapping. Long kernels off the last
@@ -147,16 +180,49 @@ impl PassParams {
             interior_start: start as u32,
             outer_stride: outer_stride as u32,
             interior_run: interior_run as u32,
+            quads: 0,
+            runs: 0,
+            gpu_invocations: 0,
             pad1: 0,
             pad2: 0,
+            pad3: 0,
         }
+    }
+
+    /// The pass along `axis` in the GPU family, when its entry points take it: rows of a
+    /// multiple of 4 voxels (`rows4` along the last axis, `cols4` along the others, whose
+    /// column quads then start 16-byte aligned).
+    pub(crate) fn along_gpu(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Option<Self> {
+        if !layout.shape[2].is_multiple_of(4) {
+            return None;
+        }
+        let mut p = Self::along(layout, axis, kernel, weight_offset);
+        let elements = layout.len();
+        let (n, stride) = (p.len as usize, p.stride as usize);
+        let (quads, runs, invocations) = if axis == 2 {
+            let quads = n / 4;
+            (quads, 0, elements / n * quads)
+        } else {
+            let (quads, runs) = (stride / 4, n.div_ceil(RUN_GPU as usize));
+            let groups = elements / p.outer_stride as usize;
+            (quads, runs, groups * runs * quads)
+        };
+        p.quads = quads as u32;
+        p.runs = runs as u32;
+        p.gpu_invocations = u32::try_from(invocations).ok()?;
+        Some(p)
     }
 }
 
-/// Workgroups to dispatch for `invocations`, as (x, y): y > 1 only when x alone would pass
-/// `max_per_dim`.
-pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
-    let groups = invocations.div_ceil(WORKGROUP);
+/// Workgroups of `size` to dispatch for `invocations`, as (x, y): y > 1 only when x alone
+/// would pass `max_per_dim`.
+pub(crate) fn workgroups(invocations: u32, size: u32, max_per_dim: u32) -> (u32, u32) {
+    let groups = invocations.div_ceil(size);
     if groups <= max_per_dim {
         (groups, 1)
     } else {
@@ -164,10 +230,9 @@ pub(crate) fn workgroups(invocations: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-/// The compute pipeline and its bind group layout, built once per `GpuBlur`.
+/// The pass pipelines for one value of the shader's `TRUNCATE`.
 #[derive(Debug)]
-pub(crate) struct Pipeline {
-    layout: wgpu::BindGroupLayout,
+struct PassPipelines {
     interior: wgpu::ComputePipeline,
     /// Interior runs of `RUN_LONG` outputs.
     interior_long: wgpu::ComputePipeline,
@@ -177,11 +242,55 @@ pub(crate) struct Pipeline {
     /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
     /// `PassParams::mode`), then the one for kernels of any length.
     border: [wgpu::ComputePipeline; BORDER_PIPELINES],
+    /// The GPU family's entry points, when it is the family in use.
+    gpu: Option<GpuPipelines>,
+}
+
+/// The entry points of the pass family for discrete GPUs (`shaders/blur_axis_gpu.wgsl`).
+#[derive(Debug)]
+struct GpuPipelines {
+    /// Along the contiguous axis.
+    rows4: wgpu::ComputePipeline,
+    /// Along the other axes.
+    cols4: wgpu::ComputePipeline,
+}
+
+/// Which shaders run the passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PassFamily {
+    /// Register-window runs, interior and border apart, no divergence: tuned for CPU adapters
+    /// (llvmpipe), whose workgroups run as one SIMD program.
+    Cpu,
+    /// Coalesced vec4 passes (`shaders/blur_axis_gpu.wgsl`) for discrete GPUs: neighbouring
+    /// invocations on neighbouring addresses. Passes it does not take (rows not a multiple of
+    /// 4 voxels) run in the CPU family.
+    Gpu,
+}
+
+/// The compute pipelines and their bind group layouts, built once per `GpuBlur`; the variants
+/// few calls need (truncating passes, the combinations) on first use.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    blur_module: wgpu::ShaderModule,
+    /// Whether the device has the storage bindings for the vec4 views.
+    vec4_views: bool,
+    /// The family the passes run in.
+    pub family: PassFamily,
+    /// The passes as they are (index 0, built at once) and truncating toward zero (index 1).
+    passes: [OnceLock<PassPipelines>; 2],
     copy: wgpu::ComputePipeline,
     /// The copy through the vec4 views, when the device has them.
     copy4: Option<wgpu::ComputePipeline>,
     widen_layout: wgpu::BindGroupLayout,
     widen: wgpu::ComputePipeline,
+    combine_layout: wgpu::BindGroupLayout,
+    combine_pipeline_layout: wgpu::PipelineLayout,
+    combine_module: wgpu::ShaderModule,
+    /// The sum (index 0) and the norm (index 1) of a filter's terms.
+    combine: [OnceLock<wgpu::ComputePipeline>; 2],
 }
 
 fn uniform_entry(binding: u32, size: usize) -> wgpu::BindGroupLayoutEntry {
@@ -211,24 +320,66 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// A compute pipeline of `module`'s entry point `name`, with these override constants (and
+/// `WORKGROUP` unless they set it).
+fn specialized(
+    device: &wgpu::Device,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    name: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let mut all = constants.to_vec();
+    if !all.iter().any(|(name, _)| *name == "WORKGROUP") {
+        all.push(("WORKGROUP", f64::from(WORKGROUP)));
+    }
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&format!("blur3d.{name}")),
+        layout: Some(layout),
+        module,
+        entry_point: Some(name),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &all,
+            ..Default::default()
+        },
+        cache: None,
+    })
+}
+
+fn module(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+fn pipeline_layout(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+) -> wgpu::PipelineLayout {
+    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    })
+}
+
 impl Pipeline {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        let module = |label, source: &str| {
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
-        };
+    /// The pipelines of `family` (the CPU family where the device lacks the vec4 views the GPU
+    /// family needs).
+    pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
         // The vec4 views of the volume (bindings 4 and 5) need 5 storage buffers per stage; a
         // device with fewer (WebGPU's downlevel limits) runs without them.
         let vec4_views = device.limits().max_storage_buffers_per_shader_stage >= 5;
+        let family = if vec4_views { family } else { PassFamily::Cpu };
         let blur_module = if vec4_views {
-            module("blur3d.blur_axis", BLUR_AXIS_WGSL)
+            module(device, "blur3d.blur_axis", BLUR_AXIS_WGSL)
         } else {
-            module("blur3d.blur_axis_scalar", BLUR_AXIS_SCALAR_WGSL)
+            module(device, "blur3d.blur_axis_scalar", BLUR_AXIS_SCALAR_WGSL)
         };
-        let copy_module = module("blur3d.copy", COPY_WGSL);
-        let widen_module = module("blur3d.widen", WIDEN_WGSL);
+        let copy_module = module(device, "blur3d.copy", COPY_WGSL);
+        let widen_module = module(device, "blur3d.widen", WIDEN_WGSL);
         let entries = [
             uniform_entry(0, size_of::<PassParams>()),
             storage_entry(1, true),
@@ -241,11 +392,7 @@ impl Pipeline {
             label: Some("blur3d.pass_layout"),
             entries: &entries[..if vec4_views { 6 } else { 4 }],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("blur3d.pipeline_layout"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let pass_layout = pipeline_layout(device, "blur3d.pipeline_layout", &layout);
         let widen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.widen_layout"),
             entries: &[
@@ -255,53 +402,102 @@ impl Pipeline {
             ],
         });
         let widen_pipeline_layout =
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("blur3d.widen_pipeline_layout"),
-                bind_group_layouts: &[Some(&widen_layout)],
-                immediate_size: 0,
-            });
-        let specialized = |layout: &wgpu::PipelineLayout,
-                           module: &wgpu::ShaderModule,
-                           name: &str,
-                           constants: &[(&str, f64)]| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("blur3d.{name}")),
-                layout: Some(layout),
-                module,
-                entry_point: Some(name),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            })
-        };
-        let workgroup = ("WORKGROUP", f64::from(WORKGROUP));
-        let entry = |layout, module, name| specialized(layout, module, name, &[workgroup]);
-        let border = |mode: u32| {
-            specialized(
-                &pipeline_layout,
-                &blur_module,
-                "border",
-                &[workgroup, ("MODE", f64::from(mode))],
-            )
-        };
-        Pipeline {
-            interior: entry(&pipeline_layout, &blur_module, "interior"),
-            interior_long: entry(&pipeline_layout, &blur_module, "interior_long"),
-            interior_aligned: vec4_views
-                .then(|| entry(&pipeline_layout, &blur_module, "interior_aligned")),
-            border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
-            copy: entry(&pipeline_layout, &copy_module, "copy"),
-            copy4: vec4_views.then(|| entry(&pipeline_layout, &copy_module, "copy4")),
-            widen: entry(&widen_pipeline_layout, &widen_module, "widen"),
+            pipeline_layout(device, "blur3d.widen_pipeline_layout", &widen_layout);
+        let combine_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("blur3d.combine_layout"),
+            entries: &[
+                uniform_entry(0, size_of::<CombineParams>()),
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, true),
+                storage_entry(4, false),
+            ],
+        });
+        let pipeline = Pipeline {
+            copy: specialized(device, &pass_layout, &copy_module, "copy", &[]),
+            copy4: vec4_views
+                .then(|| specialized(device, &pass_layout, &copy_module, "copy4", &[])),
+            widen: specialized(device, &widen_pipeline_layout, &widen_module, "widen", &[]),
             widen_layout,
+            combine_pipeline_layout: pipeline_layout(
+                device,
+                "blur3d.combine_pipeline_layout",
+                &combine_layout,
+            ),
+            combine_layout,
+            combine_module: module(device, "blur3d.combine", COMBINE_WGSL),
+            combine: [OnceLock::new(), OnceLock::new()],
+            passes: [OnceLock::new(), OnceLock::new()],
             layout,
-        }
+            pipeline_layout: pass_layout,
+            blur_module,
+            vec4_views,
+            family,
+        };
+        // The plain passes every blur needs, at once: a first call does not pay for them.
+        pipeline.passes(device, false);
+        pipeline
+    }
+
+    /// The pass pipelines, truncating toward zero or not, built on first use.
+    fn passes(&self, device: &wgpu::Device, truncate: bool) -> &PassPipelines {
+        self.passes[usize::from(truncate)].get_or_init(|| {
+            let trunc = ("TRUNCATE", f64::from(u8::from(truncate)));
+            let entry = |name| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    name,
+                    &[trunc],
+                )
+            };
+            let border = |mode: u32| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    "border",
+                    &[trunc, ("MODE", f64::from(mode))],
+                )
+            };
+            let gpu_entry = |name| {
+                specialized(
+                    device,
+                    &self.pipeline_layout,
+                    &self.blur_module,
+                    name,
+                    &[trunc, ("WORKGROUP", f64::from(GPU_WORKGROUP))],
+                )
+            };
+            PassPipelines {
+                interior: entry("interior"),
+                interior_long: entry("interior_long"),
+                interior_aligned: self.vec4_views.then(|| entry("interior_aligned")),
+                border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
+                gpu: (self.family == PassFamily::Gpu).then(|| GpuPipelines {
+                    rows4: gpu_entry("rows4"),
+                    cols4: gpu_entry("cols4"),
+                }),
+            }
+        })
+    }
+
+    /// The combination of terms, sum or norm, built on first use.
+    fn combine(&self, device: &wgpu::Device, norm: bool) -> &wgpu::ComputePipeline {
+        self.combine[usize::from(norm)].get_or_init(|| {
+            specialized(
+                device,
+                &self.combine_pipeline_layout,
+                &self.combine_module,
+                "combine",
+                &[("NORM", f64::from(u8::from(norm)))],
+            )
+        })
     }
 }
 
-impl Pipeline {
+impl PassPipelines {
     /// The interior pipeline for pass `p`: runs of `RUN_LONG` when `along` chose them; else vec4
     /// loads when its lines are contiguous (the last axis) and every window starts at a
     /// multiple of 4 voxels (line length, run starts and radius multiples of 4;
@@ -333,34 +529,27 @@ impl Pipeline {
     }
 }
 
-/// A storage buffer a volume of `bytes` can live in, and be copied in and out of; a whole
-/// number of vec4s, for the shader's vec4 view.
-pub(crate) fn storage_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("blur3d.volume"),
-        size: bytes.next_multiple_of(16),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
-}
-
-/// A buffer the host can map to read a result of `bytes`.
-pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("blur3d.staging"),
-        size: bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
-}
-
-/// What one dispatch step of a pass sequence runs.
-enum Step<'a> {
-    Blur(&'a PassParams),
-    /// A plain copy, one voxel per invocation, or four (`true`).
-    Copy(bool),
+/// One dispatch step of encoded GPU work, with the buffers it reads and writes.
+enum Work<'a> {
+    /// A blur pass, in the GPU family when `gpu`.
+    Pass {
+        params: PassParams,
+        gpu: bool,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+    },
+    /// A plain copy, one voxel per invocation, or four (`vec4`).
+    Copy {
+        vec4: bool,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+    },
+    /// The sum of the terms, or their norm.
+    Combine {
+        inputs: Vec<&'a wgpu::Buffer>,
+        norm: bool,
+        dst: &'a wgpu::Buffer,
+    },
 }
 
 /// What encoding GPU work needs: the device, its queue (small parameter buffers are written
@@ -372,36 +561,56 @@ pub(crate) struct Encoder<'a> {
     pub pipeline: &'a Pipeline,
 }
 
-/// Two storage buffers passes ping-pong between; the volume starts in `a`.
-pub(crate) struct PingPong<'a> {
-    pub a: &'a wgpu::Buffer,
-    pub b: &'a wgpu::Buffer,
-    pub layout: Layout,
-}
-
 impl Encoder<'_> {
-    /// Encodes one blur pass per kernel. Returns whether the result ended in `b`.
-    pub(crate) fn blur(
+    /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
+    /// `buffers[i]`.
+    pub(crate) fn plan(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
-        kernels: &[Option<AxisKernel>; 3],
-    ) -> bool {
-        let layout = buffers.layout;
-        // All weights in one buffer, each pass's params in its own slot of one uniform buffer.
+        plan: &Plan,
+        buffers: &[wgpu::Buffer],
+        layout: Layout,
+    ) {
+        // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
+        // as vec4s.
         let mut weights: Vec<f32> = Vec::new();
-        let mut params: Vec<PassParams> = Vec::new();
-        for (axis, kernel) in kernels.iter().enumerate() {
-            if let Some(k) = kernel {
-                params.push(PassParams::along(layout, axis, k, weights.len()));
-                #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-                weights.extend(k.weights.iter().map(|&w| w as f32));
-                // The shaders read weights as vec4s, each axis's from a multiple of 4.
-                weights.resize(weights.len().next_multiple_of(4), 0.0);
-            }
+        let mut offsets = Vec::with_capacity(plan.kernels.len());
+        for k in &plan.kernels {
+            offsets.push(weights.len());
+            #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
+            weights.extend(k.weights.iter().map(|&w| w as f32));
+            weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
-        let steps: Vec<Step<'_>> = params.iter().map(Step::Blur).collect();
-        self.steps(encoder, buffers, &weights, &steps)
+        let work: Vec<Work<'_>> = plan
+            .steps
+            .iter()
+            .map(|step| match step {
+                Step::Pass {
+                    axis,
+                    kernel,
+                    src,
+                    dst,
+                } => {
+                    let (k, offset) = (&plan.kernels[*kernel], offsets[*kernel]);
+                    let gpu = match self.pipeline.family {
+                        PassFamily::Gpu => PassParams::along_gpu(layout, *axis, k, offset),
+                        PassFamily::Cpu => None,
+                    };
+                    Work::Pass {
+                        gpu: gpu.is_some(),
+                        params: gpu.unwrap_or_else(|| PassParams::along(layout, *axis, k, offset)),
+                        src: &buffers[*src],
+                        dst: &buffers[*dst],
+                    }
+                }
+                Step::Combine { inputs, norm, dst } => Work::Combine {
+                    inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
+                    norm: *norm,
+                    dst: &buffers[*dst],
+                },
+            })
+            .collect();
+        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass);
     }
 
     /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
@@ -442,19 +651,11 @@ impl Encoder<'_> {
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: packed,
-                        offset: 0,
-                        size: NonZeroU64::new(packed_bytes),
-                    }),
+                    resource: binding(packed, 0, packed_bytes),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: dst,
-                        offset: 0,
-                        size: NonZeroU64::new(count as u64 * 4),
-                    }),
+                    resource: binding(dst, 0, count as u64 * 4),
                 },
             ],
         });
@@ -466,40 +667,49 @@ impl Encoder<'_> {
         pass.set_bind_group(0, &bind_group, &[]);
         let (x, y) = workgroups(
             count as u32,
+            WORKGROUP,
             device.limits().max_compute_workgroups_per_dimension,
         );
         pass.dispatch_workgroups(x, y, 1);
     }
 
-    /// Encodes `count` plain copies: the floor of `count` passes. Returns whether the result
-    /// ended in `b`.
+    /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
+    /// passes. Returns whether the result ended in `b`.
     pub(crate) fn copies(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
+        [a, b]: [&wgpu::Buffer; 2],
+        layout: Layout,
         count: usize,
         vec4: bool,
     ) -> bool {
-        let steps: Vec<Step<'_>> = (0..count).map(|_| Step::Copy(vec4)).collect();
-        self.steps(encoder, buffers, &[0.0; 4], &steps)
+        let work: Vec<Work<'_>> = (0..count)
+            .map(|i| {
+                let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                Work::Copy { vec4, src, dst }
+            })
+            .collect();
+        self.dispatch(encoder, layout, &[0.0; 4], &work, false);
+        count % 2 == 1
     }
 
-    fn steps(
+    fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        buffers: &PingPong<'_>,
+        layout: Layout,
         weights: &[f32],
-        steps: &[Step<'_>],
-    ) -> bool {
+        work: &[Work<'_>],
+        truncate: bool,
+    ) {
         let Encoder {
             device,
             queue,
             pipeline,
         } = *self;
-        let PingPong { a, b, layout } = *buffers;
         let limits = device.limits();
         let voxels = layout.len();
         let bytes = layout.bytes();
+        let quads = bytes.next_multiple_of(16);
         let weights_buffer = upload(
             device,
             queue,
@@ -507,15 +717,27 @@ impl Encoder<'_> {
             bytemuck::cast_slice(weights),
             wgpu::BufferUsages::STORAGE,
         );
+        // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
-        let mut uniform_bytes = vec![0u8; (slot * steps.len() as u64) as usize];
-        for (i, step) in steps.iter().enumerate() {
-            if let Step::Blur(p) = step {
-                let at = i * slot as usize;
-                uniform_bytes[at..at + size_of::<PassParams>()]
-                    .copy_from_slice(bytemuck::bytes_of(*p));
-            }
+        let mut uniform_bytes = vec![0u8; (slot * work.len() as u64) as usize];
+        for (i, step) in work.iter().enumerate() {
+            let at = i * slot as usize;
+            let combine;
+            let params: &[u8] = match step {
+                Work::Pass { params, .. } => bytemuck::bytes_of(params),
+                Work::Combine { inputs, .. } => {
+                    combine = CombineParams {
+                        quads: (quads / 16) as u32,
+                        inputs: inputs.len() as u32,
+                        pad1: 0,
+                        pad2: 0,
+                    };
+                    bytemuck::bytes_of(&combine)
+                }
+                Work::Copy { .. } => &[],
+            };
+            uniform_bytes[at..at + params.len()].copy_from_slice(params);
         }
         let params_buffer = upload(
             device,
@@ -524,73 +746,146 @@ impl Encoder<'_> {
             &uniform_bytes,
             wgpu::BufferUsages::UNIFORM,
         );
-        let binding = |buffer, offset, size| {
-            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset,
-                size: NonZeroU64::new(size),
-            })
-        };
-        let (mut src, mut dst) = (a, b);
+        let passes = pipeline.passes(device, truncate);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("blur3d.passes"),
             timestamp_writes: None,
         });
-        for (i, step) in steps.iter().enumerate() {
-            let quads = bytes.next_multiple_of(16);
-            let entries = [
-                binding(
-                    &params_buffer,
-                    i as u64 * slot,
-                    size_of::<PassParams>() as u64,
+        for (i, step) in work.iter().enumerate() {
+            let params = |size: usize| binding(&params_buffer, i as u64 * slot, size as u64);
+            let (bind_group, dispatches) = match step {
+                Work::Pass {
+                    params: p,
+                    gpu,
+                    src,
+                    dst,
+                } => (
+                    self.pass_bind_group(
+                        params(size_of::<PassParams>()),
+                        &weights_buffer,
+                        src,
+                        dst,
+                        bytes,
+                    ),
+                    match (gpu, &passes.gpu) {
+                        (true, Some(g)) => {
+                            let entry = if p.stride == 1 { &g.rows4 } else { &g.cols4 };
+                            vec![(entry, p.gpu_invocations, GPU_WORKGROUP)]
+                        }
+                        _ => vec![
+                            (passes.interior_for(p), p.interior_invocations, WORKGROUP),
+                            (passes.border_for(p), p.border_invocations, WORKGROUP),
+                        ],
+                    },
                 ),
-                weights_buffer.as_entire_binding(),
-                binding(src, 0, bytes),
-                binding(dst, 0, bytes),
-                binding(src, 0, quads),
-                binding(dst, 0, quads),
-            ];
-            let views = if pipeline.interior_aligned.is_some() {
-                6
-            } else {
-                4
+                Work::Copy { vec4, src, dst } => (
+                    self.pass_bind_group(
+                        params(size_of::<PassParams>()),
+                        &weights_buffer,
+                        src,
+                        dst,
+                        bytes,
+                    ),
+                    match &pipeline.copy4 {
+                        Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
+                            vec![(copy4, (voxels / 4) as u32, WORKGROUP)]
+                        }
+                        _ => vec![(&pipeline.copy, voxels as u32, WORKGROUP)],
+                    },
+                ),
+                Work::Combine { inputs, norm, dst } => {
+                    let term = |j: usize| binding(inputs.get(j).unwrap_or(&inputs[0]), 0, quads);
+                    let entries = [
+                        params(size_of::<CombineParams>()),
+                        term(0),
+                        term(1),
+                        term(2),
+                        binding(dst, 0, quads),
+                    ];
+                    (
+                        bind_group(
+                            device,
+                            &pipeline.combine_layout,
+                            "blur3d.combine_bind_group",
+                            entries,
+                        ),
+                        vec![(
+                            pipeline.combine(device, *norm),
+                            (quads / 16) as u32,
+                            WORKGROUP,
+                        )],
+                    )
+                }
             };
-            let entries: Vec<wgpu::BindGroupEntry<'_>> = entries
-                .into_iter()
-                .take(views)
-                .zip(0..)
-                .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
-                .collect();
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("blur3d.pass_bind_group"),
-                layout: &pipeline.layout,
-                entries: &entries,
-            });
             pass.set_bind_group(0, &bind_group, &[]);
-            let dispatches = match step {
-                Step::Blur(p) => vec![
-                    (pipeline.interior_for(p), p.interior_invocations),
-                    (pipeline.border_for(p), p.border_invocations),
-                ],
-                Step::Copy(vec4) => match &pipeline.copy4 {
-                    Some(copy4) if *vec4 && voxels.is_multiple_of(4) => {
-                        vec![(copy4, (voxels / 4) as u32)]
-                    }
-                    _ => vec![(&pipeline.copy, voxels as u32)],
-                },
-            };
-            for (entry, invocations) in dispatches {
+            for (entry, invocations, size) in dispatches {
                 if invocations > 0 {
-                    let (x, y) =
-                        workgroups(invocations, limits.max_compute_workgroups_per_dimension);
+                    let (x, y) = workgroups(
+                        invocations,
+                        size,
+                        limits.max_compute_workgroups_per_dimension,
+                    );
                     pass.set_pipeline(entry);
                     pass.dispatch_workgroups(x, y, 1);
                 }
             }
-            std::mem::swap(&mut src, &mut dst);
         }
-        steps.len() % 2 == 1
     }
+
+    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`).
+    fn pass_bind_group(
+        &self,
+        params: wgpu::BindingResource<'_>,
+        weights: &wgpu::Buffer,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        bytes: u64,
+    ) -> wgpu::BindGroup {
+        let quads = bytes.next_multiple_of(16);
+        let entries = [
+            params,
+            weights.as_entire_binding(),
+            binding(src, 0, bytes),
+            binding(dst, 0, bytes),
+            binding(src, 0, quads),
+            binding(dst, 0, quads),
+        ];
+        let views = if self.pipeline.vec4_views { 6 } else { 4 };
+        bind_group(
+            self.device,
+            &self.pipeline.layout,
+            "blur3d.pass_bind_group",
+            entries.into_iter().take(views),
+        )
+    }
+}
+
+/// A binding of `size` bytes of `buffer` from `offset`.
+fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer,
+        offset,
+        size: NonZeroU64::new(size),
+    })
+}
+
+/// A bind group of `resources` at bindings 0, 1, 2, ...
+fn bind_group<'a>(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    resources: impl IntoIterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .into_iter()
+        .zip(0..)
+        .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
 }
 
 /// A new buffer holding `contents`. Unlike `DeviceExt::create_buffer_init`, which maps the buffer
@@ -610,51 +905,6 @@ fn upload(
     });
     queue.write_buffer(&buffer, 0, contents);
     buffer
-}
-
-/// Waits for the staging buffer to hold the result and hands its first `len` values to `sink`.
-pub(crate) async fn readback(
-    device: &wgpu::Device,
-    staging: &wgpu::Buffer,
-    submission: wgpu::SubmissionIndex,
-    len: usize,
-    sink: impl FnOnce(&[f32]),
-) -> Result<(), BlurError> {
-    let slice = staging.slice(..(len * size_of::<f32>()) as u64);
-    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-    slice.map_async(wgpu::MapMode::Read, move |result| {
-        // The receiver only goes away if the caller was dropped; nothing is left to tell.
-        let _ = sender.send(result);
-    });
-    device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        })
-        .map_err(|e| BlurError::Gpu {
-            message: e.to_string(),
-        })?;
-    match receiver.receive().await {
-        Some(Ok(())) => {}
-        Some(Err(e)) => {
-            return Err(BlurError::DeviceLost {
-                reason: e.to_string(),
-            });
-        }
-        None => {
-            return Err(BlurError::DeviceLost {
-                reason: "the readback was abandoned".into(),
-            });
-        }
-    }
-    {
-        let view = slice.get_mapped_range().map_err(|e| BlurError::Gpu {
-            message: e.to_string(),
-        })?;
-        sink(bytemuck::cast_slice(&view));
-    }
-    staging.unmap();
-    Ok(())
 }
 
 #[cfg(test)]
@@ -679,6 +929,7 @@ mod tests {
     fn constants_match_the_shader() {
         assert_eq!(shader_const("RUN"), RUN);
         assert_eq!(shader_const("RUN_LONG"), RUN_LONG);
+        assert_eq!(shader_const("RUN_GPU"), RUN_GPU);
         assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
         assert_eq!(BORDER_PIPELINES, MODE_ANY as usize + 1);
         // The border pipelines are indexed by the params' mode numbers.

@@ -11,8 +11,17 @@
 use std::ops::Range;
 
 use crate::boundary::source_index;
-use crate::options::AxisKernel;
 use crate::{BlurError, Mode};
+
+/// The halo slabs need along axis 0: the radius of the widest axis-0 kernel, and the mode that
+/// maps planes beyond the volume's edges. `Mode::Constant` stops slabs at the edges, where each
+/// pass applies its own mode; that is right for every mode but wrap, since a slab holds more
+/// than twice the radius in planes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Halo {
+    pub radius: usize,
+    pub mode: Mode,
+}
 
 /// One slab: which planes of the volume it holds, in order, and which output planes it yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,14 +34,14 @@ pub(crate) struct Slab {
     pub first: usize,
 }
 
-/// Cuts `n0` planes of `plane_bytes` each into slabs of at most `max_bytes`. A volume that fits
-/// is one slab without halo.
+/// Cuts `n0` planes of `plane_bytes` each into slabs of at most `max_bytes`, with halos of
+/// `halo`'s radius mapped through its mode. A volume that fits is one slab without halo.
 pub(crate) fn plan(
     n0: usize,
     plane_bytes: u64,
     max_bytes: u64,
     limit_name: &'static str,
-    axis0: Option<&AxisKernel>,
+    halo: Halo,
 ) -> Result<Vec<Slab>, BlurError> {
     if n0 as u64 * plane_bytes <= max_bytes {
         return Ok(vec![Slab {
@@ -41,7 +50,7 @@ pub(crate) fn plan(
             first: 0,
         }]);
     }
-    let (r, mode) = axis0.map_or((0, Mode::Reflect), |k| (k.radius, k.mode));
+    let Halo { radius: r, mode } = halo;
     let max_planes = (max_bytes / plane_bytes) as usize;
     if max_planes < 2 * r + 1 {
         return Err(BlurError::VolumeTooLarge {
@@ -80,17 +89,13 @@ pub(crate) fn plan(
 mod tests {
     use super::*;
 
-    fn kernel(radius: usize, mode: Mode) -> AxisKernel {
-        AxisKernel {
-            weights: vec![0.0; 2 * radius + 1],
-            radius,
-            mode,
-        }
+    fn kernel(radius: usize, mode: Mode) -> Halo {
+        Halo { radius, mode }
     }
 
     #[test]
     fn a_volume_that_fits_is_one_slab() {
-        let slabs = plan(10, 4, 40, "limit", Some(&kernel(3, Mode::Reflect))).unwrap();
+        let slabs = plan(10, 4, 40, "limit", kernel(3, Mode::Reflect)).unwrap();
         assert_eq!(
             slabs,
             vec![Slab {
@@ -104,14 +109,14 @@ mod tests {
     #[test]
     fn halos_follow_the_mode_at_the_true_edges() {
         // 6 planes of 1 byte, 5 planes per slab, radius 2: one output plane per slab.
-        let slabs = plan(6, 1, 5, "limit", Some(&kernel(2, Mode::Reflect))).unwrap();
+        let slabs = plan(6, 1, 5, "limit", kernel(2, Mode::Reflect)).unwrap();
         assert_eq!(slabs.len(), 6);
         assert_eq!(slabs[0].planes, vec![1, 0, 0, 1, 2]);
         assert_eq!(slabs[5].planes, vec![3, 4, 5, 5, 4]);
         assert!(slabs.iter().all(|s| s.first == 2 && s.out.len() == 1));
-        let wrap = plan(6, 1, 5, "limit", Some(&kernel(2, Mode::Wrap))).unwrap();
+        let wrap = plan(6, 1, 5, "limit", kernel(2, Mode::Wrap)).unwrap();
         assert_eq!(wrap[0].planes, vec![4, 5, 0, 1, 2]);
-        let constant = plan(6, 1, 5, "limit", Some(&kernel(2, Mode::Constant(1.0)))).unwrap();
+        let constant = plan(6, 1, 5, "limit", kernel(2, Mode::Constant(1.0))).unwrap();
         assert_eq!(
             (constant[0].planes.clone(), constant[0].first),
             (vec![0, 1, 2], 0)
@@ -127,8 +132,7 @@ mod tests {
         for n0 in 1..30 {
             for r in 0..5 {
                 for max in (2 * r + 1)..(2 * r + 8) {
-                    let slabs =
-                        plan(n0, 1, max as u64, "limit", Some(&kernel(r, Mode::Mirror))).unwrap();
+                    let slabs = plan(n0, 1, max as u64, "limit", kernel(r, Mode::Mirror)).unwrap();
                     let outs: Vec<usize> = slabs.iter().flat_map(|s| s.out.clone()).collect();
                     assert_eq!(outs, (0..n0).collect::<Vec<_>>());
                     assert!(slabs.iter().all(|s| s.planes.len() <= max));
@@ -139,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_halo_larger_than_the_limit_is_an_error() {
-        let err = plan(100, 1000, 4000, "limit", Some(&kernel(2, Mode::Reflect))).unwrap_err();
+        let err = plan(100, 1000, 4000, "limit", kernel(2, Mode::Reflect)).unwrap_err();
         assert_eq!(
             err,
             BlurError::VolumeTooLarge {

@@ -3,7 +3,8 @@
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 use super::layout::Layout;
-use super::{GpuBlur, PingPong, give_back, passes};
+use super::{GpuBlur, transfer};
+use crate::plan::{Filter, Plan};
 use crate::{BlurError, BlurOptions, Voxel};
 
 /// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
@@ -22,6 +23,8 @@ use crate::{BlurError, BlurOptions, Voxel};
 pub struct GpuVolume {
     pub(super) buffer: wgpu::Buffer,
     pub(super) layout: Layout,
+    /// The id of the `GpuBlur` whose device holds the buffer.
+    pub(super) owner: u64,
 }
 
 impl GpuVolume {
@@ -70,13 +73,13 @@ impl GpuBlur {
         }
         self.check_fits(Layout::for_shape(shape).len())?;
         self.guard(async {
-            let planes: Vec<usize> = (0..shape[0]).collect();
+            let planes: Vec<_> = vol.outer_iter().collect();
             let mut encoder = self.encoder();
-            let (volume, packed) = self.load(vol, &planes, shape, &mut encoder).await?;
+            let (volume, loaded) = self
+                .load(&planes, Layout::for_shape(shape), &mut encoder)
+                .await?;
             self.submit(encoder).await?;
-            if let Some(packed) = packed {
-                give_back(&self.storage, packed);
-            }
+            self.recycle(loaded);
             Ok(volume)
         })
         .await
@@ -86,44 +89,112 @@ impl GpuBlur {
     /// blurs, then [`GpuBlur::download`] (which waits), or [`GpuBlur::wait`].
     ///
     /// # Errors
-    /// The validation errors of [`BlurOptions`], and GPU errors.
+    /// The validation errors of [`BlurOptions`], [`BlurError::ForeignVolume`] for a volume of
+    /// another `GpuBlur`, and GPU errors.
     pub fn blur_volume(&self, volume: &mut GpuVolume, opts: &BlurOptions) -> Result<(), BlurError> {
-        pollster::block_on(async {
-            let kernels = opts.plan(volume.shape())?;
-            if kernels.iter().all(Option::is_none) {
-                return Ok(());
+        self.check_owner(volume)?;
+        let plan = Plan::new(opts, Filter::Gaussian, volume.shape(), false)?;
+        if plan.is_identity() {
+            return Ok(());
+        }
+        pollster::block_on(self.guard(async {
+            let mut encoder = self.encoder();
+            let mut buffers = self
+                .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
+                .await?;
+            self.submit(encoder).await?;
+            volume.buffer = buffers.swap_remove(plan.outputs[0]);
+            for buffer in buffers {
+                self.transfers.keep_storage(buffer);
             }
-            self.guard(async {
-                let mut encoder = self.encoder();
-                let spare = self.encode_blur(&mut encoder, volume, &kernels).await?;
-                self.submit(encoder).await?;
-                give_back(&self.storage, spare);
-                Ok(())
-            })
-            .await
-        })
+            Ok(())
+        }))
+    }
+
+    /// Any [`Filter`] of a device-resident `volume`, which is left as it is: the filter's
+    /// outputs as new device-resident volumes. Submitted, not waited for, as
+    /// [`GpuBlur::blur_volume`].
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_volume`], and [`BlurError::OrderWithDerivatives`] for a derivative
+    /// filter with orders set.
+    pub fn filter_volume(
+        &self,
+        volume: &GpuVolume,
+        opts: &BlurOptions,
+        filter: Filter,
+    ) -> Result<Vec<GpuVolume>, BlurError> {
+        self.check_owner(volume)?;
+        let plan = Plan::new(opts, filter, volume.shape(), true)?;
+        pollster::block_on(self.guard(async {
+            let mut encoder = self.encoder();
+            let buffers = self
+                .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
+                .await?;
+            // Each output gets a buffer of its own: a copy where it is the input, or where an
+            // earlier output already took its slot.
+            let mut taken = vec![false; buffers.len()];
+            taken[0] = true;
+            let mut outputs = Vec::with_capacity(plan.outputs.len());
+            for &slot in &plan.outputs {
+                let buffer = if taken[slot] {
+                    let copy = self.transfers.storage(volume.bytes()).await?;
+                    encoder.copy_buffer_to_buffer(&buffers[slot], 0, &copy, 0, volume.bytes());
+                    copy
+                } else {
+                    taken[slot] = true;
+                    buffers[slot].clone()
+                };
+                outputs.push(GpuVolume {
+                    buffer,
+                    layout: volume.layout,
+                    owner: self.id,
+                });
+            }
+            self.submit(encoder).await?;
+            for (buffer, taken) in buffers.into_iter().zip(taken) {
+                if !taken {
+                    self.transfers.keep_storage(buffer);
+                }
+            }
+            Ok(outputs)
+        }))
     }
 
     /// Copies `volume` back to the host, in standard layout, once the work on it is done.
     ///
     /// # Errors
-    /// GPU errors, [`BlurError::DeviceLost`] among them.
+    /// [`BlurError::ForeignVolume`] for a volume of another `GpuBlur`, and GPU errors,
+    /// [`BlurError::DeviceLost`] among them.
     pub fn download(&self, volume: &GpuVolume) -> Result<Array3<f32>, BlurError> {
+        self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
             let mut encoder = self.encoder();
             let planes = 0..volume.layout.shape[0];
-            let staging = self.stage(&mut encoder, volume, planes).await?;
+            let staging = self
+                .transfers
+                .stage(&mut encoder, &volume.buffer, volume.layout, planes)
+                .await?;
             let submission = self.submit(encoder).await?;
-            let mut values = Vec::new();
-            passes::readback(&self.device, &staging, submission, volume.len(), |v| {
-                values = v.to_vec()
-            })
-            .await?;
-            give_back(&self.staging, staging);
-            let [a, b, c] = volume.shape();
-            // The readback holds exactly the volume's voxels in standard order.
-            Ok(Array3::from_shape_vec((a, b, c), values).expect("readback has the volume's size"))
+            let mut out = transfer::fresh_output(volume.shape());
+            self.transfers
+                .readback(staging, submission, volume.len(), |values| {
+                    let mut planes: Vec<_> = out.outer_iter_mut().collect();
+                    transfer::store_planes(&mut planes, values);
+                })
+                .await?;
+            Ok(out)
         }))
+    }
+
+    /// A volume may only be used with the `GpuBlur` that made it: its buffer lives on that
+    /// device.
+    fn check_owner(&self, volume: &GpuVolume) -> Result<(), BlurError> {
+        if volume.owner == self.id {
+            Ok(())
+        } else {
+            Err(BlurError::ForeignVolume)
+        }
     }
 
     /// Blocks until all work submitted so far has finished (to time device-resident work).
@@ -165,24 +236,24 @@ impl GpuBlur {
         count: usize,
         vec4: bool,
     ) -> Result<(), BlurError> {
+        self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
-            let mut spare = self
-                .take(&self.storage, volume.bytes(), passes::storage_buffer)
-                .await?;
+            let mut spare = self.transfers.storage(volume.bytes()).await?;
             let mut encoder = self.encoder();
-            let buffers = PingPong {
-                a: &volume.buffer,
-                b: &spare,
-                layout: volume.layout,
-            };
             let scopes = super::Scopes::push(&self.device);
-            let swapped = self.encoding().copies(&mut encoder, &buffers, count, vec4);
+            let swapped = self.encoding().copies(
+                &mut encoder,
+                [&volume.buffer, &spare],
+                volume.layout,
+                count,
+                vec4,
+            );
             scopes.pop().await?;
             if swapped {
                 std::mem::swap(&mut volume.buffer, &mut spare);
             }
             self.submit(encoder).await?;
-            give_back(&self.storage, spare);
+            self.transfers.keep_storage(spare);
             Ok(())
         }))
     }

@@ -37,7 +37,7 @@ fn bad_options_are_errors_on_gpu_and_cpu() {
             BlurOptions::new([1.0, 1e6, 1.0]),
             BlurError::RadiusTooLarge {
                 axis: 1,
-                radius: 4_000_000,
+                radius: Some(4_000_000),
                 max: MAX_RADIUS,
             },
         ),
@@ -45,8 +45,24 @@ fn bad_options_are_errors_on_gpu_and_cpu() {
             BlurOptions::new(1.0).radius([1, 1, usize::MAX]),
             BlurError::RadiusTooLarge {
                 axis: 2,
-                radius: usize::MAX,
+                radius: Some(usize::MAX),
                 max: MAX_RADIUS,
+            },
+        ),
+        (
+            BlurOptions::new(1e300),
+            BlurError::RadiusTooLarge {
+                axis: 0,
+                radius: None,
+                max: MAX_RADIUS,
+            },
+        ),
+        (
+            BlurOptions::new(1.0).orders([0, 1001, 2]),
+            BlurError::OrderTooLarge {
+                axis: 1,
+                order: 1001,
+                max: blur3d::kernel::MAX_ORDER,
             },
         ),
     ];

@@ -155,6 +155,34 @@ fn other_voxel_types_match_f32() {
         &cpu::full3d(&vi, &opts).unwrap(),
         4096.0 * GPU_TOL,
     );
+    // i8 is widened on the GPU with its sign; the wider integers are converted on the host.
+    let vi8 = v16.mapv(|v| (i32::from(v % 256) - 128) as i8);
+    assert_close(
+        &gpu.blur_with(&vi8, &opts).unwrap(),
+        &cpu::full3d(&vi8, &opts).unwrap(),
+        128.0 * GPU_TOL,
+    );
+    let want = gpu.blur_with(&v16.mapv(f32::from), &opts).unwrap();
+    assert_close(
+        &gpu.blur_with(&v16.mapv(u32::from), &opts).unwrap(),
+        &want,
+        0.0,
+    );
+    assert_close(
+        &gpu.blur_with(&v16.mapv(i32::from), &opts).unwrap(),
+        &want,
+        0.0,
+    );
+    assert_close(
+        &gpu.blur_with(&v16.mapv(u64::from), &opts).unwrap(),
+        &want,
+        0.0,
+    );
+    assert_close(
+        &gpu.blur_with(&v16.mapv(i64::from), &opts).unwrap(),
+        &want,
+        0.0,
+    );
 }
 
 #[test]

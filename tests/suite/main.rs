@@ -6,11 +6,12 @@
 
 mod common;
 
+mod batch;
 mod errors;
+mod family;
 mod fixtures;
 mod gpu_vs_cpu;
 mod invariants;
 mod properties;
-mod shaders;
 mod slabs;
 mod threads;

@@ -1,4 +1,5 @@
-//! One `GpuBlur` shared by several threads gives each the same result as one thread.
+//! One `GpuBlur` shared by several threads gives each the same result as one thread; one
+//! `GpuBlur` per adapter.
 
 use blur3d::{BlurOptions, GpuBlur, Mode};
 
@@ -45,4 +46,26 @@ fn concurrent_calls_match_sequential_ones() {
             }
         }
     });
+}
+
+/// A `GpuBlur` per adapter, as a program with several GPUs makes them: `on_adapter` opens its
+/// own device there and blurs as `new` does.
+#[test]
+fn a_blur_on_a_chosen_adapter() {
+    let Some(gpu) = gpu() else { return };
+    let name = gpu
+        .adapter_info()
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .iter()
+        .find(|a| a.get_info().name == name)
+        .expect("the shared blur's adapter is enumerated");
+    let own = GpuBlur::on_adapter(adapter).unwrap();
+    assert_eq!(own.adapter_info().map(|i| i.name.clone()), Some(name));
+    let vol = random_volume((6, 7, 8), 70);
+    assert_eq!(own.blur(&vol, 1.5).unwrap(), gpu.blur(&vol, 1.5).unwrap());
 }

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use blur3d::{BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, PassParams, WIDEN_WGSL, WidenParams};
+use super::passes::{
+    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COMBINE_WGSL, CombineParams, PassParams, WIDEN_WGSL,
+    WidenParams,
+};
 
 fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
@@ -18,7 +21,8 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
 }
 
 /// Every WGSL file validates: whole modules alone, `blur_axis_*.wgsl` appended to
-/// `blur_axis.wgsl` (which is only ever used so), as the crate builds them.
+/// `blur_axis.wgsl` (and `blur_axis_gpu.wgsl` to `blur_axis_vec4.wgsl` too), as the crate
+/// builds them.
 #[test]
 fn every_shader_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -29,7 +33,9 @@ fn every_shader_validates() {
         if path.extension().is_some_and(|e| e == "wgsl") {
             let name = path.file_name().unwrap().to_str().unwrap();
             let source = read(name);
-            if name.starts_with("blur_axis_") {
+            if name == "blur_axis_gpu.wgsl" {
+                module(&(read("blur_axis.wgsl") + &read("blur_axis_vec4.wgsl") + &source));
+            } else if name.starts_with("blur_axis_") {
                 module(&(read("blur_axis.wgsl") + &source));
             } else if name != "blur_axis.wgsl" {
                 module(&source);
@@ -37,7 +43,7 @@ fn every_shader_validates() {
             count += 1;
         }
     }
-    assert!(count >= 5, "shaders missing from {}", dir.display());
+    assert!(count >= 7, "shaders missing from {}", dir.display());
 }
 
 #[test]
@@ -45,7 +51,7 @@ fn embedded_shaders_are_the_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     assert_eq!(
-        read("blur_axis.wgsl") + &read("blur_axis_vec4.wgsl"),
+        read("blur_axis.wgsl") + &read("blur_axis_vec4.wgsl") + &read("blur_axis_gpu.wgsl"),
         BLUR_AXIS_WGSL
     );
     assert_eq!(
@@ -88,12 +94,18 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         size_of::<PassParams>(),
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
-            outer_stride, interior_run, pad1, pad2),
+            outer_stride, interior_run, quads, runs, gpu_invocations, pad1, pad2, pad3),
     );
     assert_layout(
         WIDEN_WGSL,
         "Widen",
         size_of::<WidenParams>(),
         &offsets!(WidenParams: count, bits, signed, pad),
+    );
+    assert_layout(
+        COMBINE_WGSL,
+        "Combine",
+        size_of::<CombineParams>(),
+        &offsets!(CombineParams: quads, inputs, pad1, pad2),
     );
 }

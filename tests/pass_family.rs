@@ -1,0 +1,48 @@
+//! `BLUR3D_PASSES` chooses the pass family; any other value than `gpu` or `cpu` is an error that
+//! says what to set. A binary of its own, since it sets the variable for the whole process.
+
+use blur3d::{BlurError, BlurOptions, GpuBlur, PassFamily, cpu};
+use ndarray::Array3;
+
+#[test]
+fn blur3d_passes_chooses_the_family_or_says_what_is_wrong() {
+    let set = |value: &str| {
+        // SAFETY: this binary's only test; no other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("BLUR3D_PASSES", value) };
+    };
+    set("fast");
+    match GpuBlur::try_new() {
+        Err(BlurError::InvalidPasses { value }) => assert_eq!(value, "fast"),
+        Err(BlurError::NoAdapter { .. }) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: no GPU adapter on this machine");
+            return;
+        }
+        other => panic!("expected InvalidPasses, got {other:?}"),
+    }
+    let message = BlurError::InvalidPasses {
+        value: "fast".into(),
+    }
+    .to_string();
+    assert!(
+        message.contains("gpu") && message.contains("cpu"),
+        "{message}"
+    );
+
+    // Both families give the same volume (rows of a multiple of 4: the GPU family's own
+    // entry points along every axis).
+    let vol = Array3::from_shape_fn((9, 12, 16), |(i, j, k)| ((i * 7 + j * 3 + k) % 11) as f32);
+    let opts = BlurOptions::new([1.0, 2.0, 3.0]).orders([0, 1, 2]);
+    let expected = cpu::separable(&vol, &opts).unwrap();
+    for (value, family) in [("gpu", PassFamily::Gpu), ("CPU", PassFamily::Cpu)] {
+        set(value);
+        let gpu = GpuBlur::try_new().unwrap();
+        assert_eq!(gpu.pass_family(), family);
+        let out = gpu.blur_with(&vol, &opts).unwrap();
+        let worst = out
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (f64::from(*a) - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-4, "{family:?}: off by {worst}");
+    }
+}
