@@ -2045,3 +2045,60 @@ fn imagej_stacks_with_the_tags_of_one_page_are_read_whole() {
     fs::write(&i, imagej_one_ifd(5, 4, 1_000_000, &values)).unwrap();
     refuses(&i, &d.join("refused.npy"), "more than this");
 }
+
+#[test]
+fn gpu_series_equal_the_library_on_each_volume() {
+    let Some(g) = gpu() else { return };
+    let dir = tmp();
+    let d = dir.path();
+    let opts = BlurOptions::new([1.0, 2.0, 0.5]).mode(Mode::Nearest);
+    // .npy, float32, five volumes.
+    let series = ndarray::Array4::from_shape_fn((5, 8, 9, 10), |(t, i, j, k)| {
+        random(SHAPE, 60 + t as u64, 1.0)[[i, j, k]] as f32
+    });
+    let (i, o) = (d.join("series.npy"), d.join("out.npy"));
+    write_npy(&i, &series);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1,2,0.5".as_ref(),
+        "--mode".as_ref(),
+        "nearest".as_ref(),
+    ]);
+    let out = ndarray::Array4::<f32>::read_npy(fs::File::open(&o).unwrap()).unwrap();
+    for (t, vol) in series.outer_iter().enumerate() {
+        assert_eq!(
+            out.index_axis(ndarray::Axis(0), t),
+            g.blur_with(&vol, &opts).unwrap(),
+            "volume {t}"
+        );
+    }
+    // NIfTI, int16, t last, in Fortran order.
+    let nifti = ndarray::Array4::from_shape_fn((8, 9, 10, 3), |(i, j, k, t)| {
+        to_i16(&(random(SHAPE, 70 + t as u64, 2000.0) - 1000.0))[[i, j, k]]
+    });
+    let (i, o) = (d.join("series.nii.gz"), d.join("out.nii.gz"));
+    write_nifti(&i, &nifti, &nifti_header([1.0, 1.0, 1.0]));
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1,2,0.5".as_ref(),
+        "--mode".as_ref(),
+        "nearest".as_ref(),
+    ]);
+    let obj = ReaderOptions::new().read_file(&o).unwrap();
+    let out: ArrayD<i16> = obj.into_volume().into_ndarray::<i16>().unwrap();
+    for t in 0..3 {
+        let vol = nifti.index_axis(ndarray::Axis(3), t);
+        let expected = g.blur_as::<i16>(&vol, &opts).unwrap();
+        assert_eq!(
+            out.index_axis(ndarray::Axis(3), t),
+            expected.into_dyn(),
+            "volume {t}"
+        );
+    }
+}
