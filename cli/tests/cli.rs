@@ -2102,3 +2102,64 @@ fn gpu_series_equal_the_library_on_each_volume() {
         );
     }
 }
+
+#[test]
+fn axes_names_the_volume_axes_of_a_4d_npy() {
+    let dir = tmp();
+    let d = dir.path();
+    // Shape (z, c, y, x): the series is axis 1, the volume's axes 0, 2 and 3.
+    let vols: Vec<Array3<f64>> = (0..3).map(|c| random(SHAPE, 80 + c, 1.0)).collect();
+    let data = ndarray::Array4::from_shape_fn((8, 3, 9, 10), |(z, c, y, x)| vols[c][[z, y, x]]);
+    let (i, o) = (d.join("zcyx.npy"), d.join("out.npy"));
+    write_npy(&i, &data);
+    let engines: &[&str] = if gpu().is_some() {
+        &["--cpu", "--quiet"]
+    } else {
+        &["--cpu"]
+    };
+    for engine in engines {
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--axes".as_ref(),
+            "0,2,3".as_ref(),
+            "--sigma".as_ref(),
+            "1,2,0.5".as_ref(),
+            engine.as_ref(),
+        ]);
+        let out = ndarray::Array4::<f64>::read_npy(fs::File::open(&o).unwrap()).unwrap();
+        assert_eq!(out.dim(), (8, 3, 9, 10), "the axes stay where they were");
+        for (c, vol) in vols.iter().enumerate() {
+            let expected = reference(vol, &BlurOptions::new([1.0, 2.0, 0.5]));
+            let got = out.index_axis(ndarray::Axis(1), c).to_owned();
+            let tol = if *engine == "--cpu" { 0.0 } else { 1e-6 };
+            assert_close(&got, &expected, tol);
+        }
+    }
+    // Only for 4D .npy files, and three different axes.
+    let (_, nii, _, _) = valid_inputs(d);
+    let three = d.join("three.npy");
+    write_npy(&three, &random(SHAPE, 1, 1.0));
+    for (input, axes, words) in [
+        (&three, "0,1,2", "--axes is for 4D .npy files"),
+        (&nii, "0,1,2", "--axes is for 4D .npy files"),
+        (&i, "0,0,2", "three different axes"),
+        (&i, "1,2,5", "not an axis of a 4D array"),
+    ] {
+        fails(
+            [
+                a(input),
+                "-o".as_ref(),
+                a(&d.join("x.npy")),
+                "--axes".as_ref(),
+                axes.as_ref(),
+                "--sigma".as_ref(),
+                "1".as_ref(),
+                "--cpu".as_ref(),
+            ],
+            input,
+            words,
+        );
+    }
+}
