@@ -90,27 +90,11 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
             }
         )));
     };
+    // A device of the blur's own, opened as GpuBlur::new opens one: the adapter's limits, its
+    // loss watched, errors that escape the library's scopes recorded (never a panic, which would
+    // abort the Python process).
+    let blur = GpuBlur::on_adapter(&adapter).map_err(to_py)?;
     let info = adapter.get_info();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("blur3d.python.device"),
-        required_features: wgpu::Features::empty(),
-        // The adapter's own limits, so that buffers can be as large as the hardware allows.
-        required_limits: adapter.limits(),
-        experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: wgpu::MemoryHints::Performance,
-        trace: wgpu::Trace::Off,
-    }))
-    .map_err(|e| {
-        GpuError::new_err(format!(
-            "the adapter {} could not open a device: {e}. Update the driver or choose another \
-             adapter",
-            describe(&info)
-        ))
-    })?;
-    // The library checks every piece of work in error scopes; anything that escapes them must
-    // not abort the Python process (wgpu's default handler panics).
-    device.on_uncaptured_error(Arc::new(|_| {}));
-    let blur = GpuBlur::from_device(&device, &queue).map_err(to_py)?;
     Ok((blur, describe(&info)))
 }
 
