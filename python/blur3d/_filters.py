@@ -221,10 +221,10 @@ class Blur:
         """``scipy.ndimage.gaussian_laplace`` on the GPU: the sum over the axes of second
         derivatives, term i using mode i on every axis, as scipy's ``generic_laplace``.
 
-        Float outputs over at most three axes are one GPU filter per volume (shared smoothing
-        passes, the sum on the GPU); otherwise scipy's terms are combined as scipy combines them
-        (integer outputs in integer arithmetic). Extra keywords (``truncate``, ``radius``,
-        ``round_once``) go to :meth:`gaussian_filter`.
+        Float outputs over at most three axes are one GPU filter per batch of volumes (shared
+        smoothing passes, the sum on the GPU); otherwise scipy's terms are combined as scipy
+        combines them (integer outputs in integer arithmetic). Extra keywords (``truncate``,
+        ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
         """
         input = np.asarray(input)
 
@@ -358,9 +358,9 @@ class Blur:
         self._filter(input.imag, output.imag, passes, np.imag(cval), round_once)
 
     def _summed(self, filter, input, output, axes, sigma, mode, cval, kwargs):
-        """Laplace or gradient magnitude (``filter``) in one GPU call per volume, when that gives
-        scipy's result: a float output, at most three axes and keywords the library takes.
-        Returns False when the caller must combine scipy's terms itself."""
+        """Laplace or gradient magnitude (``filter``) in one GPU call per batch of volumes, when
+        that gives scipy's result: a float output, at most three axes and keywords the library
+        takes. Returns False when the caller must combine scipy's terms itself."""
         if not (
             0 < len(axes) <= 3
             and set(kwargs) <= {"truncate", "radius", "round_once"}
