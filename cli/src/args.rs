@@ -21,6 +21,10 @@ Units: a number may end with vox (voxels, the default), mm or um (through the vo
 the file's header: NIfTI's pixdim and xyzt_units, ImageJ's TIFF tags). A number without a unit
 takes the unit at the end of the list, as in c3d: 2x1x1vox, 1,1,2mm. FWHM = 2 sqrt(2 ln 2) sigma.
 
+Derivatives: --order, --laplace and --gradient-magnitude compute scipy's gaussian_filter with
+order=, gaussian_laplace and gaussian_gradient_magnitude. Their values are signed and fractional:
+with an integer input and --dtype same, they are written as float32 (give --dtype to choose).
+
 Output: the format follows OUTPUT's extension. The header (NIfTI-1 or NIfTI-2: all of it, with
 its extensions; TIFF: the description, the resolution tags) is kept when the output has the
 input's format; between formats only the spacing carries over. NIfTI is written as NIfTI-2 when
@@ -39,6 +43,8 @@ Examples:
   blur3d stack.tif -o smooth.tif --sigma 0.8um --mode nearest  # an ImageJ stack
   blur3d stack.tif -o smooth.tif --sigma 1,2,2 --dtype f32  # (z, y, x) voxels
   blur3d vol.npy -o out.npy --sigma 3 --cpu                 # no GPU needed
+  blur3d cells.tif -o log.tif --sigma 2 --laplace           # spots: Laplacian of Gaussian
+  blur3d ct.nii.gz -o dx.nii.gz --sigma 1mm --order 1,0,0   # d/dx of the smoothed volume
   blur3d bold.nii.gz -o bold_s.nii.gz --sigma 2.5mm         # a 4D series, volume by volume
   blur3d --list-adapters";
 
@@ -93,6 +99,25 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub truncate: f64,
+
+    /// Derivative order of the Gaussian, one or three in the file's axis order (scipy's
+    /// order=): 0 blurs, 1 is the first derivative along that axis, 2 the second, ...
+    #[arg(
+        long,
+        value_name = "ORDER",
+        conflicts_with_all = ["laplace", "gradient_magnitude"],
+        allow_hyphen_values = true
+    )]
+    pub order: Option<String>,
+
+    /// The Laplacian of the Gaussian (scipy's gaussian_laplace): the sum of the second
+    /// derivatives along the three axes.
+    #[arg(long, conflicts_with = "gradient_magnitude")]
+    pub laplace: bool,
+
+    /// The magnitude of the Gaussian gradient (scipy's gaussian_gradient_magnitude).
+    #[arg(long)]
+    pub gradient_magnitude: bool,
 
     /// Kernel radius in voxels, one or three, instead of --truncate.
     #[arg(long, value_name = "R", allow_hyphen_values = true)]

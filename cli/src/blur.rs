@@ -108,10 +108,10 @@ impl Engine {
         out: ArrayViewMut3<'_, B>,
         plan: &Plan,
     ) -> Result<(), BlurError> {
-        let (vol, mut out, opts) = oriented(vol, out, plan);
+        let (vol, out, opts) = oriented(vol, out, plan);
         match self {
-            Engine::Gpu(g) => g.blur_into(&vol, &opts, &mut out),
-            Engine::Cpu => cpu_blur(&vol, &opts, &mut out),
+            Engine::Gpu(g) => g.filter_into(&vol, &opts, plan.filter, &mut [out], |_, _| {}),
+            Engine::Cpu => cpu_blur(&vol, &opts, plan.filter, &mut { out }),
         }
     }
 
@@ -125,12 +125,19 @@ impl Engine {
         let (vol, mut out, opts) = oriented(vol, out, plan);
         match self {
             Engine::Gpu(g) => {
-                let blurred = g.blur_with(&vol, &opts)?;
+                let mut blurred = ndarray::Array3::<f32>::zeros(vol.raw_dim());
+                g.filter_into(
+                    &vol,
+                    &opts,
+                    plan.filter,
+                    &mut [blurred.view_mut()],
+                    |_, _| {},
+                )?;
                 Zip::from(&mut out)
                     .and(&blurred)
                     .for_each(|o, &v| *o = B::from_f64(f64::from(v)));
             }
-            Engine::Cpu => cpu_blur(&vol, &opts, &mut out)?,
+            Engine::Cpu => cpu_blur(&vol, &opts, plan.filter, &mut out)?,
         }
         Ok(())
     }
@@ -148,14 +155,16 @@ const CPU_SLAB_BYTES: usize = 16 << 20;
 fn cpu_blur<A: Voxel, B: Element>(
     vol: &ArrayView3<'_, A>,
     opts: &BlurOptions,
+    filter: Filter,
     out: &mut ArrayViewMut3<'_, B>,
 ) -> Result<(), BlurError> {
-    cpu_blur_in_slabs(vol, opts, out, CPU_SLAB_BYTES)
+    cpu_blur_in_slabs(vol, opts, filter, out, CPU_SLAB_BYTES)
 }
 
 fn cpu_blur_in_slabs<A: Voxel, B: Element>(
     vol: &ArrayView3<'_, A>,
     opts: &BlurOptions,
+    filter: Filter,
     out: &mut ArrayViewMut3<'_, B>,
     slab_bytes: usize,
 ) -> Result<(), BlurError> {
@@ -166,7 +175,13 @@ fn cpu_blur_in_slabs<A: Voxel, B: Element>(
         .saturating_sub(2 * reach)
         .max(2 * reach)
         .max(1);
-    let whole = matches!(opts.modes_per_axis()[0], Mode::Wrap) || core >= n0;
+    // The Laplacian's and gradient magnitude's terms take each axis's mode on every axis (as
+    // scipy's do), so any wrap may wrap along axis 0.
+    let wraps = match filter {
+        Filter::Gaussian => opts.modes_per_axis()[0] == Mode::Wrap,
+        _ => opts.modes_per_axis().contains(&Mode::Wrap),
+    };
+    let whole = wraps || core >= n0;
     let core = if whole { n0 } else { core };
     let mut start = 0;
     while start < n0 {
@@ -176,7 +191,13 @@ fn cpu_blur_in_slabs<A: Voxel, B: Element>(
         } else {
             (start.saturating_sub(reach), (end + reach).min(n0))
         };
-        let blurred = cpu::separable(&vol.slice(s![lo..hi, .., ..]), opts)?;
+        let [blurred] =
+            <[_; 1]>::try_from(cpu::filter(&vol.slice(s![lo..hi, .., ..]), opts, filter)?)
+                .map_err(|_| BlurError::OutputCount {
+                    filter: filter.name(),
+                    expected: 1,
+                    given: filter.outputs(),
+                })?;
         Zip::from(out.slice_mut(s![start..end, .., ..]))
             .and(blurred.slice(s![start - lo..end - lo, .., ..]))
             .for_each(|o, &v| *o = B::from_f64(v));
@@ -241,7 +262,7 @@ fn batch<A: Voxel, B: Voxel>(
     } else {
         (vols, out)
     };
-    g.filter_batch_into(&vols, &opts, Filter::Gaussian, &mut [out], |done, total| {
+    g.filter_batch_into(&vols, &opts, plan.filter, &mut [out], |done, total| {
         progress(done, total);
     })
 }
@@ -263,13 +284,15 @@ fn oriented<'a, 'b, A, B>(
     }
 }
 
-/// What the blur does along each axis, in the file's axis order.
+/// What the blur does along each axis, in the file's axis order, and which filter it is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub sigma: [f64; 3],
     pub modes: [Mode; 3],
     pub truncate: f64,
     pub radius: Option<[usize; 3]>,
+    pub orders: [u32; 3],
+    pub filter: Filter,
 }
 
 impl Plan {
@@ -283,6 +306,7 @@ impl Plan {
         }
         let opts = BlurOptions::new(order(self.sigma, reverse))
             .modes(order(self.modes, reverse))
+            .orders(order(self.orders, reverse))
             .truncate(self.truncate);
         match self.radius {
             Some(r) => opts.radius(order(r, reverse)),
@@ -314,8 +338,14 @@ mod tests {
             // Slabs of 3 planes of f64 (5 x 4 voxels each), and of one.
             for planes in [3, 1] {
                 let mut out = Array3::<f64>::zeros(vol.dim());
-                cpu_blur_in_slabs(&vol.view(), &opts, &mut out.view_mut(), planes * 5 * 4 * 8)
-                    .unwrap();
+                cpu_blur_in_slabs(
+                    &vol.view(),
+                    &opts,
+                    Filter::Gaussian,
+                    &mut out.view_mut(),
+                    planes * 5 * 4 * 8,
+                )
+                .unwrap();
                 assert_eq!(
                     out, whole,
                     "sigma {sigma}, {mode:?}, slabs of {planes} planes"

@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use blur3d::{BlurError, GpuBlur};
+use blur3d::{BlurError, Filter, GpuBlur};
 use clap::{CommandFactory, Parser};
 
 use args::Cli;
@@ -22,7 +22,7 @@ use blur::{Engine, Plan};
 use formats::{Format, Meta, Output};
 use progress::Progress;
 use spec::{DTypeChoice, FWHM_PER_SIGMA};
-use volume::Volume;
+use volume::{DType, Volume};
 
 /// What went wrong, and with which file.
 struct Failure {
@@ -123,6 +123,21 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         .transpose()
         .map_err(&at_input)?;
     let dtype = spec::parse_dtype(&cli.dtype).map_err(&at_input)?;
+    let orders = cli
+        .order
+        .as_deref()
+        .map(spec::parse_orders)
+        .transpose()
+        .map_err(&at_input)?
+        .unwrap_or([0; 3]);
+    let filter = if cli.laplace {
+        Filter::Laplace
+    } else if cli.gradient_magnitude {
+        Filter::GradientMagnitude
+    } else {
+        Filter::Gaussian
+    };
+    let derivative = filter != Filter::Gaussian || orders != [0; 3];
     let axes = cli
         .axes
         .as_deref()
@@ -170,6 +185,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             modes,
             truncate: cli.truncate,
             radius,
+            orders,
+            filter,
         };
         // Validates sigma, truncate and radius (axes in the file's order).
         let radii = plan
@@ -192,12 +209,23 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         } else {
             format!("{n0}x{n1}x{n2}")
         };
+        let what = match (filter, orders) {
+            (Filter::Gaussian, [0, 0, 0]) => "blurring".to_string(),
+            (Filter::Gaussian, o) => format!("gaussian_filter order {o:?} of"),
+            (f, _) => format!("{} of", f.name()),
+        };
         let stage = format!(
-            "blurring {size} on {}, sigma {sigma:?} voxels",
+            "{what} {size} on {}, sigma {sigma:?} voxels",
             engine.describe()
         );
         progress.stage(stage.clone());
         let out_dtype = match dtype {
+            // Derivatives are signed and fractional: an integer type would clamp them.
+            DTypeChoice::Same
+                if derivative && !matches!(volume.voxels.dtype(), DType::F32 | DType::F64) =>
+            {
+                DType::F32
+            }
             DTypeChoice::Same => volume.voxels.dtype(),
             DTypeChoice::Given(d) => d,
         };

@@ -193,6 +193,14 @@ pub fn parse_radius(text: &str) -> Result<[usize; 3], String> {
     })
 }
 
+/// `--order 1` or `--order 0,0,2`: derivative orders.
+pub fn parse_orders(text: &str) -> Result<[u32; 3], String> {
+    per_axis("--order", text, |p| {
+        p.parse::<u32>()
+            .map_err(|_| format!("{p:?} is not a derivative order (a whole number >= 0)"))
+    })
+}
+
 /// `--mode nearest` or `--mode reflect,reflect,wrap`.
 pub fn parse_modes(text: &str) -> Result<[Mode; 3], String> {
     per_axis("--mode", text, |p| {
@@ -302,6 +310,10 @@ mod tests {
 
     #[test]
     fn lists_and_types() {
+        assert_eq!(parse_orders("2"), Ok([2; 3]));
+        assert_eq!(parse_orders("0,1,2"), Ok([0, 1, 2]));
+        assert!(parse_orders("-1").unwrap_err().contains("derivative order"));
+        assert!(parse_orders("1,2").is_err());
         assert_eq!(parse_radius("3"), Ok([3; 3]));
         assert_eq!(parse_radius("1,2,3"), Ok([1, 2, 3]));
         assert!(parse_radius("-1").is_err());

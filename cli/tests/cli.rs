@@ -371,6 +371,102 @@ fn adapters_are_listed_and_chosen_by_name() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Gaussian family
+
+/// --order, --laplace and --gradient-magnitude give the library's filters, in the file's axis
+/// order; an integer input's derivatives are written as float32 unless --dtype says otherwise.
+#[test]
+fn derivatives_from_the_command_line() {
+    let dir = tmp();
+    let vol = random(SHAPE, 30, 100.0);
+    let i = dir.path().join("vol.npy");
+    write_npy(&i, &vol);
+    let o = dir.path().join("out.npy");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "1,1.5,2".as_ref(),
+        ];
+        args.extend(extra.iter().map(|s| OsStr::new(s)));
+        succeeds(args);
+    };
+    let opts = BlurOptions::new([1.0, 1.5, 2.0]);
+    run(&["--order", "0,1,2", "--cpu"]);
+    assert_eq!(
+        read_npy::<f64>(&o),
+        cpu::separable(&vol, &opts.clone().orders([0, 1, 2])).unwrap()
+    );
+    run(&["--laplace", "--cpu", "--mode", "wrap,nearest,mirror"]);
+    let modes = opts
+        .clone()
+        .modes([Mode::Wrap, Mode::Nearest, Mode::Mirror]);
+    assert_eq!(
+        read_npy::<f64>(&o),
+        cpu::gaussian_laplace(&vol, &modes).unwrap()
+    );
+    run(&["--gradient-magnitude", "--cpu"]);
+    assert_eq!(
+        read_npy::<f64>(&o),
+        cpu::gaussian_gradient_magnitude(&vol, &opts).unwrap()
+    );
+    // An integer input: float32 out, not clamped to u8.
+    let u8_in = dir.path().join("u8.npy");
+    write_npy(&u8_in, &to_u8(&vol));
+    let args = [
+        a(&u8_in),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--order".as_ref(),
+        "1".as_ref(),
+        "--cpu".as_ref(),
+    ];
+    succeeds(args);
+    let expected = cpu::separable(
+        &to_u8(&vol).mapv(f64::from),
+        &BlurOptions::new(1.0).order(1),
+    )
+    .unwrap();
+    assert_eq!(read_npy::<f32>(&o), expected.mapv(|v| v as f32));
+    // On the GPU too.
+    if let Some(gpu) = gpu() {
+        run(&["--laplace"]);
+        let got = read_npy::<f64>(&o);
+        let want = gpu.gaussian_laplace(&vol, &opts).unwrap().mapv(f64::from);
+        assert_close(&got, &want, 1e-4);
+    }
+    // Bad orders and conflicting filters are refused before anything is read.
+    fails(
+        [
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--sigma".as_ref(),
+            "1".as_ref(),
+            "--order".as_ref(),
+            "-1".as_ref(),
+        ],
+        &i,
+        "derivative order",
+    );
+    let out = blur3d([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1".as_ref(),
+        "--laplace".as_ref(),
+        "--order".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
 // NumPy
 
 #[test]
