@@ -390,7 +390,7 @@ fn derivatives_from_the_command_line() {
             "--sigma".as_ref(),
             "1,1.5,2".as_ref(),
         ];
-        args.extend(extra.iter().map(|s| OsStr::new(s)));
+        args.extend(extra.iter().map(OsStr::new));
         succeeds(args);
     };
     let opts = BlurOptions::new([1.0, 1.5, 2.0]);

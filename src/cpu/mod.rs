@@ -35,18 +35,22 @@ where
     }
     let (terms, combine) = terms(opts, filter)?;
     let input = vol.mapv(Voxel::to_f64);
-    let each: Vec<Array3<f64>> = terms
+    let Some((last, others)) = terms.split_last() else {
+        // No term: scipy returns the input as it is.
+        return Ok(vec![input]);
+    };
+    let truncate = opts.truncates_each_pass();
+    let mut each: Vec<Array3<f64>> = others
         .iter()
-        .map(|t| separable::term(input.clone(), t, opts.truncates_each_pass()))
+        .map(|t| separable::term(input.clone(), t, truncate))
         .collect();
+    // The last term takes the input itself: a single term holds no copy of it.
+    each.push(separable::term(input, last, truncate));
     if combine == Combine::Each {
         return Ok(each);
     }
-    if each.is_empty() {
-        return Ok(vec![input]);
-    }
     let norm = combine == Combine::Norm;
-    let mut out = Array3::<f64>::zeros(input.raw_dim());
+    let mut out = Array3::<f64>::zeros(each[0].raw_dim());
     for t in &each {
         Zip::from(&mut out)
             .and(t)
