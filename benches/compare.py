@@ -9,7 +9,11 @@ Times, in one run on one machine, end to end and warm:
   - scipy.ndimage.gaussian_filter(vol, sigma, mode='reflect') on float32 (one thread, as scipy runs);
   - PyTorch on the CPU, when installed: three 1D conv3d passes with the same sampled kernel, the
     way people write it by hand (padding 'replicate' stands in for scipy's reflect: PyTorch has
-    no half-sample symmetric padding; the cost is the same).
+    no half-sample symmetric padding; the cost is the same);
+  - on a CUDA machine, when importable: cupy's cupyx.scipy.ndimage.gaussian_filter and the same
+    PyTorch blur on the GPU, end to end (numpy in, numpy out) and device-resident (data already
+    on the GPU: K runs between synchronisations, divided by K). blur3d's own device-resident
+    figures come from `cargo run --release --example gpu_bench`;
 and prints a markdown table of medians and ratios (how many times faster blur3d is).
 
     python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8] [--rust]
@@ -51,7 +55,7 @@ def median_time(fn, reps):
 def torch_blur(torch, vol, sigma):
     """Three 1D passes with conv3d: the hand-written PyTorch Gaussian."""
     radius = int(4.0 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=vol.device)
     k = torch.exp(-0.5 * x * x / (sigma * sigma))
     k = (k / k.sum()).to(torch.float32)
     out = vol[None, None]
@@ -62,6 +66,38 @@ def torch_blur(torch, vol, sigma):
         out = torch.nn.functional.pad(out, pad, mode="replicate")
         out = torch.nn.functional.conv3d(out, k.reshape(1, 1, *shape))
     return out[0, 0]
+
+
+def device_time(fn, sync, k):
+    """Time per run of `fn` on a GPU: k runs between synchronisations, median of 5."""
+    fn()
+    sync()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(k):
+            fn()
+        sync()
+        times.append((time.perf_counter() - t) / k)
+    return sorted(times)[2]
+
+
+def cuda_peers(torch):
+    """cupy and PyTorch on a CUDA GPU, when importable and a GPU is there."""
+    peers = {}
+    try:
+        import cupy
+        from cupyx.scipy import ndimage as cnd
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            peers["cupy"] = (cupy.asarray, lambda a: a.get(), cnd.gaussian_filter,
+                             cupy.cuda.Device().synchronize)
+    except Exception:  # not installed, or no CUDA device
+        pass
+    if torch is not None and torch.cuda.is_available():
+        peers["torch CUDA"] = (lambda a: torch.from_numpy(a).cuda(), lambda t: t.cpu().numpy(),
+                               lambda t, s, mode: torch_blur(torch, t, s), torch.cuda.synchronize)
+    return peers
 
 
 def rust_times(sizes, sigmas):
@@ -100,11 +136,14 @@ def main():
           f"scipy {scipy.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
     print(f"blur3d adapter: {blur.adapter}; "
           f"first call (adapter, device, pipelines, one blur): {first_call:.3f} s\n")
+    peers = cuda_peers(torch)
     cols = ["volume", "sigma", "blur3d", "scipy", "scipy / blur3d"]
     if rust:
         cols += ["blur3d Rust API"]
     if torch:
         cols += ["PyTorch CPU", "PyTorch / blur3d"]
+    for name in peers:
+        cols += [f"{name} end to end", f"{name} / blur3d", f"{name} resident"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for n in sizes:
@@ -121,6 +160,12 @@ def main():
                 with torch.no_grad():
                     t = median_time(lambda: torch_blur(torch, tvol, sigma), reps)
                 row += [f"{t * 1e3:.1f} ms", f"{t / g:.2f}x"]
+            for to_device, to_host, blur_on, sync in peers.values():
+                e2e = median_time(lambda: to_host(blur_on(to_device(vol), sigma, mode="reflect")), reps)
+                on_device = to_device(vol)
+                k = 40 if n <= 128 else 20 if n <= 256 else 10
+                resident = device_time(lambda: blur_on(on_device, sigma, mode="reflect"), sync, k)
+                row += [f"{e2e * 1e3:.1f} ms", f"{e2e / g:.2f}x", f"{resident * 1e3:.3f} ms"]
             print("| " + " | ".join(row) + " |", flush=True)
 
 

@@ -120,6 +120,12 @@ pub enum BlurError {
          GpuBlur that uploaded it, or download it there and upload it here"
     )]
     ForeignVolume,
+    /// A plane source or sink failed (reading or writing a file, say).
+    #[error("{message}: the blur stopped there; fix the storage and run it again")]
+    Io {
+        /// What failed, and what the storage said.
+        message: String,
+    },
     /// One axis of the volume has no voxels.
     #[error(
         "axis {axis} of the volume has length 0 (shape {shape:?}): every axis needs at least one voxel"

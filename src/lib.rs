@@ -8,10 +8,12 @@ mod gpu;
 pub mod kernel;
 mod options;
 mod plan;
+pub mod stream;
 mod voxel;
 
 pub use error::BlurError;
 pub use gpu::{GpuBlur, GpuVolume, PassFamily, list_adapters};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
 pub use plan::Filter;
+pub use stream::{PlaneSink, PlaneSource};
 pub use voxel::Voxel;

@@ -2,8 +2,8 @@
 
 Every function here follows ``scipy.ndimage._filters`` step by step (the same checks, raising the
 same exception types, the same passes in the same order, the same intermediate dtype), so that
-results equal scipy's up to the GPU's f32 arithmetic. The GPU runs one 3-D volume per call: the
-axes a call filters (at most three) are moved last, the others form a batch.
+results equal scipy's up to the GPU's f32 arithmetic. The GPU filters 3-D volumes: the axes a call
+filters (at most three) are moved last, the others form a batch, which the library runs in one call.
 """
 
 import numbers
@@ -221,10 +221,10 @@ class Blur:
         """``scipy.ndimage.gaussian_laplace`` on the GPU: the sum over the axes of second
         derivatives, term i using mode i on every axis, as scipy's ``generic_laplace``.
 
-        Float outputs over at most three axes are one GPU filter per volume (shared smoothing
-        passes, the sum on the GPU); otherwise scipy's terms are combined as scipy combines them
-        (integer outputs in integer arithmetic). Extra keywords (``truncate``, ``radius``,
-        ``round_once``) go to :meth:`gaussian_filter`.
+        Float outputs over at most three axes are one GPU filter per batch of volumes (shared
+        smoothing passes, the sum on the GPU); otherwise scipy's terms are combined as scipy
+        combines them (integer outputs in integer arithmetic). Extra keywords (``truncate``,
+        ``radius``, ``round_once``) go to :meth:`gaussian_filter`.
         """
         input = np.asarray(input)
 
@@ -358,9 +358,9 @@ class Blur:
         self._filter(input.imag, output.imag, passes, np.imag(cval), round_once)
 
     def _summed(self, filter, input, output, axes, sigma, mode, cval, kwargs):
-        """Laplace or gradient magnitude (``filter``) in one GPU call per volume, when that gives
-        scipy's result: a float output, at most three axes and keywords the library takes.
-        Returns False when the caller must combine scipy's terms itself."""
+        """Laplace or gradient magnitude (``filter``) in one GPU call per batch of volumes, when
+        that gives scipy's result: a float output, at most three axes and keywords the library
+        takes. Returns False when the caller must combine scipy's terms itself."""
         if not (
             0 < len(axes) <= 3
             and set(kwargs) <= {"truncate", "radius", "round_once"}
@@ -392,17 +392,22 @@ class Blur:
 
     def _volumes(self, filter, source, target, axes, sigma, order, mode, radius, cval, truncating):
         """Runs ``filter`` on the GPU over ``axes`` (at most three; per axis ``sigma``, ``order``,
-        ``mode``, ``radius``), one 3-D volume per call: those axes last, in their order; as many
-        other axes before them as make three (not filtered); the rest a batch looped over.
+        ``mode``, ``radius``): each 3-D volume has those axes last, in their order, and as many
+        other axes before them as make three (not filtered); the remaining axes are a batch of
+        volumes, which the library takes in one call (uploading as many volumes at once as fit
+        one buffer), not one call per volume.
         """
         ndim = source.ndim
         others = [a for a in range(ndim) if a not in axes]
         spare = 3 - len(axes)
         inside = others[len(others) - spare :] if spare else []
         batch = others[: len(others) - len(inside)]
-        new_axes = tuple(range(len(batch), len(batch) + spare - len(inside)))
-        src = np.expand_dims(source.transpose(batch + inside + list(axes)), new_axes)
-        dst = np.expand_dims(target.transpose(batch + inside + list(axes)), new_axes)
+        # The batch axes in the output's memory order (largest stride first), so that they merge
+        # into one axis of a view of it.
+        batch.sort(key=lambda a: -abs(target.strides[a]))
+        src = source.transpose(batch + inside + list(axes))
+        dst = target.transpose(batch + inside + list(axes))
+        volume = (1,) * (spare - len(inside)) + src.shape[len(batch) :]
         args = (
             [0.0] * spare + list(sigma),
             [0] * spare + list(order),
@@ -412,8 +417,29 @@ class Blur:
             [0] * spare + list(radius),
             truncating,
         )
-        for index in np.ndindex(*src.shape[: len(batch)]):
-            self._device.filter(filter, src[index], dst[index], *args)
+        for src4, dst4 in _batches(src, dst, len(batch), volume):
+            self._device.filter(filter, src4, dst4, *args)
+
+
+def _batches(src, dst, nbatch, volume):
+    """``src`` and ``dst`` (the same shape: ``nbatch`` batch axes, then a volume's axes) as pairs
+    of 4-D views, a batch axis first and the volume's three axes (shape ``volume``) after: all
+    batch axes merged into one where the strides of both allow it, which they do when the two
+    arrays have the same memory order. Where they do not, the outer batch axes are looped over
+    (a few calls rather than a copy of either array)."""
+    shape = (-1,) + tuple(volume)
+    for outer in range(nbatch + 1):
+        first = (0,) * outer
+        if _reshaped_view(src[first], shape) is not None and _reshaped_view(dst[first], shape) is not None:
+            break
+    for index in np.ndindex(*src.shape[:outer]):
+        yield _reshaped_view(src[index], shape), _reshaped_view(dst[index], shape)
+
+
+def _reshaped_view(array, shape):
+    """``array`` reshaped to ``shape`` as a view of it, or None when that needs a copy."""
+    reshaped = array.reshape(shape)
+    return reshaped if np.may_share_memory(reshaped, array) else None
 
 
 def _gpu_arrays(input, output):

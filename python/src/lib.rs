@@ -1,10 +1,11 @@
 //! `blur3d._native`: the library's GPU blur for the Python package (`python/blur3d`), which
-//! holds scipy's argument handling and calls [`Device::filter`] once per 3-D volume.
+//! holds scipy's argument handling and calls [`Device::filter`] once per batch of 3-D volumes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode};
-use numpy::{PyArray3, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArray4, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -37,6 +38,9 @@ fn to_py(e: BlurError) -> PyErr {
 struct Device {
     blur: Arc<GpuBlur>,
     adapter: String,
+    /// How many times this device has called the library's filter (for the tests, which check
+    /// that a batch is one call).
+    calls: AtomicU64,
 }
 
 /// How an adapter is chosen: by its index in [`adapters`], or by a case-insensitive part of its
@@ -90,27 +94,11 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
             }
         )));
     };
+    // A device of the blur's own, opened as GpuBlur::new opens one: the adapter's limits, its
+    // loss watched, errors that escape the library's scopes recorded (never a panic, which would
+    // abort the Python process).
+    let blur = GpuBlur::on_adapter(&adapter).map_err(to_py)?;
     let info = adapter.get_info();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("blur3d.python.device"),
-        required_features: wgpu::Features::empty(),
-        // The adapter's own limits, so that buffers can be as large as the hardware allows.
-        required_limits: adapter.limits(),
-        experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: wgpu::MemoryHints::Performance,
-        trace: wgpu::Trace::Off,
-    }))
-    .map_err(|e| {
-        GpuError::new_err(format!(
-            "the adapter {} could not open a device: {e}. Update the driver or choose another \
-             adapter",
-            describe(&info)
-        ))
-    })?;
-    // The library checks every piece of work in error scopes; anything that escapes them must
-    // not abort the Python process (wgpu's default handler panics).
-    device.on_uncaptured_error(Arc::new(|_| {}));
-    let blur = GpuBlur::from_device(&device, &queue).map_err(to_py)?;
     Ok((blur, describe(&info)))
 }
 
@@ -174,7 +162,7 @@ impl Spec {
     }
 }
 
-/// Runs `$body` with `$t` bound to the element type of the 3-D array `$arr`, one of the
+/// Runs `$body` with `$t` bound to the element type of the 4-D array `$arr`, one of the
 /// library's voxel types; a `TypeError` for any other.
 macro_rules! with_voxel_type {
     ($arr:expr, $t:ident => $body:expr) => {{
@@ -183,7 +171,7 @@ macro_rules! with_voxel_type {
     }};
     (@try $arr:ident, $t:ident => $body:expr; $($ty:ty),*) => {{
         $(
-            if $arr.cast::<PyArray3<$ty>>().is_ok() {
+            if $arr.cast::<PyArray4<$ty>>().is_ok() {
                 #[allow(unused)]
                 type $t = $ty;
                 return $body;
@@ -191,7 +179,7 @@ macro_rules! with_voxel_type {
         )*
         Err(PyTypeError::new_err(format!(
             "array type {} not supported: use an integer type of 8 to 64 bits, float32 or float64 \
-             in native byte order with 3 dimensions",
+             in native byte order with 4 dimensions (a batch of volumes)",
             $arr.dtype()
         )))
     }};
@@ -208,6 +196,7 @@ impl Device {
         Ok(Device {
             blur: Arc::new(blur),
             adapter,
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -217,12 +206,20 @@ impl Device {
         self.adapter.clone()
     }
 
+    /// How many library calls [`Device::filter`] has made on this device (for tests).
+    #[getter(_library_calls)]
+    fn library_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
     /// Runs `filter` (`gaussian_filter`, `gaussian_laplace` or `gaussian_gradient_magnitude`)
-    /// on the 3-D array `input` into the 3-D array `output` of the same shape (any strides,
-    /// native byte order, any of the library's voxel types, not overlapping `input`), with per
-    /// axis `sigma`, derivative `orders`, scipy `modes` with `cval`, the axes `filtered` and the
-    /// kernel `radius`. Integer outputs are truncated toward zero after every pass with
-    /// `truncate_each_pass` (scipy's rule), else rounded to nearest once.
+    /// on the 4-D array `input`, a batch of 3-D volumes along axis 0, into the 4-D array
+    /// `output` of the same shape (any strides, native byte order, any of the library's voxel
+    /// types, not overlapping `input`), in one library call: the volumes go to the GPU together,
+    /// as many per upload as fit one buffer. Per volume axis `sigma`, derivative `orders`,
+    /// scipy `modes` with `cval`, the axes `filtered` and the kernel `radius`. Integer outputs
+    /// are truncated toward zero after every pass with `truncate_each_pass` (scipy's rule), else
+    /// rounded to nearest once.
     #[pyo3(signature = (filter, input, output, sigma, orders, modes, filtered, cval, radius, truncate_each_pass))]
     #[allow(clippy::too_many_arguments)] // scipy's arguments, one by one
     fn filter(
@@ -275,14 +272,15 @@ impl Device {
         A: blur3d::Voxel + numpy::Element,
         B: blur3d::Voxel + numpy::Element,
     {
-        let input = input.cast::<PyArray3<A>>()?.try_readonly()?;
-        let mut output = output.cast::<PyArray3<B>>()?.try_readwrite()?;
-        let vol = input.as_array();
+        let input = input.cast::<PyArray4<A>>()?.try_readonly()?;
+        let mut output = output.cast::<PyArray4<B>>()?.try_readwrite()?;
+        let vols = input.as_array();
         let mut out = output.as_array_mut();
         let blur = &self.blur;
+        self.calls.fetch_add(1, Ordering::Relaxed);
         py.detach(|| {
-            blur.filter_into(
-                &vol,
+            blur.filter_batch_into(
+                &vols,
                 &spec.opts,
                 spec.filter,
                 &mut [out.view_mut()],

@@ -20,6 +20,7 @@ pub use context::list_adapters;
 pub use passes::PassFamily;
 
 use crate::plan::{Filter, Plan, into_array};
+use crate::stream::{PlaneSink, PlaneSource};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::{LostReason, Scopes};
@@ -443,6 +444,46 @@ impl GpuBlur {
         pollster::block_on(self.filter_into_inner(vol, opts, filter, outs, &mut progress))
     }
 
+    /// Blurs a volume read plane by plane from `source` into `sink`, slab by slab, for volumes
+    /// larger than memory: host memory is bounded by the slabs in flight (see
+    /// [`crate::stream`]), never by the volume. The result equals [`GpuBlur::blur_into`]'s.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_with`], and [`BlurError::Io`] when the source or the sink fails.
+    pub fn blur_stream<A: Voxel, B: Voxel>(
+        &self,
+        source: &mut dyn PlaneSource<Voxel = A>,
+        sink: &mut dyn PlaneSink<Voxel = B>,
+        opts: &BlurOptions,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError> {
+        self.filter_stream(source, sink, opts, Filter::Gaussian, progress)
+    }
+
+    /// Any [`Filter`] from `source` into `sink`, slab by slab, as [`GpuBlur::blur_stream`];
+    /// the sink receives every output's planes.
+    ///
+    /// # Errors
+    /// As [`GpuBlur::blur_stream`].
+    pub fn filter_stream<A: Voxel, B: Voxel>(
+        &self,
+        source: &mut dyn PlaneSource<Voxel = A>,
+        sink: &mut dyn PlaneSink<Voxel = B>,
+        opts: &BlurOptions,
+        filter: Filter,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), BlurError> {
+        let shape = source.shape();
+        let plan = Plan::new(opts, filter, shape, false)?;
+        let mut store = schedule::stream_into(sink, [shape[1], shape[2]]);
+        pollster::block_on(self.run(
+            schedule::Input::Stream(source),
+            &plan,
+            &mut store,
+            &mut progress,
+        ))
+    }
+
     /// Blurs each volume of a batch (axis 0 counts the volumes; axes 1, 2, 3 are each volume's
     /// axes 0, 1, 2): a (t, z, y, x) time series, a stack of channels. The volumes go through
     /// the GPU together, as many per upload as fit one buffer, not one round trip each; the
@@ -554,7 +595,7 @@ impl GpuBlur {
         }
         let mut planes = schedule::output_planes(outs);
         self.run(
-            vols,
+            schedule::Input::Arrays(vols),
             &plan,
             &mut schedule::store_into(&mut planes),
             progress,

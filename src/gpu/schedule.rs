@@ -8,17 +8,71 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, Axis};
+use bytemuck::Zeroable;
+use ndarray::{Array3, ArrayView2, ArrayView4, ArrayViewMut2, Axis};
 
 use super::layout::Layout;
 use super::{GpuBlur, Halo, slabs, transfer};
 use crate::plan::Plan;
+use crate::stream::{PlaneSink, PlaneSource};
 use crate::{BlurError, Voxel};
 
 /// Takes output planes as they come back: `sink(output, planes, values)`, the values of those
 /// planes (numbered through the batch: volume `v`'s plane `p` is `v * n0 + p`) of that output
 /// of the plan, back to back in standard order.
-pub(super) type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) + 'a;
+pub(super) type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a;
+
+/// Where the planes come from: arrays in memory (a batch of volumes), or a source read plane
+/// by plane.
+pub(super) enum Input<'a, A: Voxel> {
+    Arrays(ArrayView4<'a, A>),
+    Stream(&'a mut dyn PlaneSource<Voxel = A>),
+}
+
+impl<A: Voxel> Input<'_, A> {
+    /// (volumes, n0, n1, n2).
+    fn dim(&self) -> [usize; 4] {
+        match self {
+            Input::Arrays(v) => {
+                let (t, a, b, c) = v.dim();
+                [t, a, b, c]
+            }
+            Input::Stream(s) => {
+                let [a, b, c] = s.shape();
+                [1, a, b, c]
+            }
+        }
+    }
+
+    /// The planes `sources` ((volume, plane) each): views of the arrays, or planes read from
+    /// the stream into `held`.
+    fn planes<'b>(
+        &'b mut self,
+        sources: &[(usize, usize)],
+        held: &'b mut Option<Array3<A>>,
+    ) -> Result<Vec<ArrayView2<'b, A>>, BlurError> {
+        match self {
+            Input::Arrays(vols) => Ok(sources
+                .iter()
+                .map(|&(v, p)| {
+                    vols.view()
+                        .index_axis_move(Axis(0), v)
+                        .index_axis_move(Axis(0), p)
+                })
+                .collect()),
+            Input::Stream(source) => {
+                let [_, n1, n2] = source.shape();
+                let mut planes = Array3::from_elem((sources.len(), n1, n2), A::zeroed());
+                for (plane, &(_, p)) in planes.outer_iter_mut().zip(sources) {
+                    source.read_plane(p, plane).map_err(|e| BlurError::Io {
+                        message: format!("reading plane {p}: {e}"),
+                    })?;
+                }
+                Ok(held.insert(planes).outer_iter().collect())
+            }
+        }
+    }
+}
 
 /// The planes of one upload and where its output planes go.
 struct Chunk {
@@ -46,16 +100,24 @@ impl GpuBlur {
     /// the output planes to `sink` and calling `progress(done, total)` after each chunk.
     pub(super) async fn run<A: Voxel>(
         &self,
-        vols: ArrayView4<'_, A>,
+        mut input: Input<'_, A>,
         plan: &Plan,
         sink: &mut Sink<'_>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError> {
-        let (t, n0, n1, n2) = vols.dim();
+        let [t, n0, n1, n2] = input.dim();
         if plan.is_identity() {
-            let values: Vec<f32> = vols.iter().map(|v| v.to_f32()).collect();
-            for output in 0..plan.outputs.len() {
-                sink(output, 0..t * n0, &values);
+            // Plane by plane: a stream need not fit in memory.
+            for (i, source) in (0..t)
+                .flat_map(|v| (0..n0).map(move |p| (v, p)))
+                .enumerate()
+            {
+                let mut held = None;
+                let plane = input.planes(&[source], &mut held)?;
+                let values: Vec<f32> = plane[0].iter().map(|v| v.to_f32()).collect();
+                for output in 0..plan.outputs.len() {
+                    sink(output, i..i + 1, &values)?;
+                }
             }
             progress(1, 1);
             return Ok(());
@@ -65,7 +127,7 @@ impl GpuBlur {
         self.guard(async {
             let mut in_flight: Option<InFlight> = None;
             for (done, chunk) in chunks.iter().enumerate() {
-                let next = self.submit_chunk(vols, chunk, plan).await?;
+                let next = self.submit_chunk(&mut input, chunk, plan).await?;
                 if let Some(previous) = in_flight.replace(next) {
                     self.finish_chunk(previous, sink).await?;
                     progress(done, total);
@@ -126,19 +188,16 @@ impl GpuBlur {
             .collect())
     }
 
-    /// Uploads `chunk`'s planes of `vols`, encodes the plan and the copy of the chunk's output
+    /// Uploads `chunk`'s planes of `input`, encodes the plan and the copy of the chunk's output
     /// planes of each output to a staging buffer, and submits it all.
     async fn submit_chunk<A: Voxel>(
         &self,
-        vols: ArrayView4<'_, A>,
+        input: &mut Input<'_, A>,
         chunk: &Chunk,
         plan: &Plan,
     ) -> Result<InFlight, BlurError> {
-        let planes: Vec<ArrayView2<'_, A>> = chunk
-            .sources
-            .iter()
-            .map(|&(v, p)| vols.index_axis_move(Axis(0), v).index_axis_move(Axis(0), p))
-            .collect();
+        let mut held = None;
+        let planes = input.planes(&chunk.sources, &mut held)?;
         let layout = chunk.layout;
         let mut encoder = self.encoder();
         let (volume, loaded) = self.load(&planes, layout, &mut encoder).await?;
@@ -175,7 +234,7 @@ impl GpuBlur {
             let out = chunk.out.clone();
             self.transfers
                 .readback(staging, chunk.submission.clone(), chunk.voxels, |values| {
-                    sink(output, out, values);
+                    sink(output, out, values)
                 })
                 .await?;
         }
@@ -199,6 +258,25 @@ pub(super) fn output_planes<'a, B>(
 /// A sink that stores into `planes` (see [`output_planes`]), converting to `B`.
 pub(super) fn store_into<'a, B: Voxel>(
     planes: &'a mut [Vec<ArrayViewMut2<'_, B>>],
-) -> impl FnMut(usize, Range<usize>, &[f32]) + 'a {
-    move |output, range, values| transfer::store_planes(&mut planes[output][range], values)
+) -> impl FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a {
+    move |output, range, values| {
+        transfer::store_planes(&mut planes[output][range], values);
+        Ok(())
+    }
+}
+
+/// A sink that converts planes to `S::Voxel` and hands them to `sink`.
+pub(super) fn stream_into<S: PlaneSink + ?Sized>(
+    sink: &mut S,
+    [n1, n2]: [usize; 2],
+) -> impl FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + '_ {
+    move |output, range, values| {
+        let mut planes = Array3::from_elem((range.len(), n1, n2), S::Voxel::zeroed());
+        let mut views: Vec<_> = planes.outer_iter_mut().collect();
+        transfer::store_planes(&mut views, values);
+        sink.write_planes(output, range.start, planes.view())
+            .map_err(|e| BlurError::Io {
+                message: format!("writing planes {}..{}: {e}", range.start, range.end),
+            })
+    }
 }

@@ -187,13 +187,13 @@ impl Transfers {
     }
 
     /// Waits for `submission`, hands the first `len` values of `staging` to `sink`, and keeps
-    /// the staging buffer.
+    /// the staging buffer (also when `sink` fails, whose error is returned).
     pub async fn readback(
         &self,
         staging: wgpu::Buffer,
         submission: wgpu::SubmissionIndex,
         len: usize,
-        sink: impl FnOnce(&[f32]),
+        sink: impl FnOnce(&[f32]) -> Result<(), BlurError>,
     ) -> Result<(), BlurError> {
         let slice = staging.slice(..(len * size_of::<f32>()) as u64);
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
@@ -222,15 +222,15 @@ impl Transfers {
                 });
             }
         }
-        {
-            let view = slice.get_mapped_range().map_err(|e| BlurError::Gpu {
+        let stored = match slice.get_mapped_range() {
+            Ok(view) => sink(bytemuck::cast_slice(&view)),
+            Err(e) => Err(BlurError::Gpu {
                 message: e.to_string(),
-            })?;
-            sink(bytemuck::cast_slice(&view));
-        }
+            }),
+        };
         staging.unmap();
         keep(&self.readback, staging);
-        Ok(())
+        stored
     }
 }
 

@@ -181,6 +181,7 @@ impl GpuBlur {
                 .readback(staging, submission, volume.len(), |values| {
                     let mut planes: Vec<_> = out.outer_iter_mut().collect();
                     transfer::store_planes(&mut planes, values);
+                    Ok(())
                 })
                 .await?;
             Ok(out)

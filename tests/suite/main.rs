@@ -14,4 +14,5 @@ mod gpu_vs_cpu;
 mod invariants;
 mod properties;
 mod slabs;
+mod stream;
 mod threads;
