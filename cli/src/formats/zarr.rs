@@ -745,6 +745,15 @@ pub fn create_output(
     array
         .store_metadata_opt(&ArrayMetadataOptions::default().with_include_zarrs_metadata(false))
         .map_err(|e| format!("cannot write: {}", storage_problem(&e.to_string())))?;
+    if !input.v3 {
+        // zarrs writes a v3 "node_type" into .zarray too; Zarr v2 has no such key.
+        let zarray = folder.join(node.trim_start_matches('/')).join(".zarray");
+        if let Some(Value::Object(mut m)) = read_json(&zarray)? {
+            if m.remove("node_type").is_some() {
+                write_json(&zarray, &Value::Object(m))?;
+            }
+        }
+    }
     Ok(array)
 }
 

@@ -70,6 +70,14 @@ def main():
                           compressors=GzipCodec(level=5))
     a[:] = u16
 
+    # A longer volume in thin chunk rows, for the bounded-memory test: 64 planes, rows of 4.
+    rng = np.random.default_rng(64)
+    long = rng.integers(0, 4000, (64, 24, 24)).astype(np.uint16)
+    np.save(fresh("long_u16.npy"), long)
+    a = zarr.create_array(store=str(fresh("long_u16.zarr")), shape=long.shape, chunks=(4, 24, 24),
+                          dtype="uint16", zarr_format=3, compressors=ZstdCodec(level=1))
+    a[:] = long
+
     # OME-Zarr 0.4 on Zarr v2 and 0.5 on Zarr v3: (z, y, x) in micrometres, two levels.
     axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
     for fmt, name, version in [(2, "ome04.ome.zarr", "0.4"), (3, "ome05.ome.zarr", "0.5")]:
