@@ -3,6 +3,7 @@
 //! Every error is one line, `blur3d: FILE: PROBLEM`, with exit status 1 (2 for a command line
 //! clap rejects), and leaves no output behind.
 
+mod alloc;
 mod args;
 mod blur;
 mod formats;
@@ -60,6 +61,7 @@ impl fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
+    alloc::fix_mmap_threshold();
     let cli = Cli::parse();
     if let Some(name) = &cli.adapter {
         // SAFETY: nothing has started a thread yet (only clap has run), so no other thread can
