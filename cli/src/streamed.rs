@@ -165,7 +165,7 @@ fn stream<T: Read, U: Write>(
 ) -> Result<zarr::Held, (Side, String)> {
     let mut source = Source::<T, T::V>::new(input);
     let mut sink = Sink::<U::V, U>::new(array, input.lead);
-    let result = gpu.blur_stream(&mut source, &mut sink, opts, |d, t| tick(d, t));
+    let result = gpu.blur_stream(&mut source, &mut sink, opts, tick);
     match result {
         Ok(()) => Ok(zarr::Held {
             source_planes: source.held,
