@@ -134,11 +134,12 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     out.persist().map_err(&at_output)?;
     if std::env::var_os("BLUR3D_STREAM_STATS").is_some() {
         eprintln!(
-            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, slab \
-             cap {cap} bytes, peak RSS {} kB",
+            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, {} chunk \
+             rows decoded, slab cap {cap} bytes, peak RSS {} kB",
             held.source_planes,
             held.sink_planes,
             input.chunk_planes(),
+            held.rows_decoded,
             peak_rss_kb().unwrap_or(0)
         );
     }
@@ -168,6 +169,7 @@ fn stream<T: Read, U: Write>(
     let result = gpu.blur_stream(&mut source, &mut sink, opts, tick);
     match result {
         Ok(()) => Ok(zarr::Held {
+            rows_decoded: source.decoded,
             source_planes: source.held,
             sink_planes: sink.held,
         }),

@@ -391,6 +391,7 @@ fn row_of(rows: &[std::ops::Range<usize>], p: usize) -> usize {
 /// once, for the bounded-memory test.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Held {
+    pub rows_decoded: usize,
     pub source_planes: usize,
     pub sink_planes: usize,
 }
@@ -402,6 +403,8 @@ pub struct Source<'a, T, A> {
     /// The last two rows decoded: (row, values in C order).
     cache: Vec<(usize, Vec<T>)>,
     pub held: usize,
+    /// Chunk rows decoded (each once, unless a slab reaches back past the rows kept).
+    pub decoded: usize,
     /// What went wrong, in words, for the command line.
     pub failed: Option<String>,
     _voxel: std::marker::PhantomData<A>,
@@ -414,6 +417,7 @@ impl<'a, T, A> Source<'a, T, A> {
             input,
             cache: Vec::with_capacity(2),
             held: 0,
+            decoded: 0,
             failed: None,
             _voxel: std::marker::PhantomData,
         }
@@ -476,6 +480,7 @@ where
                 self.cache.swap_remove(older);
             }
             self.cache.push((r, values));
+            self.decoded += 1;
             let held: usize = self
                 .cache
                 .iter()
