@@ -13,8 +13,9 @@ the format's own tools report the voxel spacing:
   .tif, .tiff     z, y, x   (page, row, column)
 
 Series (4D): each 3D volume is blurred on its own and time is left alone, as fslmaths -s does.
-The series axis is NIfTI's 4th (t), a 4D .npy's first (shape (t, 0, 1, 2)), and an ImageJ
-hyperstack's frames and channels (frames=, channels=: volume t * channels + c).
+The series axis is NIfTI's 4th (t), a 4D .npy's first (shape (t, 0, 1, 2)) or the one --axes
+leaves out, and an ImageJ hyperstack's frames and channels (frames=, channels=: volume
+t * channels + c).
 
 Units: a number may end with vox (voxels, the default), mm or um (through the voxel spacing in
 the file's header: NIfTI's pixdim and xyzt_units, ImageJ's TIFF tags). A number without a unit
@@ -116,6 +117,12 @@ pub struct Cli {
     /// i64 (numpy names such as float32 and uint16 work too).
     #[arg(long, value_name = "TYPE", default_value = "same")]
     pub dtype: String,
+
+    /// For a 4D .npy: its three axes (of 0 to 3) that hold a volume, in the order of the lists
+    /// of --sigma, --radius and --mode; the fourth counts the volumes. Default 1,2,3 (the first
+    /// axis is the series).
+    #[arg(long, value_name = "A,B,C")]
+    pub axes: Option<String>,
 
     /// Run the blur on the CPU (f64) instead of a GPU.
     #[arg(long, conflicts_with = "adapter")]

@@ -1,8 +1,8 @@
 //! Running the blur on a GPU or the CPU, volume by volume, on voxels of any element type and
 //! memory layout.
 
-use blur3d::{BlurError, BlurOptions, GpuBlur, Mode, Voxel, cpu};
-use ndarray::{ArrayView3, ArrayViewMut3, Axis, Zip, s};
+use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, Voxel, cpu};
+use ndarray::{ArrayView3, ArrayView4, ArrayViewMut3, ArrayViewMut4, Axis, Zip, s};
 
 use crate::volume::{DType, Element, Voxels, with_voxels};
 
@@ -27,7 +27,7 @@ impl Engine {
     /// Blurs each volume of the series `voxels` (axes in the file's order) as `plan` says (same
     /// order) into a new series of `dtype` (integers rounded, halves away from zero, and
     /// clamped) in the input's memory order. `progress(done, total)` is called after each
-    /// volume.
+    /// part: a slab of volumes on a GPU, a volume on the CPU.
     pub fn blur(
         &self,
         voxels: &Voxels,
@@ -36,6 +36,12 @@ impl Engine {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Voxels, BlurError> {
         let mut out = with_voxels!(voxels, a => Voxels::zeros_like(a, dtype));
+        if let Engine::Gpu(g) = self {
+            if let Some(done) = gpu_batch(g, voxels, &mut out, plan, progress) {
+                done?;
+                return Ok(out);
+            }
+        }
         let count = voxels.shape()[0];
         for t in 0..count {
             macro_rules! one {
@@ -177,6 +183,67 @@ fn cpu_blur_in_slabs<A: Voxel, B: Element>(
         start = end;
     }
     Ok(())
+}
+
+/// The whole series on a GPU in one call, its volumes going through together as many at a time
+/// as fit one buffer, when the library takes the input's and the output's types as they are;
+/// `None` otherwise.
+fn gpu_batch(
+    g: &GpuBlur,
+    voxels: &Voxels,
+    out: &mut Voxels,
+    plan: &Plan,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Option<Result<(), BlurError>> {
+    fn into<A: Voxel>(
+        g: &GpuBlur,
+        vols: ArrayView4<'_, A>,
+        out: &mut Voxels,
+        plan: &Plan,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Option<Result<(), BlurError>> {
+        Some(match out {
+            Voxels::U8(o) => batch(g, vols, o.view_mut(), plan, progress),
+            Voxels::U16(o) => batch(g, vols, o.view_mut(), plan, progress),
+            Voxels::I16(o) => batch(g, vols, o.view_mut(), plan, progress),
+            Voxels::F32(o) => batch(g, vols, o.view_mut(), plan, progress),
+            Voxels::F64(o) => batch(g, vols, o.view_mut(), plan, progress),
+            _ => return None,
+        })
+    }
+    match voxels {
+        Voxels::U8(a) => into(g, a.view(), out, plan, progress),
+        Voxels::U16(a) => into(g, a.view(), out, plan, progress),
+        Voxels::I16(a) => into(g, a.view(), out, plan, progress),
+        Voxels::F32(a) => into(g, a.view(), out, plan, progress),
+        Voxels::F64(a) => into(g, a.view(), out, plan, progress),
+        _ => None,
+    }
+}
+
+/// A series whose volumes are in Fortran layout (NIfTI) is blurred with its spatial axes
+/// reversed, as [`oriented`] does for one volume.
+fn batch<A: Voxel, B: Voxel>(
+    g: &GpuBlur,
+    vols: ArrayView4<'_, A>,
+    out: ArrayViewMut4<'_, B>,
+    plan: &Plan,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(), BlurError> {
+    let first = vols.index_axis(Axis(0), 0);
+    let fortran = !first.is_standard_layout() && first.t().is_standard_layout();
+    let opts = plan.options(fortran);
+    let (vols, out) = if fortran {
+        (
+            vols.permuted_axes([0, 3, 2, 1]),
+            out.permuted_axes([0, 3, 2, 1]),
+        )
+    } else {
+        (vols, out)
+    };
+    g.filter_batch_into(&vols, &opts, Filter::Gaussian, &mut [out], |done, total| {
+        progress(done, total);
+    })
 }
 
 /// A Fortran-layout volume (NIfTI, Fortran-order .npy) is blurred as its transpose, which is in

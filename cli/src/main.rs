@@ -126,6 +126,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         .transpose()
         .map_err(&at_input)?;
     let dtype = spec::parse_dtype(&cli.dtype).map_err(&at_input)?;
+    let axes = cli
+        .axes
+        .as_deref()
+        .map(spec::parse_axes)
+        .transpose()
+        .map_err(&at_input)?;
     let in_format = Format::of(input).map_err(&at_input)?;
     let out_format = Format::of(output).map_err(&at_output)?;
     if let Some(name) = &cli.adapter {
@@ -160,12 +166,28 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let progress = Progress::new(cli.quiet);
     let outcome = (|| {
         progress.stage(format!("reading {}", input.display()));
-        let volume = in_format.read(input).map_err(&at_input)?;
+        let mut volume = in_format.read(input).map_err(&at_input)?;
+        // The file's axes in the order of the series and the lists, and back.
+        let (order, axis_names) = match axes {
+            None => ([0, 1, 2, 3], in_format.axis_names().map(String::from)),
+            Some(_) if in_format != Format::Npy || !volume.series => {
+                return Err(at_input(
+                    "--axes is for 4D .npy files: NIfTI and TIFF say which axis is the series"
+                        .to_string(),
+                ));
+            }
+            Some(([a, b, c], series)) => {
+                let names = [a, b, c].map(|axis| format!("axis {axis}"));
+                ([series, a, b, c], names)
+            }
+        };
+        let axis_names = axis_names.each_ref().map(String::as_str);
+        volume.voxels = volume.voxels.permuted_axes(order);
         let sigma = lengths
             .to_voxels(
                 per_sigma,
                 volume.spacing,
-                in_format.axis_names(),
+                axis_names,
                 in_format.no_spacing_reason(),
             )
             .map_err(&at_input)?;
@@ -176,13 +198,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             radius,
         };
         // Validates sigma, truncate and radius (axes in the file's order).
-        let radii = plan.options(false).radii().map_err(|e| {
-            at_input(options_problem(
-                &e,
-                in_format.axis_names(),
-                radius.is_some(),
-            ))
-        })?;
+        let radii = plan
+            .options(false)
+            .radii()
+            .map_err(|e| at_input(options_problem(&e, axis_names, radius.is_some())))?;
 
         let engine = if cli.cpu {
             Engine::Cpu
@@ -212,10 +231,20 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             .blur(&volume.voxels, &plan, out_dtype, &mut |done, total| {
                 progress.part(&stage, done, total);
             })
-            .map_err(|e| at_input(blur_problem(&e, in_format.axis_names())))?;
+            .map_err(|e| at_input(blur_problem(&e, axis_names)))?;
         drop(volume.voxels);
 
         progress.stage(format!("writing {}", output.display()));
+        // A .npy keeps its axes where they were.
+        let blurred = if out_format == Format::Npy {
+            let mut back = [0; 4];
+            for (position, &axis) in order.iter().enumerate() {
+                back[axis] = position;
+            }
+            blurred.permuted_axes(back)
+        } else {
+            blurred
+        };
         let result = for_output(
             volume.spacing,
             volume.series,

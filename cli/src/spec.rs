@@ -200,6 +200,22 @@ pub fn parse_modes(text: &str) -> Result<[Mode; 3], String> {
     })
 }
 
+/// `--axes 0,2,3`: three different axes of a 4D array, and the one left out (the series).
+pub fn parse_axes(text: &str) -> Result<([usize; 3], usize), String> {
+    let axes = per_axis("--axes", text, |p| {
+        p.parse::<usize>()
+            .ok()
+            .filter(|&a| a < 4)
+            .ok_or_else(|| format!("{p:?} is not an axis of a 4D array (0 to 3)"))
+    })?;
+    let [a, b, c] = axes;
+    if a == b || b == c || a == c {
+        return Err(format!("--axes {text:?}: name three different axes"));
+    }
+    let series = (0..4).find(|i| !axes.contains(i)).unwrap_or(0);
+    Ok((axes, series))
+}
+
 /// What `--dtype` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DTypeChoice {
@@ -298,5 +314,10 @@ mod tests {
         assert_eq!(parse_dtype("float32"), Ok(DTypeChoice::Given(DType::F32)));
         assert_eq!(parse_dtype("u16"), Ok(DTypeChoice::Given(DType::U16)));
         assert!(parse_dtype("f16").is_err());
+        assert_eq!(parse_axes("0,2,3"), Ok(([0, 2, 3], 1)));
+        assert_eq!(parse_axes("3, 2, 1"), Ok(([3, 2, 1], 0)));
+        assert!(parse_axes("0,0,1").unwrap_err().contains("three different"));
+        assert!(parse_axes("1,2,4").unwrap_err().contains("0 to 3"));
+        assert!(parse_axes("1,2").is_err());
     }
 }

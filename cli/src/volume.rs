@@ -237,6 +237,14 @@ impl Voxels {
         with_voxels!(self, a => rev(a))
     }
 
+    /// The same voxels with their axes in the order `axes` (no copy).
+    pub fn permuted_axes(self, axes: [usize; 4]) -> Voxels {
+        fn permute<T: Element>(a: Array4<T>, axes: [usize; 4]) -> Voxels {
+            T::wrap(a.permuted_axes(axes))
+        }
+        with_voxels!(self, a => permute(a, axes))
+    }
+
     /// Zeros of `dtype` with the shape and memory order of `like`.
     pub fn zeros_like<T>(like: &Array4<T>, dtype: DType) -> Voxels {
         fn zeros<T, U: Element>(like: &Array4<T>) -> Voxels {

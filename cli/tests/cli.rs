@@ -2045,3 +2045,121 @@ fn imagej_stacks_with_the_tags_of_one_page_are_read_whole() {
     fs::write(&i, imagej_one_ifd(5, 4, 1_000_000, &values)).unwrap();
     refuses(&i, &d.join("refused.npy"), "more than this");
 }
+
+#[test]
+fn gpu_series_equal_the_library_on_each_volume() {
+    let Some(g) = gpu() else { return };
+    let dir = tmp();
+    let d = dir.path();
+    let opts = BlurOptions::new([1.0, 2.0, 0.5]).mode(Mode::Nearest);
+    // .npy, float32, five volumes.
+    let series = ndarray::Array4::from_shape_fn((5, 8, 9, 10), |(t, i, j, k)| {
+        random(SHAPE, 60 + t as u64, 1.0)[[i, j, k]] as f32
+    });
+    let (i, o) = (d.join("series.npy"), d.join("out.npy"));
+    write_npy(&i, &series);
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1,2,0.5".as_ref(),
+        "--mode".as_ref(),
+        "nearest".as_ref(),
+    ]);
+    let out = ndarray::Array4::<f32>::read_npy(fs::File::open(&o).unwrap()).unwrap();
+    for (t, vol) in series.outer_iter().enumerate() {
+        assert_eq!(
+            out.index_axis(ndarray::Axis(0), t),
+            g.blur_with(&vol, &opts).unwrap(),
+            "volume {t}"
+        );
+    }
+    // NIfTI, int16, t last, in Fortran order.
+    let nifti = ndarray::Array4::from_shape_fn((8, 9, 10, 3), |(i, j, k, t)| {
+        to_i16(&(random(SHAPE, 70 + t as u64, 2000.0) - 1000.0))[[i, j, k]]
+    });
+    let (i, o) = (d.join("series.nii.gz"), d.join("out.nii.gz"));
+    write_nifti(&i, &nifti, &nifti_header([1.0, 1.0, 1.0]));
+    succeeds([
+        a(&i),
+        "-o".as_ref(),
+        a(&o),
+        "--sigma".as_ref(),
+        "1,2,0.5".as_ref(),
+        "--mode".as_ref(),
+        "nearest".as_ref(),
+    ]);
+    let obj = ReaderOptions::new().read_file(&o).unwrap();
+    let out: ArrayD<i16> = obj.into_volume().into_ndarray::<i16>().unwrap();
+    for t in 0..3 {
+        let vol = nifti.index_axis(ndarray::Axis(3), t);
+        let expected = g.blur_as::<i16>(&vol, &opts).unwrap();
+        assert_eq!(
+            out.index_axis(ndarray::Axis(3), t),
+            expected.into_dyn(),
+            "volume {t}"
+        );
+    }
+}
+
+#[test]
+fn axes_names_the_volume_axes_of_a_4d_npy() {
+    let dir = tmp();
+    let d = dir.path();
+    // Shape (z, c, y, x): the series is axis 1, the volume's axes 0, 2 and 3.
+    let vols: Vec<Array3<f64>> = (0..3).map(|c| random(SHAPE, 80 + c, 1.0)).collect();
+    let data = ndarray::Array4::from_shape_fn((8, 3, 9, 10), |(z, c, y, x)| vols[c][[z, y, x]]);
+    let (i, o) = (d.join("zcyx.npy"), d.join("out.npy"));
+    write_npy(&i, &data);
+    let engines: &[&str] = if gpu().is_some() {
+        &["--cpu", "--quiet"]
+    } else {
+        &["--cpu"]
+    };
+    for engine in engines {
+        succeeds([
+            a(&i),
+            "-o".as_ref(),
+            a(&o),
+            "--axes".as_ref(),
+            "0,2,3".as_ref(),
+            "--sigma".as_ref(),
+            "1,2,0.5".as_ref(),
+            engine.as_ref(),
+        ]);
+        let out = ndarray::Array4::<f64>::read_npy(fs::File::open(&o).unwrap()).unwrap();
+        assert_eq!(out.dim(), (8, 3, 9, 10), "the axes stay where they were");
+        for (c, vol) in vols.iter().enumerate() {
+            let expected = reference(vol, &BlurOptions::new([1.0, 2.0, 0.5]));
+            let got = out.index_axis(ndarray::Axis(1), c).to_owned();
+            let tol = if *engine == "--cpu" { 0.0 } else { 1e-6 };
+            assert_close(&got, &expected, tol);
+        }
+    }
+    // Only for 4D .npy files, and three different axes.
+    let (_, nii, _, _) = valid_inputs(d);
+    let three = d.join("three.npy");
+    write_npy(&three, &random(SHAPE, 1, 1.0));
+    for (input, axes, words) in [
+        (&three, "0,1,2", "--axes is for 4D .npy files"),
+        (&nii, "0,1,2", "--axes is for 4D .npy files"),
+        (&i, "0,0,2", "three different axes"),
+        (&i, "1,2,5", "not an axis of a 4D array"),
+    ] {
+        fails(
+            [
+                a(input),
+                "-o".as_ref(),
+                a(&d.join("x.npy")),
+                "--axes".as_ref(),
+                axes.as_ref(),
+                "--sigma".as_ref(),
+                "1".as_ref(),
+                "--cpu".as_ref(),
+            ],
+            input,
+            words,
+        );
+    }
+}
