@@ -39,8 +39,9 @@ attributes and data type (or --dtype). Axes are the array's (z, y, x for OME-Zar
 axes or dimension_names); the last three are blurred and any before them must have length 1.
 An OME-Zarr image is read at level 0 of its first multiscale, with the spacing from its scale
 and axis units (so --sigma 1um works), and written with level 0 only: lower levels are not
-regenerated. Host memory is about 130 MB + 5 chunk rows (a chunk row: the chunks along axes 1
-and 2 at one range of axis 0) + 3 to 4 slabs of --max-slab MiB (or the kernel's halo if more).
+regenerated. Host memory is about 130 MB + 4 chunk rows (a chunk row: the chunks along axes 1
+and 2 at one range of axis 0) + 3 slabs of --max-slab MiB (by default at least 8 r + 6 planes
+of f32, r the radius along axis 0; a smaller --max-slab goes down to 4 r + 6 planes, slower).
 The output goes to a temporary folder beside OUTPUT, renamed when complete; an existing Zarr
 OUTPUT is replaced only then.
 

@@ -96,9 +96,15 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     progress.stage("opening the GPU".to_string());
     let [n0, n1, n2] = input.shape;
     let plane = (n1 * n2 * 4) as u64;
-    let reach = radii.into_iter().max().unwrap_or(0) as u64;
-    let cap =
-        (job.cli.max_slab.unwrap_or(DEFAULT_MAX_SLAB_MIB) << 20).max(2 * (2 * reach + 2) * plane);
+    // Two slabs are in flight, each of half the cap. By default half a slab holds 4 r + 3
+    // planes, so that it yields at least 2 r + 3 planes for its 2 r planes of halo and no plane
+    // goes up more than about twice; a --max-slab below that is taken down to 2 r + 2 planes
+    // (slower, and less memory for large planes).
+    let r0 = radii[0] as u64;
+    let cap = match job.cli.max_slab {
+        Some(mib) => (mib << 20).max(2 * (2 * r0 + 3) * plane),
+        None => (DEFAULT_MAX_SLAB_MIB << 20).max(2 * (4 * r0 + 3) * plane),
+    };
     let gpu = GpuBlur::try_new()
         .map_err(|e| Failure::general(format!("{e}: Zarr is blurred on a GPU")))?
         .with_max_slab_bytes(cap);
@@ -134,8 +140,8 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     out.persist().map_err(&at_output)?;
     if std::env::var_os("BLUR3D_STREAM_STATS").is_some() {
         eprintln!(
-            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, {} chunk \
-             rows decoded, slab cap {cap} bytes, peak RSS {} kB",
+            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, chunk \
+             rows decoded {}, slab cap {cap} bytes, peak RSS {} kB",
             held.source_planes,
             held.sink_planes,
             input.chunk_planes(),
@@ -164,7 +170,8 @@ fn stream<T: Read, U: Write>(
     names: [&str; 3],
     tick: &mut dyn FnMut(usize, usize),
 ) -> Result<zarr::Held, (Side, String)> {
-    let mut source = Source::<T, T::V>::new(input);
+    // The next slab's halo starts 2 r planes before the last plane the previous slab read.
+    let mut source = Source::<T, T::V>::new(input, 2 * opts.radii().map_or(0, |r| r[0]));
     let mut sink = Sink::<U::V, U>::new(array, input.lead);
     let result = gpu.blur_stream(&mut source, &mut sink, opts, tick);
     match result {

@@ -400,8 +400,10 @@ pub struct Held {
 pub struct Source<'a, T, A> {
     input: &'a Input,
     rows: Vec<std::ops::Range<usize>>,
-    /// The last two rows decoded: (row, values in C order).
-    cache: Vec<(usize, Vec<T>)>,
+    /// Planes decoded and kept: the current chunk row, and the last `keep` planes before it
+    /// (the next slab's halo reaches back that far), each as (planes, values in C order).
+    cache: Vec<(std::ops::Range<usize>, Vec<T>)>,
+    keep: usize,
     pub held: usize,
     /// Chunk rows decoded (each once, unless a slab reaches back past the rows kept).
     pub decoded: usize,
@@ -411,11 +413,15 @@ pub struct Source<'a, T, A> {
 }
 
 impl<'a, T, A> Source<'a, T, A> {
-    pub fn new(input: &'a Input) -> Self {
+    /// A source that keeps `keep` planes of the rows before the current one: twice the
+    /// kernel's radius along axis 0, since a slab's halo starts that far before the last plane
+    /// of the slab before it.
+    pub fn new(input: &'a Input, keep: usize) -> Self {
         Source {
             rows: row_ranges(&input.array, input.lead),
             input,
             cache: Vec::with_capacity(2),
+            keep,
             held: 0,
             decoded: 0,
             failed: None,
@@ -449,7 +455,7 @@ where
                 self.input.path.display()
             )));
         };
-        if !self.cache.iter().any(|(row, _)| *row == r) {
+        if !self.cache.iter().any(|(planes, _)| planes.contains(&index)) {
             let [_, n1, n2] = self.input.shape;
             let s = subset(
                 self.input.lead,
@@ -474,27 +480,32 @@ where
                     self.failed = Some(problem.clone());
                     std::io::Error::other(problem)
                 })?;
-            if self.cache.len() == 2 {
-                // Keep the newer row: slabs go forward, with halos reaching back one row.
-                let older = usize::from(self.cache[0].0 > self.cache[1].0);
-                self.cache.swap_remove(older);
+            // Slabs go forward, with halos reaching back `keep` planes: of the planes before
+            // this row, only those are kept; planes after it (read out of order at an edge)
+            // are read again when needed.
+            let plane = n1 * n2;
+            let from = range.start.saturating_sub(self.keep);
+            let mut kept = Vec::with_capacity(2);
+            for (planes, values) in self.cache.drain(..) {
+                if planes.end <= range.start && planes.end > from {
+                    let start = planes.start.max(from);
+                    let tail = values[(start - planes.start) * plane..].to_vec();
+                    kept.push((start..planes.end, tail));
+                }
             }
-            self.cache.push((r, values));
+            self.cache = kept;
+            self.cache.push((range.clone(), values));
             self.decoded += 1;
-            let held: usize = self
-                .cache
-                .iter()
-                .map(|(row, _)| self.rows[*row].len())
-                .sum();
+            let held: usize = self.cache.iter().map(|(planes, _)| planes.len()).sum();
             self.held = self.held.max(held);
         }
-        let (_, values) = self
+        let (planes, values) = self
             .cache
             .iter()
-            .find(|(row, _)| *row == r)
-            .expect("the row was just read");
+            .find(|(planes, _)| planes.contains(&index))
+            .expect("the plane was just read");
         let [_, n1, n2] = self.input.shape;
-        let at = (index - range.start) * n1 * n2;
+        let at = (index - planes.start) * n1 * n2;
         let src = &values[at..at + n1 * n2];
         for (o, &v) in plane.iter_mut().zip(src) {
             *o = A::from_f64(Element::to_f64(v));
@@ -830,10 +841,32 @@ impl<'a, B, T: Element + zarrs::array::Element> Sink<'a, B, T> {
         Ok(())
     }
 
+    /// Encodes and stores the chunks of the current row, in parallel, each copied out of the
+    /// row's buffer on its own (no copy of the whole row).
     fn flush(&mut self) -> std::io::Result<()> {
-        let chunks = self.row_chunks(self.row);
-        self.array
-            .store_chunks_elements::<T>(&chunks, &self.buffer)
+        use rayon::prelude::*;
+        let grid = self.array.chunk_grid_shape();
+        let (g1, g2) = (grid[self.lead + 1], grid[self.lead + 2]);
+        let [_, p1, p2] = self.padded;
+        let (lead, row, buffer, array) = (self.lead, self.row as u64, &self.buffer, self.array);
+        (0..g1 * g2)
+            .into_par_iter()
+            .try_for_each(|k| {
+                let mut idx = vec![0; lead];
+                idx.extend([row, k / g2, k % g2]);
+                let sub = array.chunk_subset(&idx)?;
+                let (st, sh) = (sub.start(), sub.shape());
+                let [s0, s1, s2] = [sh[lead], sh[lead + 1], sh[lead + 2]].map(|n| n as usize);
+                let (b1, b2) = (st[lead + 1] as usize, st[lead + 2] as usize);
+                let mut chunk = Vec::with_capacity(s0 * s1 * s2);
+                for a in 0..s0 {
+                    for b in 0..s1 {
+                        let at = (a * p1 + b1 + b) * p2 + b2;
+                        chunk.extend_from_slice(&buffer[at..at + s2]);
+                    }
+                }
+                array.store_chunk_elements::<T>(&idx, &chunk)
+            })
             .map_err(|e| {
                 let range = &self.rows[self.row];
                 let problem = format!(
