@@ -47,7 +47,7 @@ impl Progress {
         self.bar.set_length(total);
         self.bar.set_position(0);
         if let Ok(style) =
-            ProgressStyle::with_template("[{elapsed}] {wide_bar} {percent:>3}% ETA {eta} {msg}")
+            ProgressStyle::with_template("[{elapsed}] {bar:30} {percent:>3}% ETA {eta} {msg}")
         {
             self.bar.set_style(style);
         }

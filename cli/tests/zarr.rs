@@ -440,6 +440,13 @@ fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
         v["chunks"] = serde_json::json!([6, 20]);
     });
     run(&flat, "blur3d blurs 3D volumes");
+    let no_level0 = d.join("nolevel.ome.zarr");
+    copy_dir(&fixture("ome05.ome.zarr"), &no_level0);
+    fs::remove_dir_all(no_level0.join("0")).unwrap();
+    run(
+        &no_level0,
+        "cannot open the Zarr array at /0: no array there",
+    );
     let before = names_in(d);
     if have_gpu() {
         // A chunk that fails to decode, found midway through the blur.
