@@ -35,6 +35,20 @@ The output is written to a temporary file beside OUTPUT, made before the input i
 renamed when complete: a failed or interrupted run leaves no output and never touches an
 existing one.
 
+Zarr and OME-Zarr (folders ending in .zarr, or any folder with Zarr metadata): Zarr v2 and v3
+arrays (zstd, gzip, blosc, sharding) and OME-Zarr images (NGFF 0.4 on v2, 0.5 on v3) are
+streamed from Zarr to Zarr on a GPU, a chunk row at a time, so volumes larger than memory work;
+--cpu is for the in-memory formats. The output keeps the input's Zarr version, chunks, codecs,
+attributes and data type (or --dtype). Axes are the array's (z, y, x for OME-Zarr, named by its
+axes or dimension_names); the last three are blurred and any before them must have length 1.
+An OME-Zarr image is read at level 0 of its first multiscale, with the spacing from its scale
+and axis units (so --sigma 1um works), and written with level 0 only: lower levels are not
+regenerated. Host memory is about 130 MB + 4 chunk rows (a chunk row: the chunks along axes 1
+and 2 at one range of axis 0) + 3 slabs of --max-slab MiB (by default at least 8 r + 6 planes
+of f32, r the radius along axis 0; a smaller --max-slab goes down to 4 r + 6 planes, slower).
+The output goes to a temporary folder beside OUTPUT, renamed when complete; an existing Zarr
+OUTPUT is replaced only then.
+
 Examples:
   blur3d t1.nii.gz -o t1_s2.nii.gz --sigma 2                # 2 voxels on every axis
   blur3d t1.nii.gz -o t1_s.nii.gz --sigma 1.5mm             # fslmaths t1 -s 1.5
@@ -46,6 +60,8 @@ Examples:
   blur3d cells.tif -o log.tif --sigma 2 --laplace           # spots: Laplacian of Gaussian
   blur3d ct.nii.gz -o dx.nii.gz --sigma 1mm --order 1,0,0   # d/dx of the smoothed volume
   blur3d bold.nii.gz -o bold_s.nii.gz --sigma 2.5mm         # a 4D series, volume by volume
+  blur3d in.zarr -o out.zarr --sigma 2                     # Zarr v2 or v3, streamed
+  blur3d cells.ome.zarr -o smooth.ome.zarr --sigma 1um      # OME-Zarr, through its scale
   blur3d --list-adapters";
 
 /// Gaussian blur of 3D volumes and 4D series of them (NIfTI-1/2, NumPy .npy, TIFF stacks) on a
@@ -59,7 +75,7 @@ Examples:
                       blur3d --list-adapters"
 )]
 pub struct Cli {
-    /// The volume or series to blur: .nii, .nii.gz, .npy, .tif or .tiff.
+    /// The volume or series to blur: .nii, .nii.gz, .npy, .tif, .tiff or a .zarr folder.
     #[arg(required_unless_present = "list_adapters")]
     pub input: Option<PathBuf>,
 
@@ -145,6 +161,11 @@ pub struct Cli {
     /// List the GPU adapters and exit.
     #[arg(long, exclusive = true)]
     pub list_adapters: bool,
+
+    /// Zarr: the largest GPU buffer of a slab, in MiB (default 64). Host memory grows with it
+    /// (see the Zarr section below); larger slabs run a little faster.
+    #[arg(long, value_name = "MIB")]
+    pub max_slab: Option<u64>,
 
     /// Print nothing but errors.
     #[arg(short, long)]

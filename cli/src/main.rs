@@ -3,11 +3,13 @@
 //! Every error is one line, `blur3d: FILE: PROBLEM`, with exit status 1 (2 for a command line
 //! clap rejects), and leaves no output behind.
 
+mod alloc;
 mod args;
 mod blur;
 mod formats;
 mod progress;
 mod spec;
+mod streamed;
 mod volume;
 
 use std::fmt;
@@ -59,6 +61,7 @@ impl fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
+    alloc::fix_mmap_threshold();
     let cli = Cli::parse();
     if let Some(name) = &cli.adapter {
         // SAFETY: nothing has started a thread yet (only clap has run), so no other thread can
@@ -148,6 +151,29 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let out_format = Format::of(output).map_err(&at_output)?;
     if let Some(name) = &cli.adapter {
         check_adapter(name)?;
+    }
+    if in_format == Format::Zarr || out_format == Format::Zarr {
+        let job = streamed::Job {
+            cli,
+            input,
+            output,
+            lengths,
+            per_sigma,
+            modes,
+            radius,
+            dtype,
+        };
+        let progress = Progress::new(cli.quiet);
+        return match streamed::run(&job, &progress) {
+            Ok(summary) => {
+                progress.done(&summary);
+                Ok(())
+            }
+            Err(e) => {
+                progress.abandon();
+                Err(e)
+            }
+        };
     }
     // The output's folder is tried before any work: a temporary file there, renamed at the end.
     let out_file = Output::create(output).map_err(&at_output)?;

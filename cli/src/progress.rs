@@ -42,6 +42,22 @@ impl Progress {
         }
     }
 
+    /// Turns the spinner into a bar of `total` voxels with an ETA (a streamed blur).
+    pub fn voxels(&self, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(0);
+        if let Ok(style) =
+            ProgressStyle::with_template("[{elapsed}] {bar:30} {percent:>3}% ETA {eta} {msg}")
+        {
+            self.bar.set_style(style);
+        }
+    }
+
+    /// Shows `done` voxels of the bar's total blurred and written.
+    pub fn at(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+
     /// Clears the spinner and says what was done (on a terminal only).
     pub fn done(self, message: &str) {
         let shown = !self.bar.is_hidden();

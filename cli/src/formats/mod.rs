@@ -8,6 +8,7 @@
 mod nifti;
 mod npy;
 mod tiff;
+pub mod zarr;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -22,8 +23,12 @@ use crate::volume::{Element, Volume};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Npy,
-    Nifti { gz: bool },
+    Nifti {
+        gz: bool,
+    },
     Tiff,
+    /// A Zarr v2 or v3 array or an OME-Zarr image (a folder), streamed: see [`zarr`].
+    Zarr,
 }
 
 /// Format-specific header data kept from the input, for the output.
@@ -34,7 +39,11 @@ pub enum Meta {
     Tiff(tiff::TiffMeta),
 }
 
-pub const EXTENSIONS: &str = ".nii, .nii.gz, .npy, .tif or .tiff";
+/// Zarr is streamed from Zarr to Zarr only.
+const ZARR_TO_ZARR: &str =
+    "Zarr is blurred from Zarr to Zarr: give both INPUT and OUTPUT as .zarr folders";
+
+pub const EXTENSIONS: &str = ".nii, .nii.gz, .npy, .tif, .tiff or .zarr";
 
 impl Format {
     /// The format of `path`, from its extension (case-insensitive).
@@ -51,6 +60,8 @@ impl Format {
             Format::Nifti { gz: true }
         } else if name.ends_with(".tif") || name.ends_with(".tiff") {
             Format::Tiff
+        } else if name.ends_with(".zarr") || zarr::is_zarr_folder(path) {
+            Format::Zarr
         } else {
             let ext = path
                 .extension()
@@ -68,6 +79,7 @@ impl Format {
             Format::Npy => ["axis 0", "axis 1", "axis 2"],
             Format::Nifti { .. } => ["x", "y", "z"],
             Format::Tiff => ["z (pages)", "y (rows)", "x (columns)"],
+            Format::Zarr => ["axis 0", "axis 1", "axis 2"],
         }
     }
 
@@ -77,7 +89,7 @@ impl Format {
         match self {
             Format::Npy => None,
             Format::Nifti { .. } => Some(false),
-            Format::Tiff => Some(true),
+            Format::Tiff | Format::Zarr => Some(true),
         }
     }
 
@@ -90,6 +102,7 @@ impl Format {
                 "this TIFF has no voxel spacing (blur3d reads ImageJ's: a unit of length, \
                  XResolution, YResolution and the slice spacing)"
             }
+            Format::Zarr => "a plain Zarr array has no voxel spacing",
         }
     }
 
@@ -99,17 +112,22 @@ impl Format {
             Format::Npy => npy::read(path),
             Format::Nifti { .. } => nifti::read(path),
             Format::Tiff => tiff::read(path),
+            Format::Zarr => Err(ZARR_TO_ZARR.to_string()),
         }
     }
 
     /// Writes `volume` into `out`, whose file is complete once this returns.
     pub fn write(self, out: &mut Output, volume: &Volume) -> Result<(), String> {
+        if self == Format::Zarr {
+            return Err(ZARR_TO_ZARR.to_string());
+        }
         let file = out.file()?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         match self {
             Format::Npy => npy::write(&mut w, volume)?,
             Format::Tiff => tiff::write(&mut w, volume)?,
             Format::Nifti { gz: false } => nifti::write(&mut w, volume)?,
+            Format::Zarr => {}
             Format::Nifti { gz: true } => {
                 let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::new(6));
                 nifti::write(&mut gz, volume)?;
@@ -231,7 +249,12 @@ fn watch_signals() {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(path) = pending.as_ref() {
-                    let _ = std::fs::remove_file(path);
+                    // A file, or a Zarr output's folder.
+                    if path.is_dir() {
+                        let _ = std::fs::remove_dir_all(path);
+                    } else {
+                        let _ = std::fs::remove_file(path);
+                    }
                 }
                 // Exits with the lock held, so that the main thread cannot rename in between.
                 std::process::exit(128 + signal);

@@ -1,0 +1,198 @@
+//! Zarr to Zarr, streamed slab by slab on the GPU: the input is read and the output written a
+//! chunk row at a time, so host memory depends on the chunks and the slabs, not the volume.
+
+use std::path::Path;
+
+use blur3d::{BlurError, GpuBlur, Mode, Voxel};
+
+use crate::blur::Plan;
+use crate::formats::Format;
+use crate::formats::zarr::{self, Input, Output, Sink, Source};
+use crate::progress::Progress;
+use crate::spec::{DTypeChoice, LengthSpec};
+use crate::volume::{Element, with_dtype};
+use crate::{Failure, args::Cli};
+
+/// What the command line asked for, parsed.
+pub struct Job<'a> {
+    pub cli: &'a Cli,
+    pub input: &'a Path,
+    pub output: &'a Path,
+    pub lengths: LengthSpec,
+    pub per_sigma: f64,
+    pub modes: [Mode; 3],
+    pub radius: Option<[usize; 3]>,
+    pub dtype: DTypeChoice,
+}
+
+/// The voxel type in which the GPU reads elements of this type: the type itself when the
+/// library takes it, else i16 (for i8) or f64 (exact but for the largest 64-bit integers).
+pub trait Read: zarrs::array::ElementOwned + Element {
+    type V: Voxel + Element;
+}
+/// The voxel type the GPU writes for elements of this type: the type itself when the library
+/// writes it, else f32 (what the GPU computes), rounded and clamped into the type.
+pub trait Write: zarrs::array::Element + Element {
+    type V: Voxel + Element;
+}
+
+macro_rules! voxels {
+    ($($t:ty => $r:ty, $w:ty);* $(;)?) => {$(
+        impl Read for $t { type V = $r; }
+        impl Write for $t { type V = $w; }
+    )*};
+}
+voxels! {
+    u8 => u8, u8; i8 => i16, f32; u16 => u16, u16; i16 => i16, i16;
+    u32 => f64, f32; i32 => f64, f32; u64 => f64, f32; i64 => f64, f32;
+    f32 => f32, f32; f64 => f64, f64;
+}
+
+/// The default cap of a slab's GPU buffer, in MiB.
+pub const DEFAULT_MAX_SLAB_MIB: u64 = 64;
+
+/// Blurs the Zarr array or OME-Zarr image `job.input` into `job.output`; the summary line.
+pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
+    let at_input = Failure::at(job.input);
+    let at_output = Failure::at(job.output);
+    for (path, format) in [
+        (job.input, Format::of(job.input)),
+        (job.output, Format::of(job.output)),
+    ] {
+        if format != Ok(Format::Zarr) {
+            return Err(Failure::at(path)(
+                "Zarr is blurred from Zarr to Zarr: give both INPUT and OUTPUT as .zarr folders"
+                    .to_string(),
+            ));
+        }
+    }
+    if job.cli.cpu {
+        return Err(Failure::general(
+            "--cpu blurs the in-memory formats (.nii, .npy, .tif); Zarr is streamed on a GPU \
+             (a software adapter such as llvmpipe will do)"
+                .to_string(),
+        ));
+    }
+    // The output's folder is tried before any work: a temporary folder, renamed at the end.
+    let out = Output::create(job.output, job.input).map_err(&at_output)?;
+    progress.stage(format!("opening {}", job.input.display()));
+    let input = Input::open(job.input).map_err(&at_input)?;
+    let names: [&str; 3] = std::array::from_fn(|i| input.axis_names[i].as_str());
+    let sigma = job
+        .lengths
+        .to_voxels(job.per_sigma, input.spacing, names, &input.no_spacing)
+        .map_err(&at_input)?;
+    let plan = Plan {
+        sigma,
+        modes: job.modes,
+        truncate: job.cli.truncate,
+        radius: job.radius,
+    };
+    let opts = plan.options(false);
+    let radii = opts
+        .radii()
+        .map_err(|e| at_input(crate::options_problem(&e, names, job.radius.is_some())))?;
+
+    progress.stage("opening the GPU".to_string());
+    let [n0, n1, n2] = input.shape;
+    let plane = (n1 * n2 * 4) as u64;
+    // Two slabs are in flight, each of half the cap. By default half a slab holds 4 r + 3
+    // planes, so that it yields at least 2 r + 3 planes for its 2 r planes of halo and no plane
+    // goes up more than about twice; a --max-slab below that is taken down to 2 r + 2 planes
+    // (slower, and less memory for large planes).
+    let r0 = radii[0] as u64;
+    let cap = match job.cli.max_slab {
+        Some(mib) => (mib << 20).max(2 * (2 * r0 + 3) * plane),
+        None => (DEFAULT_MAX_SLAB_MIB << 20).max(2 * (4 * r0 + 3) * plane),
+    };
+    let gpu = GpuBlur::try_new()
+        .map_err(|e| Failure::general(format!("{e}: Zarr is blurred on a GPU")))?
+        .with_max_slab_bytes(cap);
+    let engine = crate::blur::Engine::Gpu(Box::new(gpu));
+    let adapter = engine.describe();
+    let crate::blur::Engine::Gpu(gpu) = engine else {
+        unreachable!()
+    };
+
+    let out_dtype = match job.dtype {
+        DTypeChoice::Same => input.dtype,
+        DTypeChoice::Given(d) => d,
+    };
+    let array = zarr::create_output(&input, out.folder(), out_dtype).map_err(&at_output)?;
+    let size = format!("{n0}x{n1}x{n2}");
+    progress.stage(format!(
+        "blurring {size} on {adapter}, sigma {sigma:?} voxels"
+    ));
+    let voxels = (n0 * n1 * n2) as u64;
+    progress.voxels(voxels);
+    let mut tick = |done: usize, total: usize| {
+        progress.at(voxels * done as u64 / total.max(1) as u64);
+    };
+
+    let held = with_dtype!(input.dtype, T => with_dtype!(out_dtype, U => {
+        stream::<T, U>(&gpu, &input, &array, &opts, names, &mut tick)
+    }))
+    .map_err(|(side, problem)| match side {
+        Side::Input => at_input(problem),
+        Side::Output => at_output(problem),
+    })?;
+    drop(array);
+    out.persist().map_err(&at_output)?;
+    if std::env::var_os("BLUR3D_STREAM_STATS").is_some() {
+        eprintln!(
+            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, chunk \
+             rows decoded {}, slab cap {cap} bytes, peak RSS {} kB",
+            held.source_planes,
+            held.sink_planes,
+            input.chunk_planes(),
+            held.rows_decoded,
+            peak_rss_kb().unwrap_or(0)
+        );
+    }
+    Ok(format!(
+        "wrote {} ({size} {}, sigma {sigma:?} voxels, on {adapter})",
+        job.output.display(),
+        out_dtype.name(),
+    ))
+}
+
+/// Which side a failure is on.
+enum Side {
+    Input,
+    Output,
+}
+
+fn stream<T: Read, U: Write>(
+    gpu: &GpuBlur,
+    input: &Input,
+    array: &zarrs::array::Array<zarrs::filesystem::FilesystemStore>,
+    opts: &blur3d::BlurOptions,
+    names: [&str; 3],
+    tick: &mut dyn FnMut(usize, usize),
+) -> Result<zarr::Held, (Side, String)> {
+    // The next slab's halo starts 2 r planes before the last plane the previous slab read.
+    let mut source = Source::<T, T::V>::new(input, 2 * opts.radii().map_or(0, |r| r[0]));
+    let mut sink = Sink::<U::V, U>::new(array, input.lead);
+    let result = gpu.blur_stream(&mut source, &mut sink, opts, tick);
+    match result {
+        Ok(()) => Ok(zarr::Held {
+            rows_decoded: source.decoded,
+            source_planes: source.held,
+            sink_planes: sink.held,
+        }),
+        Err(BlurError::Io { .. }) if source.failed.is_some() => {
+            Err((Side::Input, source.failed.take().unwrap_or_default()))
+        }
+        Err(BlurError::Io { message }) => {
+            Err((Side::Output, sink.failed.take().unwrap_or(message)))
+        }
+        Err(e) => Err((Side::Input, crate::blur_problem(&e, names))),
+    }
+}
+
+/// The process's peak resident memory, from /proc (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

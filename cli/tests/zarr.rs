@@ -1,0 +1,609 @@
+//! Zarr v2 and v3 arrays and OME-Zarr images through the `blur3d` command line, streamed on
+//! the GPU (skipped without an adapter, except in CI), compared with the in-memory result of
+//! the same values as .npy. The fixtures in `zarr_data/` were written by zarr-python
+//! (`make_fixtures.py` there): volumes of (20, 17, 13) in chunks of (6, 5, 4), so every blur's
+//! halo crosses chunk borders on every axis, and `--max-slab 0` makes the slabs as thin as the
+//! kernel allows, so they cross chunk rows too.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+use blur3d::GpuBlur;
+use ndarray::{Array3, ArrayD, Ix3};
+use ndarray_npy::{ReadNpyExt, ReadableElement};
+use serde_json::Value;
+use zarrs::array::{Array, ElementOwned};
+use zarrs::filesystem::FilesystemStore;
+
+fn blur3d<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_blur3d"))
+        .args(args)
+        .output()
+        .expect("the blur3d binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn succeeds(args: &[&OsStr]) -> Output {
+    let out = blur3d(args);
+    assert!(
+        out.status.success(),
+        "blur3d {args:?} failed: {}",
+        stderr(&out)
+    );
+    out
+}
+
+/// Runs blur3d, expecting exit status 1 and one line `blur3d: <file>: ...` with `words`.
+#[track_caller]
+fn fails(args: &[&OsStr], file: &Path, words: &str) -> String {
+    let out = blur3d(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    let prefix = format!("blur3d: {}: ", file.display());
+    assert!(
+        err.starts_with(&prefix),
+        "{err:?} should start with {prefix:?}"
+    );
+    assert!(err.contains(words), "{err:?} should contain {words:?}");
+    err
+}
+
+fn a(p: &Path) -> &OsStr {
+    p.as_os_str()
+}
+
+fn s(text: &str) -> &OsStr {
+    OsStr::new(text)
+}
+
+/// Whether a GPU adapter is there (a failure in CI without one).
+fn have_gpu() -> bool {
+    static GPU: OnceLock<Result<(), String>> = OnceLock::new();
+    match GPU.get_or_init(|| GpuBlur::try_new().map(drop).map_err(|e| e.to_string())) {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs a GPU adapter: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: no GPU adapter on this machine ({e})");
+            false
+        }
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/zarr_data")
+        .join(name)
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The array at `node` of the Zarr folder `path`, as f64.
+fn read_zarr<T: ElementOwned + Into<f64>>(path: &Path, node: &str) -> Array3<f64> {
+    let store = Arc::new(FilesystemStore::new(path).unwrap());
+    let array = Array::open(store, node).unwrap();
+    let shape: Vec<usize> = array.shape().iter().map(|&n| n as usize).collect();
+    let values = array
+        .retrieve_array_subset_elements::<T>(&array.subset_all())
+        .unwrap();
+    Array3::from_shape_vec(
+        (shape[0], shape[1], shape[2]),
+        values.into_iter().map(Into::into).collect(),
+    )
+    .unwrap()
+}
+
+fn read_npy<T: ReadableElement + Into<f64> + Clone>(path: &Path) -> Array3<f64> {
+    let a = ArrayD::<T>::read_npy(fs::File::open(path).unwrap()).unwrap();
+    a.into_dimensionality::<Ix3>().unwrap().mapv(Into::into)
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+fn max_diff(a: &Array3<f64>, b: &Array3<f64>) -> f64 {
+    assert_eq!(a.dim(), b.dim());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// The in-memory result of the same options on the .npy of the same values, on the GPU.
+fn in_memory(npy: &str, dir: &Path, args: &[&str], f32_out: bool) -> Array3<f64> {
+    let out = dir.join("ref.npy");
+    let input = fixture(npy);
+    let mut all: Vec<&OsStr> = vec![a(&input), s("-o"), a(&out)];
+    all.extend(args.iter().map(|x| s(x)));
+    succeeds(&all);
+    if f32_out {
+        read_npy::<f32>(&out)
+    } else {
+        read_npy::<u16>(&out)
+    }
+}
+
+#[test]
+fn zarr_v2_and_v3_equal_the_in_memory_blur_with_every_mode() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let everything = ["reflect", "mirror", "nearest", "wrap", "constant=500"];
+    let cases: [(&str, &str, bool, &[&str]); 5] = [
+        ("v2_blosc_u16.zarr", "u16.npy", false, &everything),
+        ("v2_gzip_f32.zarr", "f32.npy", true, &everything),
+        ("v3_zstd_u16.zarr", "u16.npy", false, &everything),
+        ("v3_blosc_f32.zarr", "f32.npy", true, &["reflect", "wrap"]),
+        (
+            "v3_sharded_u16.zarr",
+            "u16.npy",
+            false,
+            &["reflect", "nearest"],
+        ),
+    ];
+    for (name, npy, float, modes) in cases {
+        let input = fixture(name);
+        for mode in modes {
+            let out = d.join("out.zarr");
+            let args = ["--sigma", "2,1.5,2.5", "--mode", mode, "--max-slab", "0"];
+            let mut all: Vec<&OsStr> = vec![a(&input), s("-o"), a(&out)];
+            all.extend(args.iter().map(|x| s(x)));
+            succeeds(&all);
+            let expected = in_memory(npy, d, &args[..4], float);
+            let (got, tol) = if float {
+                (read_zarr::<f32>(&out, "/"), 1e-3)
+            } else {
+                (read_zarr::<u16>(&out, "/"), 1.0)
+            };
+            let diff = max_diff(&got, &expected);
+            assert!(diff <= tol, "{name} {mode}: differs by {diff}");
+
+            // Same version, chunks, codecs and attributes.
+            let v3 = input.join("zarr.json").is_file();
+            assert_eq!(out.join("zarr.json").is_file(), v3, "{name}: version");
+            let (meta_in, meta_out) = if v3 {
+                (json(&input.join("zarr.json")), json(&out.join("zarr.json")))
+            } else {
+                (json(&input.join(".zarray")), json(&out.join(".zarray")))
+            };
+            for key in [
+                "chunk_grid",
+                "codecs",
+                "chunks",
+                "compressor",
+                "dtype",
+                "data_type",
+                "shape",
+            ] {
+                assert_eq!(meta_in.get(key), meta_out.get(key), "{name}: {key}");
+            }
+            if name.contains("u16.zarr") && !name.contains("sharded") {
+                let attrs = if v3 {
+                    meta_out["attributes"].clone()
+                } else {
+                    json(&out.join(".zattrs"))
+                };
+                assert_eq!(attrs["note"], "kept", "{name}: attributes");
+            }
+            if !v3 {
+                assert!(meta_out.get("node_type").is_none(), "{name}: a v2 .zarray");
+            }
+        }
+    }
+    assert_eq!(
+        names_in(d),
+        ["out.zarr", "ref.npy"],
+        "no temporary folder left"
+    );
+}
+
+#[test]
+fn dtype_changes_the_zarr_data_type_and_keeps_the_codecs_working() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    for name in [
+        "v2_blosc_u16.zarr",
+        "v3_zstd_u16.zarr",
+        "v3_sharded_u16.zarr",
+    ] {
+        let out = d.join("f.zarr");
+        succeeds(&[
+            a(&fixture(name)),
+            s("-o"),
+            a(&out),
+            s("--sigma"),
+            s("1.2"),
+            s("--dtype"),
+            s("f32"),
+        ]);
+        let expected = in_memory("u16.npy", d, &["--sigma", "1.2", "--dtype", "f32"], true);
+        let got = read_zarr::<f32>(&out, "/");
+        assert!(max_diff(&got, &expected) < 1e-3, "{name}");
+        // And back to 8 bits: the bytes codec without endianness trouble.
+        let out8 = d.join("u8.zarr");
+        succeeds(&[
+            a(&fixture(name)),
+            s("-o"),
+            a(&out8),
+            s("--sigma"),
+            s("1"),
+            s("--dtype"),
+            s("u8"),
+        ]);
+        let store = Arc::new(FilesystemStore::new(&out8).unwrap());
+        let array = Array::open(store, "/").unwrap();
+        let values = array
+            .retrieve_array_subset_elements::<u8>(&array.subset_all())
+            .unwrap();
+        assert!(values.iter().all(|&v| v == 255), "{name}: clamped to 255");
+    }
+}
+
+#[test]
+fn ome_zarr_images_are_read_at_level_0_with_their_spacing() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    for (name, v3) in [("ome04.ome.zarr", false), ("ome05.ome.zarr", true)] {
+        let out = d.join("out.ome.zarr");
+        // Level 0's scale is (2, 0.5, 0.5) um along (z, y, x): 1um is (0.5, 2, 2) voxels.
+        succeeds(&[
+            a(&fixture(name)),
+            s("-o"),
+            a(&out),
+            s("--sigma"),
+            s("1um"),
+            s("--max-slab"),
+            s("0"),
+        ]);
+        let expected = in_memory("u16.npy", d, &["--sigma", "0.5,2,2"], false);
+        let got = read_zarr::<u16>(&out, "/0");
+        assert!(max_diff(&got, &expected) <= 1.0, "{name}");
+        let attrs = if v3 {
+            let g = json(&out.join("zarr.json"));
+            assert_eq!(g["node_type"], "group");
+            g["attributes"]["ome"].clone()
+        } else {
+            assert!(out.join(".zgroup").is_file());
+            json(&out.join(".zattrs"))
+        };
+        let ms = &attrs["multiscales"][0];
+        assert_eq!(
+            ms["datasets"].as_array().unwrap().len(),
+            1,
+            "{name}: level 0 only"
+        );
+        assert_eq!(ms["datasets"][0]["path"], "0");
+        assert_eq!(ms["axes"][0]["unit"], "micrometer");
+        assert!(!out.join("1").exists(), "{name}: no level 1");
+        // Names of the axes in the messages: z, y, x.
+        fails(
+            &[
+                a(&fixture(name)),
+                s("-o"),
+                a(&out),
+                s("--sigma"),
+                s("1"),
+                s("--radius"),
+                s("1,1,100000"),
+            ],
+            &fixture(name),
+            "--radius along x is 100000",
+        );
+    }
+}
+
+#[test]
+fn streaming_holds_chunk_rows_not_the_volume() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.zarr");
+    // 64 planes in chunk rows of 4; thin slabs; sigma 3 reaches 12 planes. The source keeps
+    // one row and the 24 planes before it (a slab's halo starts 2 x 12 planes before the last
+    // plane of the slab before it), the sink one row, whatever the volume's length;
+    // rows are decoded once each, but for a few at the edges, where the modes read backwards.
+    let run = Command::new(env!("CARGO_BIN_EXE_blur3d"))
+        .args([
+            a(&fixture("long_u16.zarr")),
+            s("-o"),
+            a(&out),
+            s("--sigma"),
+            s("3"),
+            s("--max-slab"),
+            s("0"),
+        ])
+        .env("BLUR3D_STREAM_STATS", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    let number = |after: &str| -> usize {
+        let rest = &err[err.find(after).unwrap_or_else(|| panic!("{err}")) + after.len()..];
+        rest.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .parse()
+            .unwrap()
+    };
+    let source = number("source held ");
+    let sink = number("sink ");
+    let decoded = number("rows decoded ");
+    assert!(
+        source <= 4 + 24 && sink <= 4,
+        "held {source} and {sink} planes of 64: {err}"
+    );
+    assert!(
+        (16..=16 + 8).contains(&decoded),
+        "{decoded} of 16 rows decoded: {err}"
+    );
+    let expected = in_memory("long_u16.npy", d, &["--sigma", "3"], false);
+    assert!(max_diff(&read_zarr::<u16>(&out, "/"), &expected) <= 1.0);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A copy of fixture `name` in `dir`, with `edit` applied to its metadata.
+fn edited(dir: &Path, name: &str, to: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let from = fixture(name);
+    let copy = dir.join(to);
+    copy_dir(&from, &copy);
+    let meta = if copy.join("zarr.json").is_file() {
+        copy.join("zarr.json")
+    } else {
+        copy.join(".zarray")
+    };
+    let mut v = json(&meta);
+    edit(&mut v);
+    fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+    copy
+}
+
+#[test]
+fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.zarr");
+    let run = |input: &Path, words: &str| {
+        fails(
+            &[a(input), s("-o"), a(&out), s("--sigma"), s("1")],
+            input,
+            words,
+        );
+    };
+    run(&d.join("missing.zarr"), "no such file or folder");
+    let foreign = d.join("foreign.zarr");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "hello").unwrap();
+    run(&foreign, "is not a Zarr array or OME-Zarr image");
+    let group = d.join("group.zarr");
+    fs::create_dir(&group).unwrap();
+    fs::write(
+        group.join("zarr.json"),
+        r#"{"zarr_format":3,"node_type":"group","attributes":{}}"#,
+    )
+    .unwrap();
+    run(&group, "not an OME-Zarr image");
+    let codec = edited(d, "v3_zstd_u16.zarr", "codec.zarr", |v| {
+        v["codecs"][1]["name"] = "nonexistent".into();
+    });
+    run(&codec, "codec nonexistent is not supported");
+    let f16 = edited(d, "v3_zstd_u16.zarr", "f16.zarr", |v| {
+        v["data_type"] = "float16".into();
+    });
+    run(&f16, "data type float16 is not supported");
+    let flat = edited(d, "v2_gzip_f32.zarr", "flat.zarr", |v| {
+        v["shape"] = serde_json::json!([20, 221]);
+        v["chunks"] = serde_json::json!([6, 20]);
+    });
+    run(&flat, "blur3d blurs 3D volumes");
+    let no_level0 = d.join("nolevel.ome.zarr");
+    copy_dir(&fixture("ome05.ome.zarr"), &no_level0);
+    fs::remove_dir_all(no_level0.join("0")).unwrap();
+    run(
+        &no_level0,
+        "cannot open the Zarr array at /0: no array there",
+    );
+    let before = names_in(d);
+    if have_gpu() {
+        // A chunk that fails to decode, found midway through the blur.
+        let broken = edited(d, "v2_blosc_u16.zarr", "broken.zarr", |_| {});
+        fs::write(broken.join("2.1.1"), b"not blosc at all").unwrap();
+        run(&broken, "cannot read the chunks of planes 12..18");
+        let broken = edited(d, "v3_zstd_u16.zarr", "broken3.zarr", |_| {});
+        fs::write(broken.join("c/1/2/0"), b"not zstd").unwrap();
+        run(&broken, "cannot read the chunks of planes 6..12");
+    }
+    let mut after = names_in(d);
+    after.retain(|n| !n.starts_with("broken"));
+    assert_eq!(after, before, "nothing left behind");
+    assert!(!out.exists());
+
+    // Zarr goes to Zarr, on a GPU.
+    let input = fixture("v3_zstd_u16.zarr");
+    fails(
+        &[
+            a(&input),
+            s("-o"),
+            a(&d.join("o.npy")),
+            s("--sigma"),
+            s("1"),
+        ],
+        &d.join("o.npy"),
+        "from Zarr to Zarr",
+    );
+    let err = stderr(&blur3d([
+        a(&input),
+        s("-o"),
+        a(&out),
+        s("--sigma"),
+        s("1"),
+        s("--cpu"),
+    ]));
+    assert!(err.contains("--cpu blurs the in-memory formats"), "{err}");
+    // A plain array has no spacing.
+    fails(
+        &[a(&input), s("-o"), a(&out), s("--sigma"), s("1um")],
+        &input,
+        "no voxel spacing",
+    );
+    // The output may not be the input.
+    let copy = edited(d, "v3_zstd_u16.zarr", "copy.zarr", |_| {});
+    fails(
+        &[a(&copy), s("-o"), a(&copy), s("--sigma"), s("1")],
+        &copy,
+        "is the input",
+    );
+    // Nor a folder that is not Zarr.
+    fails(
+        &[a(&input), s("-o"), a(&foreign), s("--sigma"), s("1")],
+        &foreign,
+        "not a Zarr folder",
+    );
+    assert_eq!(names_in(&foreign), ["notes.txt"]);
+}
+
+/// A file-size limit (RLIMIT_FSIZE) makes writes fail as a full disk does: the error is one
+/// line, and the half-written output folder is removed.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_failed_write_leaves_no_output_and_keeps_an_old_one() {
+    use std::os::unix::process::CommandExt;
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let out = d.join("out.zarr");
+    // An older output, which a failed run keeps as it was.
+    succeeds(&[
+        a(&fixture("v2_gzip_f32.zarr")),
+        s("-o"),
+        a(&out),
+        s("--sigma"),
+        s("1"),
+    ]);
+    let old = names_in(&out);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blur3d"));
+    cmd.args([
+        a(&fixture("long_u16.zarr")),
+        s("-o"),
+        a(&out),
+        s("--sigma"),
+        s("1"),
+        s("--dtype"),
+        s("f64"),
+    ]);
+    // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 4096,
+                rlim_max: 4096,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let run = cmd.output().unwrap();
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("blur3d: {}: cannot write", out.display())),
+        "{err}"
+    );
+    assert!(err.contains("File too large"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert_eq!(names_in(d), ["out.zarr"], "no temporary folder left");
+    assert_eq!(names_in(&out), old, "the old output is kept");
+    assert!(out.join(".zarray").is_file());
+}
+
+#[test]
+#[cfg(unix)]
+fn an_interrupted_zarr_run_leaves_nothing_behind() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let out = d.join("out.zarr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blur3d"))
+            .args([
+                a(&fixture("long_u16.zarr")),
+                s("-o"),
+                a(&out),
+                s("--sigma"),
+                s("6"),
+                s("--max-slab"),
+                s("0"),
+            ])
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let begun = loop {
+            let part = names_in(d).into_iter().find(|n| n.starts_with(".blur3d-"));
+            if part.is_some() || start.elapsed().as_secs() > 60 {
+                break part;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
+        assert!(begun.is_some(), "the temporary folder was made");
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + signal), "after signal {signal}");
+        assert_eq!(
+            names_in(d),
+            Vec::<String>::new(),
+            "nothing left after {signal}"
+        );
+    }
+}
