@@ -162,6 +162,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             modes,
             radius,
             dtype,
+            orders,
+            filter,
         };
         let progress = Progress::new(cli.quiet);
         return match streamed::run(&job, &progress) {

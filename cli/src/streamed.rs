@@ -23,6 +23,8 @@ pub struct Job<'a> {
     pub modes: [Mode; 3],
     pub radius: Option<[usize; 3]>,
     pub dtype: DTypeChoice,
+    pub orders: [u32; 3],
+    pub filter: blur3d::Filter,
 }
 
 /// The voxel type in which the GPU reads elements of this type: the type itself when the
@@ -87,6 +89,8 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
         modes: job.modes,
         truncate: job.cli.truncate,
         radius: job.radius,
+        orders: job.orders,
+        filter: job.filter,
     };
     let opts = plan.options(false);
     let radii = opts
@@ -114,7 +118,18 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
         unreachable!()
     };
 
+    let derivative = job.filter != blur3d::Filter::Gaussian || job.orders != [0; 3];
     let out_dtype = match job.dtype {
+        // Derivatives are signed and fractional: an integer type would clamp them.
+        DTypeChoice::Same
+            if derivative
+                && !matches!(
+                    input.dtype,
+                    crate::volume::DType::F32 | crate::volume::DType::F64
+                ) =>
+        {
+            crate::volume::DType::F32
+        }
         DTypeChoice::Same => input.dtype,
         DTypeChoice::Given(d) => d,
     };
@@ -130,7 +145,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     };
 
     let held = with_dtype!(input.dtype, T => with_dtype!(out_dtype, U => {
-        stream::<T, U>(&gpu, &input, &array, &opts, names, &mut tick)
+        stream::<T, U>(&gpu, &input, &array, &opts, job.filter, names, &mut tick)
     }))
     .map_err(|(side, problem)| match side {
         Side::Input => at_input(problem),
@@ -167,13 +182,14 @@ fn stream<T: Read, U: Write>(
     input: &Input,
     array: &zarrs::array::Array<zarrs::filesystem::FilesystemStore>,
     opts: &blur3d::BlurOptions,
+    filter: blur3d::Filter,
     names: [&str; 3],
     tick: &mut dyn FnMut(usize, usize),
 ) -> Result<zarr::Held, (Side, String)> {
     // The next slab's halo starts 2 r planes before the last plane the previous slab read.
     let mut source = Source::<T, T::V>::new(input, 2 * opts.radii().map_or(0, |r| r[0]));
     let mut sink = Sink::<U::V, U>::new(array, input.lead);
-    let result = gpu.blur_stream(&mut source, &mut sink, opts, tick);
+    let result = gpu.filter_stream(&mut source, &mut sink, opts, filter, tick);
     match result {
         Ok(()) => Ok(zarr::Held {
             rows_decoded: source.decoded,

@@ -222,6 +222,38 @@ fn zarr_v2_and_v3_equal_the_in_memory_blur_with_every_mode() {
     );
 }
 
+/// The Gaussian family streams too: a u16 Zarr's Laplacian and first derivative are written as
+/// float32 and equal the in-memory results.
+#[test]
+fn derivatives_stream_from_zarr_to_zarr() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let input = fixture("v3_zstd_u16.zarr");
+    for filter in [
+        &["--laplace"][..],
+        &["--order", "0,1,0"],
+        &["--gradient-magnitude"],
+    ] {
+        let out = d.join("out.zarr");
+        let mut args = vec!["--sigma", "2,1.5,2.5", "--max-slab", "0"];
+        args.extend_from_slice(filter);
+        let mut all: Vec<&OsStr> = vec![a(&input), s("-o"), a(&out)];
+        all.extend(args.iter().map(|x| s(x)));
+        succeeds(&all);
+        let mut reference: Vec<&str> = vec!["--sigma", "2,1.5,2.5"];
+        reference.extend_from_slice(filter);
+        let expected = in_memory("u16.npy", d, &reference, true);
+        let got = read_zarr::<f32>(&out, "/");
+        let diff = max_diff(&got, &expected);
+        assert!(diff <= 1e-2, "{filter:?}: differs by {diff}");
+        assert_eq!(json(&out.join("zarr.json"))["data_type"], "float32");
+        fs::remove_dir_all(&out).unwrap();
+    }
+}
+
 #[test]
 fn dtype_changes_the_zarr_data_type_and_keeps_the_codecs_working() {
     if !have_gpu() {
