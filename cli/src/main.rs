@@ -261,7 +261,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             .blur(&volume.voxels, &plan, out_dtype, &mut |done, total| {
                 progress.part(&stage, done, total);
             })
-            .map_err(|e| at_input(blur_problem(&e, axis_names)))?;
+            .map_err(|e| at_input(blur_problem(&e, axis_names, true)))?;
         drop(volume.voxels);
 
         progress.stage(format!("writing {}", output.display()));
@@ -370,14 +370,19 @@ fn options_problem(e: &BlurError, axis_names: [&str; 3], radius_given: bool) -> 
 }
 
 /// The library's message for what goes wrong in the blur, in the command line's words.
-fn blur_problem(e: &BlurError, axis_names: [&str; 3]) -> String {
+fn blur_problem(e: &BlurError, axis_names: [&str; 3], cpu_possible: bool) -> String {
     match e {
         BlurError::VolumeTooLarge {
             limit, limit_name, ..
         } => format!(
             "the volume is too large for this GPU: not even one plane of it with the kernel's \
-             halo fits its largest buffer ({limit} bytes, {limit_name}): run with --cpu, or \
-             lower the sigma along {}",
+             halo fits its largest buffer ({limit} bytes, {limit_name}): {}lower the sigma \
+             along {}, or use a GPU with larger buffers",
+            if cpu_possible {
+                "run with --cpu, or "
+            } else {
+                ""
+            },
             axis_names[0]
         ),
         other => other.to_string(),
@@ -435,11 +440,17 @@ mod tests {
             limit: 1 << 27,
             limit_name: "max_storage_buffer_binding_size",
         };
-        let m = blur_problem(&e, ["x", "y", "z"]);
+        let m = blur_problem(&e, ["x", "y", "z"], true);
         assert!(m.contains("run with --cpu") && m.contains("along x"), "{m}");
         assert!(
             !m.contains("GpuBlur") && !m.contains(&(1u64 << 40).to_string()),
             "{m}"
+        );
+        // Zarr streams only on a GPU: no --cpu to point to.
+        let zarr = blur_problem(&e, ["x", "y", "z"], false);
+        assert!(
+            !zarr.contains("--cpu") && zarr.contains("along x"),
+            "{zarr}"
         );
     }
 

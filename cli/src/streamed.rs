@@ -202,7 +202,8 @@ fn stream<T: Read, U: Write>(
         Err(BlurError::Io { message }) => {
             Err((Side::Output, sink.failed.take().unwrap_or(message)))
         }
-        Err(e) => Err((Side::Input, crate::blur_problem(&e, names))),
+        // Zarr streams only on a GPU: --cpu is no way out here.
+        Err(e) => Err((Side::Input, crate::blur_problem(&e, names, false))),
     }
 }
 
