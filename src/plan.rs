@@ -263,18 +263,18 @@ impl Plan {
         self.steps.is_empty() && self.outputs.iter().all(|&s| s == 0)
     }
 
-    /// The halo slabs along axis 0 need: the largest axis-0 radius, and the axis-0 mode when
-    /// every axis-0 pass has the same one. Passes of different modes (the terms of a Laplacian
-    /// with a mode per axis) take slabs that stop at the volume's edges, which is right unless
-    /// one of them wraps.
-    pub fn axis0_halo(&self) -> Result<Halo, BlurError> {
+    /// The halo slabs (along axis 0) or tiles (along axis 1) need: the largest radius along
+    /// `axis`, and its mode when every pass along it has the same one. Passes of different modes
+    /// (the terms of a Laplacian with a mode per axis) take pieces that stop at the volume's
+    /// edges, which is right unless one of them wraps.
+    pub fn halo(&self, axis: usize) -> Result<Halo, BlurError> {
         let axis0: Vec<&AxisKernel> = self
             .steps
             .iter()
             .filter_map(|s| match s {
                 Step::Pass {
-                    axis: 0, kernel, ..
-                } => Some(&self.kernels[*kernel]),
+                    axis: a, kernel, ..
+                } if *a == axis => Some(&self.kernels[*kernel]),
                 _ => None,
             })
             .collect();

@@ -37,15 +37,18 @@ existing one.
 
 Zarr and OME-Zarr (folders ending in .zarr, or any folder with Zarr metadata): Zarr v2 and v3
 arrays (zstd, gzip, blosc, sharding) and OME-Zarr images (NGFF 0.4 on v2, 0.5 on v3) are
-streamed from Zarr to Zarr on a GPU, a chunk row at a time, so volumes larger than memory work;
+streamed from Zarr to Zarr on a GPU, block by block, so volumes larger than memory work;
 --cpu is for the in-memory formats. The output keeps the input's Zarr version, chunks, codecs,
 attributes and data type (or --dtype). Axes are the array's (z, y, x for OME-Zarr, named by its
 axes or dimension_names); the last three are blurred and any before them must have length 1.
 An OME-Zarr image is read at level 0 of its first multiscale, with the spacing from its scale
 and axis units (so --sigma 1um works), and written with level 0 only: lower levels are not
-regenerated. Host memory is about 130 MB + 4 chunk rows (a chunk row: the chunks along axes 1
-and 2 at one range of axis 0) + 3 slabs of --max-slab MiB (by default at least 8 r + 6 planes
-of f32, r the radius along axis 0; a smaller --max-slab goes down to 4 r + 6 planes, slower).
+regenerated. A block is a chunk of planes by a chunk of rows of the output, every column,
+plus the kernel's halo: each block completes whole output chunks, written at once. Host memory
+is about 130 MB + the input chunks one block touches + 2 blocks as f32 + 2 blocks of the
+output's type + the GPU's buffers (on a software adapter, in host memory: 5 blocks of f32),
+whatever the volume's size; --max-slab MiB caps 2 blocks of f32 (default: 64, or 2 aligned
+blocks when larger).
 The output goes to a temporary folder beside OUTPUT, renamed when complete; an existing Zarr
 OUTPUT is replaced only then.
 
@@ -162,8 +165,9 @@ pub struct Cli {
     #[arg(long, exclusive = true)]
     pub list_adapters: bool,
 
-    /// Zarr: the largest GPU buffer of a slab, in MiB (default 64). Host memory grows with it
-    /// (see the Zarr section below); larger slabs run a little faster.
+    /// Zarr: the GPU buffers of two blocks in flight, in MiB (default 64, or two blocks of one
+    /// output chunk each, with halos, when larger). Host memory grows with it (see the Zarr
+    /// section below); smaller blocks cost more halo.
     #[arg(long, value_name = "MIB")]
     pub max_slab: Option<u64>,
 

@@ -1,5 +1,6 @@
-//! Zarr to Zarr, streamed slab by slab on the GPU: the input is read and the output written a
-//! chunk row at a time, so host memory depends on the chunks and the slabs, not the volume.
+//! Zarr to Zarr, streamed block by block on the GPU: the input's chunks are decoded as blocks
+//! touch them and the output's written as blocks complete them, so host memory depends on the
+//! chunks and the blocks, not the volume.
 
 use std::path::Path;
 
@@ -99,15 +100,19 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
 
     progress.stage("opening the GPU".to_string());
     let [n0, n1, n2] = input.shape;
-    let plane = (n1 * n2 * 4) as u64;
-    // Two slabs are in flight, each of half the cap. By default half a slab holds 4 r + 3
-    // planes, so that it yields at least 2 r + 3 planes for its 2 r planes of halo and no plane
-    // goes up more than about twice; a --max-slab below that is taken down to 2 r + 2 planes
-    // (slower, and less memory for large planes).
-    let r0 = radii[0] as u64;
+    // Two blocks are in flight, each of half the cap. By default a block holds a chunk of
+    // planes and a chunk of rows of the output plus their halos (every column), so that each
+    // block completes whole chunks and no chunk waits in memory; a --max-slab below that cuts
+    // smaller blocks (chunks then wait for their other blocks), down to one holding the halos
+    // and 2 planes of 2 rows.
+    let [r0, r1] = [radii[0], radii[1]];
+    let [c0, c1, _] = input.chunk_shape();
+    let block = |planes: usize, rows: usize| {
+        2 * (planes.min(n0) as u64) * ((rows.min(n1) + 1) as u64) * (n2 as u64) * 4
+    };
     let cap = match job.cli.max_slab {
-        Some(mib) => (mib << 20).max(2 * (2 * r0 + 3) * plane),
-        None => (DEFAULT_MAX_SLAB_MIB << 20).max(2 * (4 * r0 + 3) * plane),
+        Some(mib) => (mib << 20).max(block(2 * r0 + 2, 2 * r1 + 2)),
+        None => (DEFAULT_MAX_SLAB_MIB << 20).max(block(c0 + 2 * r0, c1 + 2 * r1)),
     };
     let gpu = GpuBlur::try_new()
         .map_err(|e| Failure::general(format!("{e}: Zarr is blurred on a GPU")))?
@@ -140,7 +145,9 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     ));
     let voxels = (n0 * n1 * n2) as u64;
     progress.voxels(voxels);
+    let mut blocks = 0;
     let mut tick = |done: usize, total: usize| {
+        blocks = total;
         progress.at(voxels * done as u64 / total.max(1) as u64);
     };
 
@@ -155,12 +162,12 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     out.persist().map_err(&at_output)?;
     if std::env::var_os("BLUR3D_STREAM_STATS").is_some() {
         eprintln!(
-            "blur3d: stream: source held {} planes, sink {} planes, chunks of {} planes, chunk \
-             rows decoded {}, slab cap {cap} bytes, peak RSS {} kB",
-            held.source_planes,
-            held.sink_planes,
-            input.chunk_planes(),
-            held.rows_decoded,
+            "blur3d: stream: source held {} bytes, sink {} bytes, chunks decoded {}, chunks of \
+             {:?}, blocks {blocks}, block cap {cap} bytes, peak RSS {} kB",
+            held.source_bytes,
+            held.sink_bytes,
+            held.chunks_decoded,
+            input.chunk_shape(),
             peak_rss_kb().unwrap_or(0)
         );
     }
@@ -186,15 +193,14 @@ fn stream<T: Read, U: Write>(
     names: [&str; 3],
     tick: &mut dyn FnMut(usize, usize),
 ) -> Result<zarr::Held, (Side, String)> {
-    // The next slab's halo starts 2 r planes before the last plane the previous slab read.
-    let mut source = Source::<T, T::V>::new(input, 2 * opts.radii().map_or(0, |r| r[0]));
+    let mut source = Source::<T, T::V>::new(input);
     let mut sink = Sink::<U::V, U>::new(array, input.lead);
     let result = gpu.filter_stream(&mut source, &mut sink, opts, filter, tick);
     match result {
         Ok(()) => Ok(zarr::Held {
-            rows_decoded: source.decoded,
-            source_planes: source.held,
-            sink_planes: sink.held,
+            chunks_decoded: source.decoded,
+            source_bytes: source.held,
+            sink_bytes: sink.held,
         }),
         Err(BlurError::Io { .. }) if source.failed.is_some() => {
             Err((Side::Input, source.failed.take().unwrap_or_default()))

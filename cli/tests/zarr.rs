@@ -356,54 +356,67 @@ fn ome_zarr_images_are_read_at_level_0_with_their_spacing() {
 }
 
 #[test]
-fn streaming_holds_chunk_rows_not_the_volume() {
+fn streaming_holds_the_chunks_of_a_block_not_the_volume() {
     if !have_gpu() {
         return;
     }
     let dir = tmp();
     let d = dir.path();
-    let out = d.join("out.zarr");
-    // 64 planes in chunk rows of 4; thin slabs; sigma 3 reaches 12 planes. The source keeps
-    // one row and the 24 planes before it (a slab's halo starts 2 x 12 planes before the last
-    // plane of the slab before it), the sink one row, whatever the volume's length;
-    // rows are decoded once each, but for a few at the edges, where the modes read backwards.
-    let run = Command::new(env!("CARGO_BIN_EXE_blur3d"))
-        .args([
-            a(&fixture("long_u16.zarr")),
-            s("-o"),
-            a(&out),
-            s("--sigma"),
-            s("3"),
-            s("--max-slab"),
-            s("0"),
-        ])
-        .env("BLUR3D_STREAM_STATS", "1")
-        .output()
-        .unwrap();
-    let err = stderr(&run);
-    assert!(run.status.success(), "{err}");
-    let number = |after: &str| -> usize {
-        let rest = &err[err.find(after).unwrap_or_else(|| panic!("{err}")) + after.len()..];
-        rest.split_whitespace()
-            .next()
-            .unwrap()
-            .trim_end_matches(',')
-            .parse()
-            .unwrap()
-    };
-    let source = number("source held ");
-    let sink = number("sink ");
-    let decoded = number("rows decoded ");
-    assert!(
-        source <= 4 + 24 && sink <= 4,
-        "held {source} and {sink} planes of 64: {err}"
-    );
-    assert!(
-        (16..=16 + 8).contains(&decoded),
-        "{decoded} of 16 rows decoded: {err}"
-    );
-    let expected = in_memory("long_u16.npy", d, &["--sigma", "3"], false);
-    assert!(max_diff(&read_zarr::<u16>(&out, "/"), &expected) <= 1.0);
+    // 64 planes of 24 x 24 in chunks of 4 x 24 x 24 (4608 bytes each); the smallest blocks.
+    // Sigma 3 reaches 12 planes (and rows): slabs of whole planes, 2 output planes each, whose
+    // block touches 8 chunks; the source keeps those (the next block shares most of them, so
+    // each chunk is decoded once, but for a few at the edges, where the modes read backwards),
+    // the sink the 2 chunks a block writes into, whatever the volume's length. Sigma 3, 1, 1
+    // reaches 4 rows: too far along axis 0 for a slab of whole planes in the smallest blocks,
+    // so blocks are tiles of rows, and the sink holds at most the chunks of one slab.
+    let chunk = 4 * 24 * 24 * 2;
+    for (sigma, source_most, sink_most) in
+        [("3", 8 * chunk, 2 * chunk), ("3,1,1", 8 * chunk, 2 * chunk)]
+    {
+        let out = d.join("out.zarr");
+        let run = Command::new(env!("CARGO_BIN_EXE_blur3d"))
+            .args([
+                a(&fixture("long_u16.zarr")),
+                s("-o"),
+                a(&out),
+                s("--sigma"),
+                s(sigma),
+                s("--max-slab"),
+                s("0"),
+            ])
+            .env("BLUR3D_STREAM_STATS", "1")
+            .output()
+            .unwrap();
+        let err = stderr(&run);
+        assert!(run.status.success(), "{err}");
+        let number = |after: &str| -> usize {
+            let rest = &err[err.find(after).unwrap_or_else(|| panic!("{err}")) + after.len()..];
+            rest.split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches(',')
+                .parse()
+                .unwrap()
+        };
+        let source = number("source held ");
+        let sink = number("sink ");
+        let decoded = number("chunks decoded ");
+        let blocks = number("blocks ");
+        assert!(
+            source <= source_most && sink <= sink_most,
+            "sigma {sigma}: held {source} and {sink} bytes: {err}"
+        );
+        assert!(
+            (16..=16 + 8).contains(&decoded),
+            "sigma {sigma}: {decoded} of 16 chunks decoded: {err}"
+        );
+        assert!(blocks >= 16, "sigma {sigma}: {blocks} blocks: {err}");
+        let expected = in_memory("long_u16.npy", d, &["--sigma", sigma], false);
+        assert!(
+            max_diff(&read_zarr::<u16>(&out, "/"), &expected) <= 1.0,
+            "sigma {sigma}"
+        );
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -484,10 +497,10 @@ fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
         // A chunk that fails to decode, found midway through the blur.
         let broken = edited(d, "v2_blosc_u16.zarr", "broken.zarr", |_| {});
         fs::write(broken.join("2.1.1"), b"not blosc at all").unwrap();
-        run(&broken, "cannot read the chunks of planes 12..18");
+        run(&broken, "cannot read the chunk at planes 12..18");
         let broken = edited(d, "v3_zstd_u16.zarr", "broken3.zarr", |_| {});
         fs::write(broken.join("c/1/2/0"), b"not zstd").unwrap();
-        run(&broken, "cannot read the chunks of planes 6..12");
+        run(&broken, "cannot read the chunk at planes 6..12");
     }
     let mut after = names_in(d);
     after.retain(|n| !n.starts_with("broken"));

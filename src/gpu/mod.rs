@@ -197,12 +197,13 @@ impl GpuBlur {
     /// `opts`. The result has the input's shape, in standard layout.
     ///
     /// Volumes larger than one storage buffer of the device are blurred in slabs along axis 0,
+    /// and planes too large for a slab as deep as the kernel in tiles of rows along axis 1,
     /// with the same result.
     ///
     /// # Errors
     /// The validation errors of [`BlurOptions`], [`BlurError::EmptyAxis`],
-    /// [`BlurError::VolumeTooLarge`] when not even a slab of one plane (plus the kernel's halo)
-    /// fits the device, and [`BlurError::OutOfMemory`] or [`BlurError::DeviceLost`] from the GPU.
+    /// [`BlurError::VolumeTooLarge`] when not even a block of one row of one plane (plus the
+    /// kernel's halo on axes 0 and 1) fits the device, and [`BlurError::OutOfMemory`] or [`BlurError::DeviceLost`] from the GPU.
     pub fn blur_with<S, A>(
         &self,
         vol: &ArrayBase<S, Ix3>,
@@ -444,9 +445,9 @@ impl GpuBlur {
         pollster::block_on(self.filter_into_inner(vol, opts, filter, outs, &mut progress))
     }
 
-    /// Blurs a volume read plane by plane from `source` into `sink`, slab by slab, for volumes
-    /// larger than memory: host memory is bounded by the slabs in flight (see
-    /// [`crate::stream`]), never by the volume. The result equals [`GpuBlur::blur_into`]'s.
+    /// Blurs a volume read plane by plane (or block by block) from `source` into `sink`, slab
+    /// by slab, for volumes larger than memory: host memory is bounded by the blocks in flight
+    /// (see [`crate::stream`]), never by the volume. The result equals [`GpuBlur::blur_into`]'s.
     ///
     /// # Errors
     /// As [`GpuBlur::blur_with`], and [`BlurError::Io`] when the source or the sink fails.
@@ -475,11 +476,13 @@ impl GpuBlur {
     ) -> Result<(), BlurError> {
         let shape = source.shape();
         let plan = Plan::new(opts, filter, shape, false)?;
+        let tiles = sink.tiles();
         let mut store = schedule::stream_into(sink, [shape[1], shape[2]]);
         pollster::block_on(self.run(
             schedule::Input::Stream(source),
             &plan,
             &mut store,
+            tiles,
             &mut progress,
         ))
     }
@@ -598,6 +601,7 @@ impl GpuBlur {
             schedule::Input::Arrays(vols),
             &plan,
             &mut schedule::store_into(&mut planes),
+            None,
             progress,
         )
         .await

@@ -4,7 +4,8 @@
 //!
 //! A chunk is either several whole volumes side by side in one buffer (passes along axis 0 stop
 //! at each volume's ends, so a time series goes through the GPU without a round trip per volume)
-//! or a slab of one volume with its halo (`slabs`).
+//! or a block of one volume with its halo (`slabs`): a slab of whole planes, or, when planes are
+//! too large for a slab as deep as the halo (or a sink takes tiles), a tile of rows of a slab.
 
 use std::ops::Range;
 
@@ -12,15 +13,16 @@ use bytemuck::Zeroable;
 use ndarray::{Array3, ArrayView2, ArrayView4, ArrayViewMut2, Axis};
 
 use super::layout::Layout;
-use super::{GpuBlur, Halo, slabs, transfer};
+use super::{GpuBlur, slabs, transfer};
 use crate::plan::Plan;
 use crate::stream::{PlaneSink, PlaneSource};
 use crate::{BlurError, Voxel};
 
-/// Takes output planes as they come back: `sink(output, planes, values)`, the values of those
-/// planes (numbered through the batch: volume `v`'s plane `p` is `v * n0 + p`) of that output
-/// of the plan, back to back in standard order.
-pub(super) type Sink<'a> = dyn FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a;
+/// Takes output blocks as they come back: `sink(output, planes, rows, values)`, the values of
+/// those rows of those planes (numbered through the batch: volume `v`'s plane `p` is
+/// `v * n0 + p`), every column, of that output of the plan, back to back in standard order.
+pub(super) type Sink<'a> =
+    dyn FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a;
 
 /// Where the planes come from: arrays in memory (a batch of volumes), or a source read plane
 /// by plane.
@@ -44,51 +46,85 @@ impl<A: Voxel> Input<'_, A> {
         }
     }
 
-    /// The planes `sources` ((volume, plane) each): views of the arrays, or planes read from
-    /// the stream into `held`.
-    fn planes<'b>(
+    /// The block of rows `rows` of planes `sources` ((volume, plane) each), every column: views
+    /// of the arrays, or values gathered (rows out of order at an edge) or read from the stream
+    /// into `held`.
+    fn block<'b>(
         &'b mut self,
         sources: &[(usize, usize)],
+        rows: &[usize],
         held: &'b mut Option<Array3<A>>,
     ) -> Result<Vec<ArrayView2<'b, A>>, BlurError> {
+        let [_, _, _, n2] = self.dim();
+        let mut block = Array3::from_elem((sources.len(), rows.len(), n2), A::zeroed());
         match self {
-            Input::Arrays(vols) => Ok(sources
-                .iter()
-                .map(|&(v, p)| {
+            Input::Arrays(vols) => {
+                let plane = |&(v, p): &(usize, usize)| {
                     vols.view()
                         .index_axis_move(Axis(0), v)
                         .index_axis_move(Axis(0), p)
-                })
-                .collect()),
-            Input::Stream(source) => {
-                let [_, n1, n2] = source.shape();
-                let mut planes = Array3::from_elem((sources.len(), n1, n2), A::zeroed());
-                for (plane, &(_, p)) in planes.outer_iter_mut().zip(sources) {
-                    source.read_plane(p, plane).map_err(|e| BlurError::Io {
-                        message: format!("reading plane {p}: {e}"),
-                    })?;
+                };
+                if let Some(run) = run_of(rows) {
+                    return Ok(sources
+                        .iter()
+                        .map(|s| plane(s).slice_move(ndarray::s![run.clone(), ..]))
+                        .collect());
                 }
-                Ok(held.insert(planes).outer_iter().collect())
+                for (mut out, s) in block.outer_iter_mut().zip(sources) {
+                    let plane = plane(s);
+                    for (mut line, &r) in out.outer_iter_mut().zip(rows) {
+                        line.assign(&plane.row(r));
+                    }
+                }
+            }
+            Input::Stream(source) => {
+                let planes: Vec<usize> = sources.iter().map(|&(_, p)| p).collect();
+                source
+                    .read_block(&planes, rows, block.view_mut())
+                    .map_err(|e| BlurError::Io {
+                        message: format!(
+                            "reading planes {}..={}: {e}",
+                            planes.iter().min().unwrap_or(&0),
+                            planes.iter().max().unwrap_or(&0)
+                        ),
+                    })?;
             }
         }
+        Ok(held.insert(block).outer_iter().collect())
     }
+}
+
+/// `rows` as a range, when they are one run of consecutive rows.
+fn run_of(rows: &[usize]) -> Option<Range<usize>> {
+    let first = *rows.first()?;
+    rows.iter()
+        .enumerate()
+        .all(|(i, &r)| r == first + i)
+        .then_some(first..first + rows.len())
 }
 
 /// The planes of one upload and where its output planes go.
 struct Chunk {
     /// (volume, plane) of each plane of the chunk, in order.
     sources: Vec<(usize, usize)>,
-    /// How the chunk lies in its buffer: one volume's slab, or whole volumes side by side.
+    /// The row of the volume of each row of the chunk, in order.
+    rows: Vec<usize>,
+    /// How the chunk lies in its buffer: one volume's block, or whole volumes side by side.
     layout: Layout,
     /// The output planes it yields, numbered through the batch.
     out: Range<usize>,
     /// The chunk's plane that becomes `out.start`.
     first: usize,
+    /// The output rows it yields.
+    out_rows: Range<usize>,
+    /// The chunk's row that becomes `out_rows.start`.
+    first_row: usize,
 }
 
 /// A chunk submitted and not yet read back.
 struct InFlight {
     out: Range<usize>,
+    out_rows: Range<usize>,
     voxels: usize,
     /// One staging buffer per output of the plan.
     staging: Vec<wgpu::Buffer>,
@@ -98,31 +134,34 @@ struct InFlight {
 impl GpuBlur {
     /// Runs `plan` on every volume of `vols` (axis 0 counts the volumes) chunk by chunk, handing
     /// the output planes to `sink` and calling `progress(done, total)` after each chunk.
+    /// `tiles` are the steps (planes, rows) a sink that takes tiles likes blocks to start at.
     pub(super) async fn run<A: Voxel>(
         &self,
         mut input: Input<'_, A>,
         plan: &Plan,
         sink: &mut Sink<'_>,
+        tiles: Option<[usize; 2]>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), BlurError> {
         let [t, n0, n1, n2] = input.dim();
         if plan.is_identity() {
             // Plane by plane: a stream need not fit in memory.
+            let rows: Vec<usize> = (0..n1).collect();
             for (i, source) in (0..t)
                 .flat_map(|v| (0..n0).map(move |p| (v, p)))
                 .enumerate()
             {
                 let mut held = None;
-                let plane = input.planes(&[source], &mut held)?;
+                let plane = input.block(&[source], &rows, &mut held)?;
                 let values: Vec<f32> = plane[0].iter().map(|v| v.to_f32()).collect();
                 for output in 0..plan.outputs.len() {
-                    sink(output, i..i + 1, &values)?;
+                    sink(output, i..i + 1, 0..n1, &values)?;
                 }
             }
             progress(1, 1);
             return Ok(());
         }
-        let chunks = self.chunks([t, n0, n1, n2], plan)?;
+        let chunks = self.chunks([t, n0, n1, n2], plan, tiles)?;
         let total = chunks.len();
         self.guard(async {
             let mut in_flight: Option<InFlight> = None;
@@ -143,49 +182,72 @@ impl GpuBlur {
     }
 
     /// Cuts a batch of `t` volumes of `[n0, n1, n2]` into chunks: as many whole volumes as fit
-    /// one buffer, or slabs of each volume when one does not fit.
-    fn chunks(&self, [t, n0, n1, n2]: [usize; 4], plan: &Plan) -> Result<Vec<Chunk>, BlurError> {
+    /// one buffer, or blocks of each volume when one does not fit (or when `tiles`, a sink's
+    /// preferred steps, asks for blocks).
+    fn chunks(
+        &self,
+        [t, n0, n1, n2]: [usize; 4],
+        plan: &Plan,
+        tiles: Option<[usize; 2]>,
+    ) -> Result<Vec<Chunk>, BlurError> {
         let shape = [n0, n1, n2];
         let one = Layout::for_shape(shape);
         let (limit, limit_name) = self.slab_limit();
+        let whole = |v0: usize, v1: usize| Chunk {
+            sources: (v0..v1)
+                .flat_map(|v| (0..n0).map(move |p| (v, p)))
+                .collect(),
+            rows: (0..n1).collect(),
+            layout: Layout::batch(shape, v1 - v0),
+            out: v0 * n0..v1 * n0,
+            first: 0,
+            out_rows: 0..n1,
+            first_row: 0,
+        };
         if one.bytes() <= limit {
             let fit = (limit / one.bytes()).max(1) as usize;
             // Several chunks: two in flight take no more memory than one of the whole limit.
             let per = if t > fit { (fit / 2).max(1) } else { t };
             return Ok((0..t)
                 .step_by(per)
-                .map(|v0| {
-                    let v1 = (v0 + per).min(t);
-                    Chunk {
-                        sources: (v0..v1)
-                            .flat_map(|v| (0..n0).map(move |p| (v, p)))
-                            .collect(),
-                        layout: Layout::batch(shape, v1 - v0),
-                        out: v0 * n0..v1 * n0,
-                        first: 0,
-                    }
-                })
+                .map(|v0| whole(v0, (v0 + per).min(t)))
                 .collect());
         }
-        // Slabs hold their planes in the layout of the volume.
-        let plane_bytes = (one.pitch() * size_of::<f32>()) as u64;
-        let halo: Halo = plan.axis0_halo()?;
-        let mut slabs = slabs::plan(n0, plane_bytes, limit, limit_name, halo)?;
-        // Two slabs in flight take no more memory than one slab of the whole limit, when half a
-        // slab still holds the halo.
-        if let Ok(halves) = slabs::plan(n0, plane_bytes, limit / 2, limit_name, halo) {
-            slabs = halves;
+        let halos = [plan.halo(0)?, plan.halo(1)?];
+        let radii = halos.map(|h| h.radius);
+        // Two blocks in flight take no more memory than one of the whole limit, when half the
+        // limit still holds a block of the halo's depth.
+        let steps = block_steps(shape, radii, limit / 2, tiles)
+            .or_else(|| block_steps(shape, radii, limit, tiles))
+            .ok_or(BlurError::VolumeTooLarge {
+                bytes: Layout::for_shape([
+                    (2 * radii[0] + 1).min(n0),
+                    (2 * radii[1] + 1).min(n1),
+                    n2,
+                ])
+                .bytes(),
+                limit,
+                limit_name,
+            })?;
+        let slabs = slabs::cut(n0, steps[0], halos[0]);
+        let tiles = slabs::cut(n1, steps[1], halos[1]);
+        let mut chunks = Vec::with_capacity(t * slabs.len() * tiles.len());
+        for v in 0..t {
+            for s in &slabs {
+                for r in &tiles {
+                    chunks.push(Chunk {
+                        sources: s.planes.iter().map(|&p| (v, p)).collect(),
+                        rows: r.planes.clone(),
+                        layout: Layout::for_shape([s.planes.len(), r.planes.len(), n2]),
+                        out: v * n0 + s.out.start..v * n0 + s.out.end,
+                        first: s.first,
+                        out_rows: r.out.clone(),
+                        first_row: r.first,
+                    });
+                }
+            }
         }
-        Ok((0..t)
-            .flat_map(|v| {
-                slabs.iter().map(move |s| Chunk {
-                    sources: s.planes.iter().map(|&p| (v, p)).collect(),
-                    layout: Layout::for_shape([s.planes.len(), n1, n2]),
-                    out: v * n0 + s.out.start..v * n0 + s.out.end,
-                    first: s.first,
-                })
-            })
-            .collect())
+        Ok(chunks)
     }
 
     /// Uploads `chunk`'s planes of `input`, encodes the plan and the copy of the chunk's output
@@ -197,7 +259,7 @@ impl GpuBlur {
         plan: &Plan,
     ) -> Result<InFlight, BlurError> {
         let mut held = None;
-        let planes = input.planes(&chunk.sources, &mut held)?;
+        let planes = input.block(&chunk.sources, &chunk.rows, &mut held)?;
         let layout = chunk.layout;
         let mut encoder = self.encoder();
         let (volume, loaded) = self.load(&planes, layout, &mut encoder).await?;
@@ -205,11 +267,18 @@ impl GpuBlur {
             .encode_plan(&mut encoder, plan, volume.buffer, layout)
             .await?;
         let planes = chunk.first..chunk.first + chunk.out.len();
+        let rows = chunk.first_row..chunk.first_row + chunk.out_rows.len();
         let mut staging = Vec::with_capacity(plan.outputs.len());
         for &slot in &plan.outputs {
             staging.push(
                 self.transfers
-                    .stage(&mut encoder, &buffers[slot], layout, planes.clone())
+                    .stage(
+                        &mut encoder,
+                        &buffers[slot],
+                        layout,
+                        planes.clone(),
+                        rows.clone(),
+                    )
                     .await?,
             );
         }
@@ -222,7 +291,8 @@ impl GpuBlur {
         }
         Ok(InFlight {
             out: chunk.out.clone(),
-            voxels: chunk.out.len() * layout.plane(),
+            out_rows: chunk.out_rows.clone(),
+            voxels: chunk.out.len() * chunk.out_rows.len() * layout.shape[2],
             staging,
             submission,
         })
@@ -231,10 +301,10 @@ impl GpuBlur {
     /// Waits for `chunk` and hands each output's planes to `sink`.
     async fn finish_chunk(&self, chunk: InFlight, sink: &mut Sink<'_>) -> Result<(), BlurError> {
         for (output, staging) in chunk.staging.into_iter().enumerate() {
-            let out = chunk.out.clone();
+            let (out, rows) = (chunk.out.clone(), chunk.out_rows.clone());
             self.transfers
                 .readback(staging, chunk.submission.clone(), chunk.voxels, |values| {
-                    sink(output, out, values)
+                    sink(output, out, rows, values)
                 })
                 .await?;
         }
@@ -258,25 +328,99 @@ pub(super) fn output_planes<'a, B>(
 /// A sink that stores into `planes` (see [`output_planes`]), converting to `B`.
 pub(super) fn store_into<'a, B: Voxel>(
     planes: &'a mut [Vec<ArrayViewMut2<'_, B>>],
-) -> impl FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a {
-    move |output, range, values| {
-        transfer::store_planes(&mut planes[output][range], values);
+) -> impl FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a {
+    move |output, range, rows, values| {
+        let mut views: Vec<ArrayViewMut2<'_, B>> = planes[output][range]
+            .iter_mut()
+            .map(|p| p.slice_mut(ndarray::s![rows.clone(), ..]))
+            .collect();
+        transfer::store_planes(&mut views, values);
         Ok(())
     }
 }
 
-/// A sink that converts planes to `S::Voxel` and hands them to `sink`.
+/// A sink that converts blocks to `S::Voxel` and hands them to `sink`: as they come when it
+/// takes tiles, else gathered into whole planes (the planes of one slab of each output).
 pub(super) fn stream_into<S: PlaneSink + ?Sized>(
     sink: &mut S,
     [n1, n2]: [usize; 2],
-) -> impl FnMut(usize, Range<usize>, &[f32]) -> Result<(), BlurError> + '_ {
-    move |output, range, values| {
-        let mut planes = Array3::from_elem((range.len(), n1, n2), S::Voxel::zeroed());
-        let mut views: Vec<_> = planes.outer_iter_mut().collect();
+) -> impl FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + '_ {
+    let tiles = sink.tiles().is_some();
+    let mut pending: Vec<Option<(usize, Array3<S::Voxel>)>> = Vec::new();
+    move |output, range, rows, values| {
+        let failed = |e: std::io::Error| BlurError::Io {
+            message: format!("writing planes {}..{}: {e}", range.start, range.end),
+        };
+        let mut block = Array3::from_elem((range.len(), rows.len(), n2), S::Voxel::zeroed());
+        let mut views: Vec<_> = block.outer_iter_mut().collect();
         transfer::store_planes(&mut views, values);
-        sink.write_planes(output, range.start, planes.view())
-            .map_err(|e| BlurError::Io {
-                message: format!("writing planes {}..{}: {e}", range.start, range.end),
-            })
+        if tiles {
+            return sink
+                .write_block(output, [range.start, rows.start], block.view())
+                .map_err(failed);
+        }
+        if rows == (0..n1) {
+            return sink
+                .write_planes(output, range.start, block.view())
+                .map_err(failed);
+        }
+        if pending.len() <= output {
+            pending.resize_with(output + 1, || None);
+        }
+        let (_, planes) = pending[output].get_or_insert_with(|| {
+            (
+                range.start,
+                Array3::from_elem((range.len(), n1, n2), S::Voxel::zeroed()),
+            )
+        });
+        planes
+            .slice_mut(ndarray::s![.., rows.clone(), ..])
+            .assign(&block);
+        if rows.end == n1
+            && let Some((first, planes)) = pending[output].take()
+        {
+            return sink
+                .write_planes(output, first, planes.view())
+                .map_err(failed);
+        }
+        Ok(())
     }
+}
+
+/// Steps (output planes per slab, output rows per tile; `n1` for whole planes) for blocks of
+/// at most `limit` bytes, the cheapest in work per output voxel (the halos'), preferring
+/// multiples of `tiles`. `None` when not even the halo and one output plane of one row fit.
+fn block_steps(
+    [n0, n1, n2]: [usize; 3],
+    [r0, r1]: [usize; 2],
+    limit: u64,
+    tiles: Option<[usize; 2]>,
+) -> Option<[usize; 2]> {
+    let mut best: Option<(f64, [usize; 2])> = None;
+    // From whole planes down: the first of equal cost has the fewest tiles.
+    for ys in (1..=n1).rev() {
+        let (rows, row_cost) = if ys == n1 {
+            (n1, 1.0)
+        } else {
+            let Some((step, cost)) = slabs::step(n1, ys + 2 * r1, r1, tiles.map(|t| t[1])) else {
+                continue;
+            };
+            // Smaller steps than one already tried are tried on their own.
+            if step != ys {
+                continue;
+            }
+            // Tiles cost a copy per plane each way beyond their halo.
+            (ys + 2 * r1, cost * 1.05)
+        };
+        let per_plane = Layout::for_shape([1, rows, n2]).bytes();
+        let fit = usize::try_from(limit / per_plane.max(1)).unwrap_or(usize::MAX);
+        let Some((zs, plane_cost)) = slabs::step(n0, fit, r0, tiles.map(|t| t[0])) else {
+            continue;
+        };
+        let cost = row_cost * plane_cost;
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, [zs, ys]));
+        }
+    }
+    best.map(|(_, steps)| steps)
 }

@@ -1,20 +1,23 @@
-//! Volumes larger than one storage buffer, cut into slabs along axis 0.
+//! Volumes larger than one storage buffer, cut into slabs along axis 0 and, when planes are
+//! too large for a slab of the halo's depth, into tiles along axis 1: blocks of planes x rows,
+//! every column.
 //!
-//! Each slab holds the output planes it is responsible for plus a halo of the axis-0 radius on
-//! each side, so that the axis-0 pass of its own planes reads exactly what it would read in the
-//! whole volume. Halo planes beyond the volume's true edges are the planes the mode maps them to
-//! (so a radius longer than the axis is handled like everywhere else), except in constant mode,
-//! where the slab stops at the edge and the shader supplies the constant, as it does for a
-//! volume in one piece. Passes along axes 1 and 2 work plane by plane, so slabs need nothing
-//! more for them.
+//! Each piece holds the outputs it is responsible for plus a halo of the radius on each side,
+//! so that the pass along that axis reads exactly what it would read in the whole volume. Halo
+//! planes (rows) beyond the volume's true edges are the ones the mode maps them to (so a radius
+//! longer than the axis is handled like everywhere else), except in constant mode, where the
+//! piece stops at the edge and the shader supplies the constant, as it does for a volume in one
+//! piece. Each pass's valid region shrinks only along its own axis, so a block's outputs are
+//! exact whatever order the passes run in. Passes along axis 2 work row by row, so blocks need
+//! nothing more for them.
 
 use std::ops::Range;
 
+use crate::Mode;
 use crate::boundary::source_index;
-use crate::{BlurError, Mode};
 
-/// The halo slabs need along axis 0: the radius of the widest axis-0 kernel, and the mode that
-/// maps planes beyond the volume's edges. `Mode::Constant` stops slabs at the edges, where each
+/// The halo pieces need along an axis: the radius of the widest kernel along it, and the mode
+/// that maps planes (rows) beyond the volume's edges. `Mode::Constant` stops slabs at the edges, where each
 /// pass applies its own mode; that is right for every mode but wrap, since a slab holds more
 /// than twice the radius in planes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,42 +37,28 @@ pub(crate) struct Slab {
     pub first: usize,
 }
 
-/// Cuts `n0` planes of `plane_bytes` each into slabs of at most `max_bytes`, with halos of
-/// `halo`'s radius mapped through its mode. A volume that fits is one slab without halo.
-pub(crate) fn plan(
-    n0: usize,
-    plane_bytes: u64,
-    max_bytes: u64,
-    limit_name: &'static str,
-    halo: Halo,
-) -> Result<Vec<Slab>, BlurError> {
-    if n0 as u64 * plane_bytes <= max_bytes {
-        return Ok(vec![Slab {
-            planes: (0..n0).collect(),
-            out: 0..n0,
+/// Cuts `n` planes (or rows) into pieces that yield `step` outputs each (the last fewer), each
+/// with `halo`'s radius on both sides mapped through its mode. An axis of at most `step` is one
+/// piece without halo.
+pub(crate) fn cut(n: usize, step: usize, halo: Halo) -> Vec<Slab> {
+    if n <= step {
+        return vec![Slab {
+            planes: (0..n).collect(),
+            out: 0..n,
             first: 0,
-        }]);
+        }];
     }
     let Halo { radius: r, mode } = halo;
-    let max_planes = (max_bytes / plane_bytes) as usize;
-    if max_planes < 2 * r + 1 {
-        return Err(BlurError::VolumeTooLarge {
-            bytes: (2 * r + 1) as u64 * plane_bytes,
-            limit: max_bytes,
-            limit_name,
-        });
-    }
-    let step = max_planes - 2 * r;
-    let slabs = (0..n0)
-        .step_by(step)
+    (0..n)
+        .step_by(step.max(1))
         .map(|z0| {
-            let z1 = (z0 + step).min(n0);
+            let z1 = (z0 + step).min(n);
             let halo = z0 as i64 - r as i64..(z1 + r) as i64;
             let planes: Vec<usize> = match mode {
                 Mode::Constant(_) => halo
-                    .filter_map(|p| usize::try_from(p).ok().filter(|&p| p < n0))
+                    .filter_map(|p| usize::try_from(p).ok().filter(|&p| p < n))
                     .collect(),
-                _ => halo.filter_map(|p| source_index(p, n0, mode)).collect(),
+                _ => halo.filter_map(|p| source_index(p, n, mode)).collect(),
             };
             let first = match mode {
                 Mode::Constant(_) => z0 - z0.saturating_sub(r),
@@ -81,8 +70,32 @@ pub(crate) fn plan(
                 first,
             }
         })
-        .collect();
-    Ok(slabs)
+        .collect()
+}
+
+/// How many outputs a piece of at most `fit` planes (or rows) yields along an axis of `n` with
+/// halos of `radius`, preferring multiples of `align`, and the work it costs per output (halo
+/// included; 1 for an axis in one piece, 2 more when the step is not a multiple of `align`).
+/// `None` when `fit` cannot hold the halo and one output.
+pub(crate) fn step(
+    n: usize,
+    fit: usize,
+    radius: usize,
+    align: Option<usize>,
+) -> Option<(usize, f64)> {
+    if fit >= n {
+        return Some((n, 1.0));
+    }
+    let mut step = fit.checked_sub(2 * radius).filter(|&s| s > 0)?;
+    let mut penalty = 0.0;
+    if let Some(a) = align.filter(|&a| a > 0) {
+        if step >= a {
+            step = step / a * a;
+        } else {
+            penalty = 2.0;
+        }
+    }
+    Some((step, (step + 2 * radius) as f64 / step as f64 + penalty))
 }
 
 #[cfg(test)]
@@ -95,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_volume_that_fits_is_one_slab() {
-        let slabs = plan(10, 4, 40, "limit", kernel(3, Mode::Reflect)).unwrap();
+        let slabs = cut(10, 10, kernel(3, Mode::Reflect));
         assert_eq!(
             slabs,
             vec![Slab {
@@ -108,15 +121,15 @@ mod tests {
 
     #[test]
     fn halos_follow_the_mode_at_the_true_edges() {
-        // 6 planes of 1 byte, 5 planes per slab, radius 2: one output plane per slab.
-        let slabs = plan(6, 1, 5, "limit", kernel(2, Mode::Reflect)).unwrap();
+        // 6 planes, one output plane per slab, radius 2.
+        let slabs = cut(6, 1, kernel(2, Mode::Reflect));
         assert_eq!(slabs.len(), 6);
         assert_eq!(slabs[0].planes, vec![1, 0, 0, 1, 2]);
         assert_eq!(slabs[5].planes, vec![3, 4, 5, 5, 4]);
         assert!(slabs.iter().all(|s| s.first == 2 && s.out.len() == 1));
-        let wrap = plan(6, 1, 5, "limit", kernel(2, Mode::Wrap)).unwrap();
+        let wrap = cut(6, 1, kernel(2, Mode::Wrap));
         assert_eq!(wrap[0].planes, vec![4, 5, 0, 1, 2]);
-        let constant = plan(6, 1, 5, "limit", kernel(2, Mode::Constant(1.0))).unwrap();
+        let constant = cut(6, 1, kernel(2, Mode::Constant(1.0)));
         assert_eq!(
             (constant[0].planes.clone(), constant[0].first),
             (vec![0, 1, 2], 0)
@@ -129,28 +142,28 @@ mod tests {
 
     #[test]
     fn every_output_plane_comes_from_exactly_one_slab() {
-        for n0 in 1..30 {
+        for n in 1..30 {
             for r in 0..5 {
-                for max in (2 * r + 1)..(2 * r + 8) {
-                    let slabs = plan(n0, 1, max as u64, "limit", kernel(r, Mode::Mirror)).unwrap();
+                for fit in (2 * r + 1)..(2 * r + 8) {
+                    let (step, _) = step(n, fit, r, None).unwrap();
+                    let slabs = cut(n, step, kernel(r, Mode::Mirror));
                     let outs: Vec<usize> = slabs.iter().flat_map(|s| s.out.clone()).collect();
-                    assert_eq!(outs, (0..n0).collect::<Vec<_>>());
-                    assert!(slabs.iter().all(|s| s.planes.len() <= max));
+                    assert_eq!(outs, (0..n).collect::<Vec<_>>());
+                    assert!(slabs.iter().all(|s| s.planes.len() <= fit));
                 }
             }
         }
     }
 
     #[test]
-    fn a_halo_larger_than_the_limit_is_an_error() {
-        let err = plan(100, 1000, 4000, "limit", kernel(2, Mode::Reflect)).unwrap_err();
-        assert_eq!(
-            err,
-            BlurError::VolumeTooLarge {
-                bytes: 5000,
-                limit: 4000,
-                limit_name: "limit"
-            }
-        );
+    fn steps_hold_the_halo_and_prefer_the_alignment() {
+        assert_eq!(step(100, 4, 2, None), None);
+        assert_eq!(step(100, 5, 2, None), Some((1, 5.0)));
+        assert_eq!(step(100, 100, 2, None), Some((100, 1.0)));
+        // 80 planes with halos of 8 yield 64, a whole chunk of 64; 79 yield 63, not aligned.
+        assert_eq!(step(1000, 90, 8, Some(64)), Some((64, 1.25)));
+        let (s, cost) = step(1000, 79, 8, Some(64)).unwrap();
+        assert_eq!(s, 63);
+        assert!(cost > 3.0);
     }
 }

@@ -158,16 +158,17 @@ impl Transfers {
         })
     }
 
-    /// A readback staging buffer, and the encoded copy into it of `planes` of the volume in
-    /// `buffer` (in `layout`), back to back.
+    /// A readback staging buffer, and the encoded copy into it of `rows` of `planes` of the
+    /// volume in `buffer` (in `layout`), back to back.
     pub async fn stage(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         buffer: &wgpu::Buffer,
         layout: Layout,
         planes: std::ops::Range<usize>,
+        rows: std::ops::Range<usize>,
     ) -> Result<wgpu::Buffer, BlurError> {
-        let bytes = (planes.len() * layout.plane() * size_of::<f32>()) as u64;
+        let bytes = (planes.len() * rows.len() * layout.shape[2] * size_of::<f32>()) as u64;
         let staging = match take_from(&self.readback, bytes) {
             Some(b) => b,
             None => {
@@ -182,7 +183,7 @@ impl Transfers {
                 b
             }
         };
-        copy_planes(encoder, buffer, layout, planes, &staging);
+        copy_planes(encoder, buffer, layout, planes, rows, &staging);
         Ok(staging)
     }
 
@@ -316,21 +317,24 @@ fn copy_planes(
     src: &wgpu::Buffer,
     layout: Layout,
     planes: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
     dst: &wgpu::Buffer,
 ) {
     let f32_bytes = |voxels: usize| (voxels * size_of::<f32>()) as u64;
-    if layout.is_dense() {
+    if layout.is_dense() && rows == (0..layout.shape[1]) {
         let from = f32_bytes(planes.start * layout.plane());
         encoder.copy_buffer_to_buffer(src, from, dst, 0, f32_bytes(planes.len() * layout.plane()));
         return;
     }
+    let n2 = layout.shape[2];
+    let part = rows.len() * n2;
     for (i, p) in planes.enumerate() {
         encoder.copy_buffer_to_buffer(
             src,
-            f32_bytes(p * layout.pitch()),
+            f32_bytes(p * layout.pitch() + rows.start * n2),
             dst,
-            f32_bytes(i * layout.plane()),
-            f32_bytes(layout.plane()),
+            f32_bytes(i * part),
+            f32_bytes(part),
         );
     }
 }

@@ -170,10 +170,10 @@ impl GpuBlur {
         self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
             let mut encoder = self.encoder();
-            let planes = 0..volume.layout.shape[0];
+            let [n0, n1, _] = volume.layout.shape;
             let staging = self
                 .transfers
-                .stage(&mut encoder, &volume.buffer, volume.layout, planes)
+                .stage(&mut encoder, &volume.buffer, volume.layout, 0..n0, 0..n1)
                 .await?;
             let submission = self.submit(encoder).await?;
             let mut out = transfer::fresh_output(volume.shape());

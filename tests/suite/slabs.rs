@@ -1,7 +1,8 @@
-//! Volumes in slabs along axis 0: forced tiny slabs on small volumes must give the one-piece
+//! Volumes in slabs along axis 0 (and tiles of rows along axis 1 when planes are too large for a
+//! slab as deep as the halo): forced tiny blocks on small volumes must give the one-piece
 //! result, and a volume beyond the software adapter's binding limit must blur at all.
 
-use blur3d::{BlurOptions, GpuBlur, Mode, cpu};
+use blur3d::{BlurOptions, Filter, GpuBlur, Mode, cpu};
 use ndarray::{Array3, s};
 
 use crate::common::{GPU_TOL, assert_close, gpu, random_volume};
@@ -110,6 +111,73 @@ fn slabs_of_views_and_integers() {
         &gpu.blur_with(&ints, &opts).unwrap(),
         &cpu::full3d(&ints, &opts).unwrap(),
         1000.0 * GPU_TOL,
+    );
+}
+
+#[test]
+fn tiles_of_rows_equal_one_piece_for_every_mode_and_filter() {
+    let Some(one_piece) = gpu() else { return };
+    let vol = random_volume((26, 40, 7), 35);
+    // Radii 4 and 6 along axes 0 and 1: a slab of whole planes needs 9 planes of 40 rows, more
+    // than the limit of 12 planes of 20 rows; blocks of rows fit.
+    let Some(tiled) = slabbed(12 * 20, 7) else {
+        return;
+    };
+    let filters = [
+        Filter::Gaussian,
+        Filter::Laplace,
+        Filter::GradientMagnitude,
+        Filter::Hessian,
+    ];
+    for mode in MODES {
+        let opts = BlurOptions::new([1.0, 1.5, 0.7]).mode(mode);
+        let mut blocks = 0;
+        let got = tiled
+            .blur_with_progress(&vol, &opts, |_, total| blocks = total)
+            .unwrap();
+        assert_close(&got, &one_piece.blur_with(&vol, &opts).unwrap(), 1e-6);
+        assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
+        // Whole planes would take at most 12 - 8 = 4 planes per slab, 7 slabs.
+        assert!(blocks > 7, "{mode:?}: {blocks} blocks");
+        for filter in filters {
+            let got = tiled.filter(&vol, &opts, filter).unwrap();
+            let want = one_piece.filter(&vol, &opts, filter).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert_close(g, w, 1e-5);
+            }
+        }
+    }
+    // Integers and views go through blocks too.
+    let base = Array3::from_shape_fn((26, 40, 14), |(a, b, c)| {
+        ((a * 37 + b * 11 + c * 5) % 1000) as u16
+    });
+    let view = base.slice(s![.., .., ..;2]);
+    let opts = BlurOptions::new([2.0, 1.0, 1.0]).mode(Mode::Mirror);
+    assert_close(
+        &tiled.blur_with(&view, &opts).unwrap(),
+        &cpu::full3d(&view, &opts).unwrap(),
+        1000.0 * GPU_TOL,
+    );
+}
+
+#[test]
+fn a_block_too_small_for_both_halos_is_an_error() {
+    let vol = random_volume((30, 30, 5), 36);
+    // Radii 4 and 4: the smallest block is 9 planes of 9 rows.
+    let Some(gpu) = slabbed(9 * 8, 5) else { return };
+    assert_eq!(
+        gpu.blur(&vol, 1.0).unwrap_err(),
+        blur3d::BlurError::VolumeTooLarge {
+            bytes: 9 * 9 * 5 * 4,
+            limit: 9 * 8 * 5 * 4,
+            limit_name: "GpuBlur::with_max_slab_bytes"
+        }
+    );
+    let Some(gpu) = slabbed(9 * 9, 5) else { return };
+    assert_close(
+        &gpu.blur(&vol, 1.0).unwrap(),
+        &cpu::full3d(&vol, &BlurOptions::new(1.0)).unwrap(),
+        GPU_TOL,
     );
 }
 

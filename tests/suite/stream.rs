@@ -183,7 +183,7 @@ fn storage_failures_are_errors() {
         .unwrap_err();
     match err {
         BlurError::Io { message } => assert!(
-            message.contains("reading plane 13") && message.contains("disk unplugged"),
+            message.contains("reading planes") && message.contains("plane 13: disk unplugged"),
             "{message}"
         ),
         other => panic!("{other:?}"),
@@ -214,4 +214,88 @@ fn storage_failures_are_errors() {
         )
         .unwrap_err();
     assert!(matches!(err, BlurError::Io { .. }), "{err:?}");
+}
+
+/// A sink that takes tiles of `[4, 8]` and records where each block starts.
+struct Tiled {
+    out: Array3<f32>,
+    starts: Vec<[usize; 2]>,
+}
+
+impl PlaneSink for Tiled {
+    type Voxel = f32;
+
+    fn write_planes(&mut self, _: usize, _: usize, _: ArrayView3<'_, f32>) -> std::io::Result<()> {
+        panic!("a sink that takes tiles gets blocks");
+    }
+
+    fn tiles(&self) -> Option<[usize; 2]> {
+        Some([4, 8])
+    }
+
+    fn write_block(
+        &mut self,
+        output: usize,
+        [plane, row]: [usize; 2],
+        block: ArrayView3<'_, f32>,
+    ) -> std::io::Result<()> {
+        assert_eq!(output, 0);
+        let (a, b, _) = block.dim();
+        let mut target = self
+            .out
+            .slice_mut(ndarray::s![plane..plane + a, row..row + b, ..]);
+        assert!(target.iter().all(|&v| v == -1.0), "each voxel once");
+        target.assign(&block);
+        self.starts.push([plane, row]);
+        Ok(())
+    }
+}
+
+#[test]
+fn wide_planes_stream_in_tiles_of_rows() {
+    let Some(gpu) = gpu() else { return };
+    let vol = random_volume((30, 48, 6), 83);
+    let row_bytes = 6 * 4;
+    // Radii 4 along axes 0 and 1: whole planes need 9 of 48 rows, above the limit of 2 blocks
+    // of 16 planes x 16 rows (12 x 8 of output with their halos).
+    let small = GpuBlur::try_new()
+        .unwrap()
+        .with_max_slab_bytes(2 * 16 * 16 * row_bytes);
+    for mode in [
+        Mode::Reflect,
+        Mode::Wrap,
+        Mode::Constant(0.5),
+        Mode::Nearest,
+    ] {
+        let opts = BlurOptions::new([1.0, 1.0, 0.5]).mode(mode);
+        let expected = gpu.blur_with(&vol, &opts).unwrap();
+        // A sink of whole planes gets them gathered from the tiles, in order.
+        let mut source = Counting::new(vol.clone());
+        let mut planes = Ordered {
+            out: Array3::zeros(vol.raw_dim()),
+            next: 0,
+            reads: Rc::clone(&source.reads),
+            reads_at_last_write: 0,
+            most_between_writes: 0,
+        };
+        small
+            .blur_stream(&mut source, &mut planes, &opts, |_, _| {})
+            .unwrap();
+        assert_close(&planes.out, &expected, 1e-6);
+        // A sink of tiles gets blocks that start at its steps, each voxel once.
+        let mut tiles = Tiled {
+            out: Array3::from_elem(vol.raw_dim(), -1.0),
+            starts: Vec::new(),
+        };
+        small
+            .blur_stream(&mut vol.view(), &mut tiles, &opts, |_, _| {})
+            .unwrap();
+        assert_close(&tiles.out, &expected, 1e-6);
+        assert!(tiles.starts.len() > 4, "{mode:?}: {:?}", tiles.starts);
+        assert!(
+            tiles.starts.iter().all(|s| s[0] % 4 == 0 && s[1] % 8 == 0),
+            "{mode:?}: {:?}",
+            tiles.starts
+        );
+    }
 }

@@ -2,22 +2,26 @@
 //! slab by slab through [`blur3d::PlaneSource`] and [`blur3d::PlaneSink`]: volumes larger than
 //! memory.
 //!
-//! The input is read a chunk row (the chunks that share a range of axis 0) at a time, and the
-//! last two rows are kept, so a slab's halo reaching back into the previous row reads nothing
-//! twice. The output is buffered one chunk row at a time and written as whole chunks when the
-//! row is complete. Host memory is therefore about
-//! `2 * row_in + row_out + (the GPU's slabs in flight)`, whatever the volume's length along
-//! axis 0, where `row_in` and `row_out` are one chunk row of the input and the output.
+//! The blur asks for blocks (planes x rows, every column) and the sink takes tiles of its chunk
+//! shape, so neither side holds whole planes: the input decodes the chunks a block touches and
+//! keeps them for the next block (which shares most of them), and the output buffers the chunks
+//! a block writes into and writes each, whole, as soon as it is complete. When blocks align with
+//! the output's chunks (the command line sizes them so where the GPU allows) no chunk waits, and
+//! host memory is about `chunks_in(block) + 2 * block + (the GPU's blocks in flight)`, whatever
+//! the volume's size, where `chunks_in(block)` are the input chunks one block touches (its halo
+//! reaches into the neighbouring chunks).
 //!
 //! The output keeps the input's format version, chunk grid, codecs, attributes and data type
 //! (or `--dtype`'s). It is written into a temporary folder beside the output's path and renamed
 //! when complete.
 
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blur3d::{PlaneSink, PlaneSource, Voxel};
-use ndarray::{ArrayView3, ArrayViewMut2, Axis};
+use ndarray::{ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 use serde_json::{Map, Value};
 use zarrs::array::{Array, ArrayMetadata, ArrayMetadataOptions, DataType};
 use zarrs::array_subset::ArraySubset;
@@ -338,10 +342,10 @@ impl Input {
         })
     }
 
-    /// The chunk length along the blurred axis 0 (its largest).
-    pub fn chunk_planes(&self) -> usize {
-        let rows = row_ranges(&self.array, self.lead);
-        rows.iter().map(|r| r.end - r.start).max().unwrap_or(1)
+    /// The chunk shape along the blurred axes (the largest chunk's, for irregular grids).
+    pub fn chunk_shape(&self) -> [usize; 3] {
+        grid_ranges(&self.array, self.lead)
+            .map(|ranges| ranges.iter().map(|r| r.len()).max().unwrap_or(1))
     }
 }
 
@@ -367,45 +371,60 @@ fn dtype_of(d: &DataType) -> Result<DType, String> {
     })
 }
 
-/// The ranges of axis 0 (the first blurred axis) of each chunk row.
-fn row_ranges(array: &Array<FilesystemStore>, lead: usize) -> Vec<std::ops::Range<usize>> {
-    let rows = array.chunk_grid_shape()[lead];
-    (0..rows)
-        .filter_map(|r| {
-            let mut idx = vec![0; array.dimensionality()];
-            idx[lead] = r;
-            let s = array.chunk_subset_bounded(&idx).ok()?;
-            let start = usize::try_from(s.start()[lead]).ok()?;
-            let len = usize::try_from(s.shape()[lead]).ok()?;
-            Some(start..start + len)
-        })
-        .collect()
+/// The chunks' ranges along the three blurred axes.
+fn grid_ranges(array: &Array<FilesystemStore>, lead: usize) -> [Vec<Range<usize>>; 3] {
+    let grid = array.chunk_grid_shape();
+    std::array::from_fn(|axis| {
+        (0..grid[lead + axis])
+            .filter_map(|k| {
+                let mut idx = vec![0; array.dimensionality()];
+                idx[lead + axis] = k;
+                let s = array.chunk_subset_bounded(&idx).ok()?;
+                let start = usize::try_from(s.start()[lead + axis]).ok()?;
+                let len = usize::try_from(s.shape()[lead + axis]).ok()?;
+                Some(start..start + len)
+            })
+            .collect()
+    })
 }
 
-/// The row holding plane `p`.
-fn row_of(rows: &[std::ops::Range<usize>], p: usize) -> usize {
-    rows.partition_point(|r| r.end <= p)
+/// The chunk (along one axis) holding index `i`.
+fn chunk_of(ranges: &[Range<usize>], i: usize) -> usize {
+    ranges.partition_point(|r| r.end <= i)
 }
 
-/// Largest number of planes (along axis 0, at the volume's width) a source or sink held at
-/// once, for the bounded-memory test.
+/// The chunks (along one axis) holding any of `indices`, in order.
+fn chunks_of(ranges: &[Range<usize>], indices: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut ks: Vec<usize> = indices.map(|i| chunk_of(ranges, i)).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks
+}
+
+/// The chunk's index in the array's chunk grid, leading axes included.
+fn chunk_index(lead: usize, k: [usize; 3]) -> Vec<u64> {
+    let mut idx = vec![0; lead];
+    idx.extend(k.map(|k| k as u64));
+    idx
+}
+
+/// Most bytes a source or sink held at once, and chunks decoded, for the bounded-memory test.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Held {
-    pub rows_decoded: usize,
-    pub source_planes: usize,
-    pub sink_planes: usize,
+    pub chunks_decoded: usize,
+    pub source_bytes: usize,
+    pub sink_bytes: usize,
 }
 
-/// Reads planes of element `T` from the array, as voxels `A`, a chunk row at a time.
+/// Reads blocks of element `T` from the array, as voxels `A`, decoding the chunks they touch.
 pub struct Source<'a, T, A> {
     input: &'a Input,
-    rows: Vec<std::ops::Range<usize>>,
-    /// Planes decoded and kept: the current chunk row, and the last `keep` planes before it
-    /// (the next slab's halo reaches back that far), each as (planes, values in C order).
-    cache: Vec<(std::ops::Range<usize>, Vec<T>)>,
-    keep: usize,
+    grid: [Vec<Range<usize>>; 3],
+    /// The chunks of the last block, decoded (their part inside the array, in C order).
+    cache: HashMap<[usize; 3], Vec<T>>,
+    /// Most bytes of decoded chunks kept at once.
     pub held: usize,
-    /// Chunk rows decoded (each once, unless a slab reaches back past the rows kept).
+    /// Chunks decoded (each once per run of blocks that touch it).
     pub decoded: usize,
     /// What went wrong, in words, for the command line.
     pub failed: Option<String>,
@@ -413,15 +432,11 @@ pub struct Source<'a, T, A> {
 }
 
 impl<'a, T, A> Source<'a, T, A> {
-    /// A source that keeps `keep` planes of the rows before the current one: twice the
-    /// kernel's radius along axis 0, since a slab's halo starts that far before the last plane
-    /// of the slab before it.
-    pub fn new(input: &'a Input, keep: usize) -> Self {
+    pub fn new(input: &'a Input) -> Self {
         Source {
-            rows: row_ranges(&input.array, input.lead),
+            grid: grid_ranges(&input.array, input.lead),
             input,
-            cache: Vec::with_capacity(2),
-            keep,
+            cache: HashMap::new(),
             held: 0,
             decoded: 0,
             failed: None,
@@ -430,15 +445,64 @@ impl<'a, T, A> Source<'a, T, A> {
     }
 }
 
-fn subset(lead: usize, ranges: [std::ops::Range<u64>; 3]) -> ArraySubset {
+fn subset(lead: usize, ranges: [Range<u64>; 3]) -> ArraySubset {
     let mut all = vec![0..1; lead];
     all.extend(ranges);
     ArraySubset::new_with_ranges(&all)
 }
 
+impl<T, A> Source<'_, T, A>
+where
+    T: zarrs::array::ElementOwned + Element + Send,
+{
+    /// Keeps the chunks `needed` (dropping the others) and decodes those not kept, in parallel.
+    fn fetch(&mut self, needed: &[[usize; 3]]) -> std::io::Result<()> {
+        use rayon::prelude::*;
+        self.cache.retain(|k, _| needed.contains(k));
+        let missing: Vec<[usize; 3]> = needed
+            .iter()
+            .filter(|k| !self.cache.contains_key(*k))
+            .copied()
+            .collect();
+        let (input, grid) = (self.input, &self.grid);
+        let decoded: Result<Vec<([usize; 3], Vec<T>)>, String> = missing
+            .par_iter()
+            .map(|&k| {
+                let r: [Range<u64>; 3] = std::array::from_fn(|a| {
+                    let r = &grid[a][k[a]];
+                    r.start as u64..r.end as u64
+                });
+                let planes = r[0].clone();
+                input
+                    .array
+                    .retrieve_array_subset_elements::<T>(&subset(input.lead, r))
+                    .map(|values| (k, values))
+                    .map_err(|e| {
+                        format!(
+                            "cannot read the chunk at planes {}..{} along {}: {}",
+                            planes.start,
+                            planes.end,
+                            input.axis_names[0],
+                            storage_problem(&e.to_string())
+                        )
+                    })
+            })
+            .collect();
+        let decoded = decoded.map_err(|problem| {
+            self.failed = Some(problem.clone());
+            std::io::Error::other(problem)
+        })?;
+        self.decoded += decoded.len();
+        self.cache.extend(decoded);
+        let bytes: usize = self.cache.values().map(|v| v.len() * size_of::<T>()).sum();
+        self.held = self.held.max(bytes);
+        Ok(())
+    }
+}
+
 impl<T, A> PlaneSource for Source<'_, T, A>
 where
-    T: zarrs::array::ElementOwned + Element,
+    T: zarrs::array::ElementOwned + Element + Send,
     A: Voxel + Element,
 {
     type Voxel = A;
@@ -447,68 +511,58 @@ where
         self.input.shape
     }
 
-    fn read_plane(&mut self, index: usize, mut plane: ArrayViewMut2<'_, A>) -> std::io::Result<()> {
-        let r = row_of(&self.rows, index);
-        let Some(range) = self.rows.get(r).cloned() else {
+    fn read_plane(&mut self, index: usize, plane: ArrayViewMut2<'_, A>) -> std::io::Result<()> {
+        let rows: Vec<usize> = (0..self.input.shape[1]).collect();
+        self.read_block(&[index], &rows, plane.insert_axis(Axis(0)))
+    }
+
+    fn read_block(
+        &mut self,
+        planes: &[usize],
+        rows: &[usize],
+        mut block: ArrayViewMut3<'_, A>,
+    ) -> std::io::Result<()> {
+        let [n0, n1, _] = self.input.shape;
+        if let Some(&bad) = planes.iter().find(|&&p| p >= n0) {
             return Err(std::io::Error::other(format!(
-                "{}: plane {index} is outside the array",
+                "{}: plane {bad} is outside the array",
                 self.input.path.display()
             )));
-        };
-        if !self.cache.iter().any(|(planes, _)| planes.contains(&index)) {
-            let [_, n1, n2] = self.input.shape;
-            let s = subset(
-                self.input.lead,
-                [
-                    range.start as u64..range.end as u64,
-                    0..n1 as u64,
-                    0..n2 as u64,
-                ],
-            );
-            let values = self
-                .input
-                .array
-                .retrieve_array_subset_elements::<T>(&s)
-                .map_err(|e| {
-                    let problem = format!(
-                        "cannot read the chunks of planes {}..{} along {}: {}",
-                        range.start,
-                        range.end,
-                        self.input.axis_names[0],
-                        storage_problem(&e.to_string())
-                    );
-                    self.failed = Some(problem.clone());
-                    std::io::Error::other(problem)
-                })?;
-            // Slabs go forward, with halos reaching back `keep` planes: of the planes before
-            // this row, only those are kept; planes after it (read out of order at an edge)
-            // are read again when needed.
-            let plane = n1 * n2;
-            let from = range.start.saturating_sub(self.keep);
-            let mut kept = Vec::with_capacity(2);
-            for (planes, values) in self.cache.drain(..) {
-                if planes.end <= range.start && planes.end > from {
-                    let start = planes.start.max(from);
-                    let tail = values[(start - planes.start) * plane..].to_vec();
-                    kept.push((start..planes.end, tail));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= n1) {
+            return Err(std::io::Error::other(format!(
+                "{}: row {bad} is outside the array",
+                self.input.path.display()
+            )));
+        }
+        let kz = chunks_of(&self.grid[0], planes.iter().copied());
+        let ky = chunks_of(&self.grid[1], rows.iter().copied());
+        let kx = self.grid[2].len();
+        let needed: Vec<[usize; 3]> = kz
+            .iter()
+            .flat_map(|&z| {
+                ky.iter()
+                    .flat_map(move |&y| (0..kx).map(move |x| [z, y, x]))
+            })
+            .collect();
+        self.fetch(&needed)?;
+        let g = &self.grid;
+        for (&p, mut out) in planes.iter().zip(block.outer_iter_mut()) {
+            let z = chunk_of(&g[0], p);
+            let pz = p - g[0][z].start;
+            for (&r, mut line) in rows.iter().zip(out.outer_iter_mut()) {
+                let y = chunk_of(&g[1], r);
+                let (py, sy) = (r - g[1][y].start, g[1][y].len());
+                for (x, xs) in g[2].iter().enumerate() {
+                    let chunk = &self.cache[&[z, y, x]];
+                    let at = (pz * sy + py) * xs.len();
+                    let src = &chunk[at..at + xs.len()];
+                    let dst = line.slice_mut(ndarray::s![xs.clone()]);
+                    for (o, &v) in dst.into_iter().zip(src) {
+                        *o = A::from_f64(Element::to_f64(v));
+                    }
                 }
             }
-            self.cache = kept;
-            self.cache.push((range.clone(), values));
-            self.decoded += 1;
-            let held: usize = self.cache.iter().map(|(planes, _)| planes.len()).sum();
-            self.held = self.held.max(held);
-        }
-        let (planes, values) = self
-            .cache
-            .iter()
-            .find(|(planes, _)| planes.contains(&index))
-            .expect("the plane was just read");
-        let [_, n1, n2] = self.input.shape;
-        let at = (index - planes.start) * n1 * n2;
-        let src = &values[at..at + n1 * n2];
-        for (o, &v) in plane.iter_mut().zip(src) {
-            *o = A::from_f64(Element::to_f64(v));
         }
         Ok(())
     }
@@ -781,17 +835,16 @@ fn storage_problem(s: &str) -> String {
     }
 }
 
-/// Writes planes of voxels `B` into the array as elements `T`, a whole chunk row at a time.
+/// Writes blocks of voxels `B` into the array as elements `T`, each chunk whole, as soon as
+/// the blocks have filled it.
 pub struct Sink<'a, B, T> {
     array: &'a Array<FilesystemStore>,
     lead: usize,
-    shape: [usize; 3],
-    rows: Vec<std::ops::Range<usize>>,
-    /// The current row's chunks, as the codec takes them (padded to whole chunks).
-    buffer: Vec<T>,
-    /// The buffer's shape: the row's chunks, unbounded.
-    padded: [usize; 3],
-    row: usize,
+    grid: [Vec<Range<usize>>; 3],
+    /// Chunks partly written: their values (the chunk's whole shape, as the codec takes it)
+    /// and how many of its voxels inside the array are written.
+    partial: HashMap<[usize; 3], (Vec<T>, usize)>,
+    /// Most bytes of partly written chunks held at once.
     pub held: usize,
     /// What went wrong, in words, for the command line.
     pub failed: Option<String>,
@@ -800,81 +853,28 @@ pub struct Sink<'a, B, T> {
 
 impl<'a, B, T: Element + zarrs::array::Element> Sink<'a, B, T> {
     pub fn new(array: &'a Array<FilesystemStore>, lead: usize) -> Self {
-        let full = array.shape();
-        let shape = [full[lead], full[lead + 1], full[lead + 2]].map(|n| n as usize);
         Sink {
             array,
             lead,
-            shape,
-            rows: row_ranges(array, lead),
-            buffer: Vec::new(),
-            padded: [0; 3],
-            row: usize::MAX,
+            grid: grid_ranges(array, lead),
+            partial: HashMap::new(),
             held: 0,
             failed: None,
             _voxel: std::marker::PhantomData,
         }
     }
 
-    /// The chunk indices of row `r`, as an array subset of the chunk grid.
-    fn row_chunks(&self, r: usize) -> ArraySubset {
-        let grid = self.array.chunk_grid_shape();
-        let mut ranges = vec![0..1; self.lead];
-        ranges.push(r as u64..r as u64 + 1);
-        ranges.push(0..grid[self.lead + 1]);
-        ranges.push(0..grid[self.lead + 2]);
-        ArraySubset::new_with_ranges(&ranges)
-    }
-
-    fn start_row(&mut self, r: usize) -> std::io::Result<()> {
-        let chunks = self
-            .array
-            .chunks_subset(&self.row_chunks(r))
-            .map_err(|e| std::io::Error::other(format!("chunk row {r}: {e}")))?;
-        let s = chunks.shape();
-        self.padded = [s[self.lead], s[self.lead + 1], s[self.lead + 2]].map(|n| n as usize);
-        let len = self.padded.iter().product();
-        self.buffer.clear();
-        self.buffer.resize(len, T::zeroed());
-        self.row = r;
-        self.held = self.held.max(self.padded[0]);
-        Ok(())
-    }
-
-    /// Encodes and stores the chunks of the current row, in parallel, each copied out of the
-    /// row's buffer on its own (no copy of the whole row).
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Encodes and stores `chunks`, in parallel.
+    fn store(&mut self, chunks: Vec<([usize; 3], Vec<T>)>) -> std::io::Result<()> {
         use rayon::prelude::*;
-        let grid = self.array.chunk_grid_shape();
-        let (g1, g2) = (grid[self.lead + 1], grid[self.lead + 2]);
-        let [_, p1, p2] = self.padded;
-        let (lead, row, buffer, array) = (self.lead, self.row as u64, &self.buffer, self.array);
-        (0..g1 * g2)
+        let (lead, array) = (self.lead, self.array);
+        chunks
             .into_par_iter()
-            .try_for_each(|k| {
-                let mut idx = vec![0; lead];
-                idx.extend([row, k / g2, k % g2]);
-                let sub = array.chunk_subset(&idx)?;
-                let (st, sh) = (sub.start(), sub.shape());
-                let [s0, s1, s2] = [sh[lead], sh[lead + 1], sh[lead + 2]].map(|n| n as usize);
-                let (b1, b2) = (st[lead + 1] as usize, st[lead + 2] as usize);
-                let mut chunk = Vec::with_capacity(s0 * s1 * s2);
-                for a in 0..s0 {
-                    for b in 0..s1 {
-                        let at = (a * p1 + b1 + b) * p2 + b2;
-                        chunk.extend_from_slice(&buffer[at..at + s2]);
-                    }
-                }
-                array.store_chunk_elements::<T>(&idx, &chunk)
+            .try_for_each(|(k, values)| {
+                array.store_chunk_elements::<T>(&chunk_index(lead, k), &values)
             })
             .map_err(|e| {
-                let range = &self.rows[self.row];
-                let problem = format!(
-                    "cannot write the chunks of planes {}..{}: {}",
-                    range.start,
-                    range.end,
-                    storage_problem(&e.to_string())
-                );
+                let problem = format!("cannot write a chunk: {}", storage_problem(&e.to_string()));
                 self.failed = Some(problem.clone());
                 std::io::Error::other(problem)
             })
@@ -884,7 +884,7 @@ impl<'a, B, T: Element + zarrs::array::Element> Sink<'a, B, T> {
 impl<B, T> PlaneSink for Sink<'_, B, T>
 where
     B: Voxel + Element,
-    T: zarrs::array::Element + Element,
+    T: zarrs::array::Element + Element + Send,
 {
     type Voxel = B;
 
@@ -894,31 +894,74 @@ where
         first: usize,
         planes: ArrayView3<'_, B>,
     ) -> std::io::Result<()> {
+        self.write_block(output, [first, 0], planes)
+    }
+
+    fn tiles(&self) -> Option<[usize; 2]> {
+        let [a, b, _] = self
+            .grid
+            .clone()
+            .map(|ranges| ranges.iter().map(|r| r.len()).max().unwrap_or(1));
+        Some([a, b])
+    }
+
+    fn write_block(
+        &mut self,
+        output: usize,
+        [p0, r0]: [usize; 2],
+        block: ArrayView3<'_, B>,
+    ) -> std::io::Result<()> {
         if output != 0 {
             return Err(std::io::Error::other("a Zarr sink takes one output"));
         }
-        let [_, n1, n2] = self.shape;
-        for (i, plane) in planes.axis_iter(Axis(0)).enumerate() {
-            let p = first + i;
-            let r = row_of(&self.rows, p);
-            if r != self.row {
-                self.start_row(r)?;
-            }
-            let range = self.rows[r].clone();
-            let [_, p1, p2] = self.padded;
-            let base = (p - range.start) * p1 * p2;
-            for (j, line) in plane.outer_iter().enumerate() {
-                let out = &mut self.buffer[base + j * p2..base + j * p2 + n2];
-                for (o, &v) in out.iter_mut().zip(line.iter()) {
-                    *o = T::from_f64(Element::to_f64(v));
+        let [np, nr, _] = [0, 1, 2].map(|a| block.len_of(Axis(a)));
+        if np == 0 || nr == 0 {
+            return Ok(());
+        }
+        let g = &self.grid;
+        let kz = chunk_of(&g[0], p0)..=chunk_of(&g[0], p0 + np - 1);
+        let ky = chunk_of(&g[1], r0)..=chunk_of(&g[1], r0 + nr - 1);
+        let mut complete = Vec::new();
+        for z in kz {
+            for y in ky.clone() {
+                for (x, xs) in g[2].iter().enumerate() {
+                    let k = [z, y, x];
+                    let (zs, ys) = (&g[0][z], &g[1][y]);
+                    // The chunk's whole shape (past the array's edge too), as the codec takes it.
+                    let sub = self
+                        .array
+                        .chunk_subset(&chunk_index(self.lead, k))
+                        .map_err(std::io::Error::other)?;
+                    let (values, written) = self
+                        .partial
+                        .entry(k)
+                        .or_insert_with(|| (vec![T::zeroed(); sub.num_elements_usize()], 0));
+                    let shape = sub.shape();
+                    let (fy, fx) = (shape[self.lead + 1] as usize, shape[self.lead + 2] as usize);
+                    let planes = zs.start.max(p0)..zs.end.min(p0 + np);
+                    let rows = ys.start.max(r0)..ys.end.min(r0 + nr);
+                    for p in planes.clone() {
+                        for r in rows.clone() {
+                            let line = block.slice(ndarray::s![p - p0, r - r0, xs.clone()]);
+                            let at = ((p - zs.start) * fy + (r - ys.start)) * fx;
+                            for (o, &v) in values[at..at + xs.len()].iter_mut().zip(line) {
+                                *o = T::from_f64(Element::to_f64(v));
+                            }
+                        }
+                    }
+                    *written += planes.len() * rows.len() * xs.len();
+                    if *written == zs.len() * ys.len() * xs.len()
+                        && let Some((values, _)) = self.partial.remove(&k)
+                    {
+                        complete.push((k, values));
+                    }
                 }
             }
-            debug_assert!(n1 <= p1);
-            if p + 1 == range.end {
-                self.flush()?;
-                self.buffer = Vec::new();
-            }
         }
-        Ok(())
+        let bytes: usize = self.partial.values().map(|(v, _)| v.len()).sum::<usize>()
+            + complete.iter().map(|(_, v)| v.len()).sum::<usize>();
+        let bytes = bytes * size_of::<T>();
+        self.held = self.held.max(bytes);
+        self.store(complete)
     }
 }
