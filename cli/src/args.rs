@@ -47,7 +47,7 @@ regenerated. A block is a chunk of planes by a chunk of rows of the output, ever
 plus the kernel's halo: each block completes whole output chunks, written at once. Host memory
 is about 130 MB + the input chunks one block touches + 2 blocks as f32 + 2 blocks of the
 output's type + the GPU's buffers (on a software adapter, in host memory: 5 blocks of f32),
-whatever the volume's size; --max-slab MiB caps 2 blocks of f32 (default: 64, or 2 aligned
+whatever the volume's size; --max-slab MiB caps 2 blocks of f32 (default: 128, or 2 aligned
 blocks when larger).
 The output goes to a temporary folder beside OUTPUT, renamed when complete; an existing Zarr
 OUTPUT is replaced only then.
@@ -165,7 +165,7 @@ pub struct Cli {
     #[arg(long, exclusive = true)]
     pub list_adapters: bool,
 
-    /// Zarr: the GPU buffers of two blocks in flight, in MiB (default 64, or two blocks of one
+    /// Zarr: the GPU buffers of two blocks in flight, in MiB (default 128, or two blocks of one
     /// output chunk each, with halos, when larger). Host memory grows with it (see the Zarr
     /// section below); smaller blocks cost more halo.
     #[arg(long, value_name = "MIB")]

@@ -52,7 +52,7 @@ voxels! {
 }
 
 /// The default cap of a slab's GPU buffer, in MiB.
-pub const DEFAULT_MAX_SLAB_MIB: u64 = 64;
+pub const DEFAULT_MAX_SLAB_MIB: u64 = 128;
 
 /// Blurs the Zarr array or OME-Zarr image `job.input` into `job.output`; the summary line.
 pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {

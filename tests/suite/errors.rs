@@ -149,14 +149,18 @@ fn volume_beyond_the_device_limit() {
     let vol = crate::common::random_volume((17, 32, 32), 40);
     let whole = crate::common::gpu().unwrap().blur(&vol, 1.0).unwrap();
     crate::common::assert_close(&gpu.blur(&vol, 1.0).unwrap(), &whole, 1e-6);
-    // A single plane of 66 KB (plus its halo) cannot be cut any smaller.
+    // Planes of 66 KB go in tiles of rows.
+    let wide = crate::common::random_volume((4, 128, 129), 41);
+    let whole = crate::common::gpu().unwrap().blur(&wide, 1.0).unwrap();
+    crate::common::assert_close(&gpu.blur(&wide, 1.0).unwrap(), &whole, 1e-6);
+    // Rows of 8 KB: 4 planes of 9 rows (the halos) cannot be cut any smaller.
     let err = gpu
-        .blur(&Array3::<f32>::zeros((4, 128, 129)), 1.0)
+        .blur(&Array3::<f32>::zeros((4, 16, 2000)), 1.0)
         .unwrap_err();
     assert_eq!(
         err,
         BlurError::VolumeTooLarge {
-            bytes: 9 * 128 * 129 * 4,
+            bytes: 4 * 9 * 2000 * 4,
             limit: 1 << 16,
             limit_name: "max_storage_buffer_binding_size"
         }

@@ -416,6 +416,9 @@ pub struct Held {
     pub sink_bytes: usize,
 }
 
+/// A chunk's index along the three blurred axes and its values.
+type Decoded<T> = ([usize; 3], Vec<T>);
+
 /// Reads blocks of element `T` from the array, as voxels `A`, decoding the chunks they touch.
 pub struct Source<'a, T, A> {
     input: &'a Input,
@@ -465,7 +468,7 @@ where
             .copied()
             .collect();
         let (input, grid) = (self.input, &self.grid);
-        let decoded: Result<Vec<([usize; 3], Vec<T>)>, String> = missing
+        let decoded: Result<Vec<Decoded<T>>, String> = missing
             .par_iter()
             .map(|&k| {
                 let r: [Range<u64>; 3] = std::array::from_fn(|a| {
