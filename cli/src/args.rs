@@ -45,9 +45,9 @@ An OME-Zarr image is read at level 0 of its first multiscale, with the spacing f
 and axis units (so --sigma 1um works), and written with level 0 only: lower levels are not
 regenerated. A block is a chunk of planes by a chunk of rows of the output, every column,
 plus the kernel's halo: each block completes whole output chunks, written at once. Host memory
-is about 130 MB + the input chunks one block touches + 2 blocks as f32 + 2 blocks of the
-output's type + the GPU's buffers (on a software adapter, in host memory: 5 blocks of f32),
-whatever the volume's size; --max-slab MiB caps 2 blocks of f32 (default: 128, or 2 aligned
+is about 140 MiB + the input chunks one block touches + 6 blocks of f32 on a software adapter
+(whose GPU buffers are host memory; about 1 block on a discrete GPU): it grows with the rows'
+length, not with the volume. --max-slab MiB caps 2 blocks of f32 (default: 128, or 2 aligned
 blocks when larger).
 The output goes to a temporary folder beside OUTPUT, renamed when complete; an existing Zarr
 OUTPUT is replaced only then.
