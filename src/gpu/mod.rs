@@ -628,23 +628,24 @@ impl GpuBlur {
 
     /// Takes the buffers `plan` needs beyond `input` (its slot 0) and encodes its steps on a
     /// volume in `layout`. Returns the buffer of every slot, to give back once submitted (all
-    /// but the ones the caller keeps).
+    /// but the ones the caller keeps), and the parameter buffers, to give back once submitted
+    /// ([`transfer::Transfers::keep_params`]).
     async fn encode_plan(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         plan: &Plan,
         input: wgpu::Buffer,
         layout: Layout,
-    ) -> Result<Vec<wgpu::Buffer>, BlurError> {
+    ) -> Result<(Vec<wgpu::Buffer>, Vec<wgpu::Buffer>), BlurError> {
         let mut buffers = Vec::with_capacity(plan.slots);
         buffers.push(input);
         for _ in 1..plan.slots {
             buffers.push(self.transfers.storage(layout.bytes()).await?);
         }
         let scopes = Scopes::push(&self.device);
-        self.encoding().plan(encoder, plan, &buffers, layout);
+        let params = self.encoding().plan(encoder, plan, &buffers, layout);
         scopes.pop().await?;
-        Ok(buffers)
+        Ok((buffers, params))
     }
 
     /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
@@ -674,12 +675,13 @@ impl GpuBlur {
                     .upload(planes, layout, true, &words, encoder)
                     .await?;
                 let scopes = Scopes::push(&self.device);
-                self.encoding()
-                    .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
+                let params =
+                    self.encoding()
+                        .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
                 scopes.pop().await?;
                 Loaded {
                     staging,
-                    packed: Some(words),
+                    packed: Some((words, params)),
                 }
             }
         };
@@ -696,8 +698,9 @@ impl GpuBlur {
     /// Recycles what an upload leaves once its work is submitted.
     fn recycle(&self, loaded: Loaded) {
         self.transfers.recycle(loaded.staging);
-        if let Some(packed) = loaded.packed {
+        if let Some((packed, params)) = loaded.packed {
             self.transfers.keep_storage(packed);
+            self.transfers.keep_params([params]);
         }
     }
 
@@ -721,6 +724,7 @@ impl GpuBlur {
             device: &self.device,
             queue: &self.queue,
             pipeline: &self.pipeline,
+            transfers: &self.transfers,
         }
     }
 
@@ -773,6 +777,6 @@ impl Default for GpuBlur {
 /// What an upload leaves to recycle once its work is submitted.
 struct Loaded {
     staging: transfer::UploadStaging,
-    /// The packed integers widened on the GPU.
-    packed: Option<wgpu::Buffer>,
+    /// The packed integers widened on the GPU, and the parameters of the widening.
+    packed: Option<(wgpu::Buffer, wgpu::Buffer)>,
 }

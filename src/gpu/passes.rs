@@ -559,18 +559,20 @@ pub(crate) struct Encoder<'a> {
     pub device: &'a wgpu::Device,
     pub queue: &'a wgpu::Queue,
     pub pipeline: &'a Pipeline,
+    /// Where parameter and weight buffers come from (pooled).
+    pub transfers: &'a super::transfer::Transfers,
 }
 
 impl Encoder<'_> {
     /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
-    /// `buffers[i]`.
+    /// `buffers[i]`. Returns the parameter buffers it used, to give back once submitted.
     pub(crate) fn plan(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         plan: &Plan,
         buffers: &[wgpu::Buffer],
         layout: Layout,
-    ) {
+    ) -> Vec<wgpu::Buffer> {
         // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
         // as vec4s.
         let mut weights: Vec<f32> = Vec::new();
@@ -610,10 +612,11 @@ impl Encoder<'_> {
                 },
             })
             .collect();
-        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass);
+        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass)
     }
 
     /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
+    /// Returns the parameter buffer it used, to give back once submitted.
     pub(crate) fn widen(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -621,11 +624,12 @@ impl Encoder<'_> {
         dst: &wgpu::Buffer,
         count: usize,
         (bits, signed): (u32, bool),
-    ) {
+    ) -> wgpu::Buffer {
         let Encoder {
             device,
             queue,
             pipeline,
+            transfers,
         } = *self;
         let params = WidenParams {
             count: count as u32,
@@ -633,13 +637,7 @@ impl Encoder<'_> {
             signed: u32::from(signed),
             pad: 0,
         };
-        let params_buffer = upload(
-            device,
-            queue,
-            "blur3d.widen_params",
-            bytemuck::bytes_of(&params),
-            wgpu::BufferUsages::UNIFORM,
-        );
+        let params_buffer = transfers.params(queue, bytemuck::bytes_of(&params));
         let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("blur3d.widen_bind_group"),
@@ -647,7 +645,7 @@ impl Encoder<'_> {
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: params_buffer.as_entire_binding(),
+                    resource: binding(&params_buffer, 0, size_of::<WidenParams>() as u64),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
@@ -671,10 +669,13 @@ impl Encoder<'_> {
             device.limits().max_compute_workgroups_per_dimension,
         );
         pass.dispatch_workgroups(x, y, 1);
+        drop(pass);
+        params_buffer
     }
 
     /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
-    /// passes. Returns whether the result ended in `b`.
+    /// passes. Returns whether the result ended in `b`, and the parameter buffers it used, to
+    /// give back once submitted.
     pub(crate) fn copies(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -682,15 +683,15 @@ impl Encoder<'_> {
         layout: Layout,
         count: usize,
         vec4: bool,
-    ) -> bool {
+    ) -> (bool, Vec<wgpu::Buffer>) {
         let work: Vec<Work<'_>> = (0..count)
             .map(|i| {
                 let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
                 Work::Copy { vec4, src, dst }
             })
             .collect();
-        self.dispatch(encoder, layout, &[0.0; 4], &work, false);
-        count % 2 == 1
+        let params = self.dispatch(encoder, layout, &[0.0; 4], &work, false);
+        (count % 2 == 1, params)
     }
 
     fn dispatch(
@@ -700,23 +701,18 @@ impl Encoder<'_> {
         weights: &[f32],
         work: &[Work<'_>],
         truncate: bool,
-    ) {
+    ) -> Vec<wgpu::Buffer> {
         let Encoder {
             device,
             queue,
             pipeline,
+            transfers,
         } = *self;
         let limits = device.limits();
         let voxels = layout.len();
         let bytes = layout.bytes();
         let quads = bytes.next_multiple_of(16);
-        let weights_buffer = upload(
-            device,
-            queue,
-            "blur3d.weights",
-            bytemuck::cast_slice(weights),
-            wgpu::BufferUsages::STORAGE,
-        );
+        let weights_buffer = transfers.params(queue, bytemuck::cast_slice(weights));
         // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
@@ -739,13 +735,7 @@ impl Encoder<'_> {
             };
             uniform_bytes[at..at + params.len()].copy_from_slice(params);
         }
-        let params_buffer = upload(
-            device,
-            queue,
-            "blur3d.params",
-            &uniform_bytes,
-            wgpu::BufferUsages::UNIFORM,
-        );
+        let params_buffer = transfers.params(queue, &uniform_bytes);
         let passes = pipeline.passes(device, truncate);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("blur3d.passes"),
@@ -830,6 +820,8 @@ impl Encoder<'_> {
                 }
             }
         }
+        drop(pass);
+        vec![weights_buffer, params_buffer]
     }
 
     /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`).
@@ -886,25 +878,6 @@ fn bind_group<'a>(
         layout,
         entries: &entries,
     })
-}
-
-/// A new buffer holding `contents`. Unlike `DeviceExt::create_buffer_init`, which maps the buffer
-/// and panics when that fails, this reports a lost device through the error scopes.
-fn upload(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    label: &str,
-    contents: &[u8],
-    usage: wgpu::BufferUsages,
-) -> wgpu::Buffer {
-    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: (contents.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
-        usage: usage | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    queue.write_buffer(&buffer, 0, contents);
-    buffer
 }
 
 #[cfg(test)]

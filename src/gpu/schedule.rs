@@ -276,7 +276,7 @@ impl GpuBlur {
         let layout = chunk.layout;
         let mut encoder = self.encoder();
         let (volume, loaded) = self.load(&planes, layout, &mut encoder).await?;
-        let buffers = self
+        let (buffers, params) = self
             .encode_plan(&mut encoder, plan, volume.buffer, layout)
             .await?;
         let planes = chunk.first..chunk.first + chunk.out.len();
@@ -299,6 +299,7 @@ impl GpuBlur {
         // Work submitted later runs after this: the next chunk may reuse every buffer but the
         // staging ones it reads back from.
         self.recycle(loaded);
+        self.transfers.keep_params(params);
         for buffer in buffers {
             self.transfers.keep_storage(buffer);
         }

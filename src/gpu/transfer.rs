@@ -39,6 +39,8 @@ pub(crate) struct Transfers {
     readback: Mutex<Vec<wgpu::Buffer>>,
     /// Upload staging buffers, mapped or being mapped.
     upload: Mutex<Vec<(wgpu::Buffer, Arc<AtomicBool>)>>,
+    /// Idle buffers of the shaders' parameters and weights.
+    params: Mutex<Vec<wgpu::Buffer>>,
 }
 
 impl Transfers {
@@ -48,7 +50,41 @@ impl Transfers {
             storage: Mutex::default(),
             readback: Mutex::default(),
             upload: Mutex::default(),
+            params: Mutex::default(),
         }
+    }
+
+    /// A buffer holding `contents`, the shaders' parameters (uniform) or weights (storage):
+    /// pooled or new, written with `queue.write_buffer`, which lands before the next submit.
+    /// Give it back with [`Transfers::keep_params`] only once the work that reads it has been
+    /// submitted, as storage buffers.
+    pub fn params(&self, queue: &wgpu::Queue, contents: &[u8]) -> wgpu::Buffer {
+        let bytes = (contents.len() as u64).next_multiple_of(16).max(16);
+        let buffer = take_from(&self.params, bytes).unwrap_or_else(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("blur3d.params"),
+                size: bytes,
+                usage: wgpu::BufferUsages::UNIFORM
+                    | wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        queue.write_buffer(&buffer, 0, contents);
+        buffer
+    }
+
+    /// Keeps parameter buffers for reuse, once the work that reads them has been submitted.
+    pub fn keep_params(&self, buffers: impl IntoIterator<Item = wgpu::Buffer>) {
+        for buffer in buffers {
+            keep(&self.params, buffer);
+        }
+    }
+
+    /// Idle parameter buffers.
+    #[cfg(test)]
+    pub fn params_pooled(&self) -> usize {
+        self.params.lock().map_or(0, |p| p.len())
     }
 
     /// A storage buffer of at least `bytes`, from the pool or new.
@@ -378,3 +414,43 @@ fn advise_huge_pages(ptr: *const u8, len: usize) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *const u8, _len: usize) {}
+
+#[cfg(test)]
+mod tests {
+    use crate::GpuBlur;
+    use ndarray::Array3;
+
+    /// A GPU, or `None` with a note (a failure in CI, which has a software adapter).
+    fn gpu() -> Option<GpuBlur> {
+        match GpuBlur::try_new() {
+            Ok(g) => Some(g),
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!("CI needs a GPU adapter (a software one will do): {e}")
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: no GPU adapter on this machine ({e})");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn weights_and_params_are_pooled_across_calls() {
+        let Some(gpu) = gpu() else { return };
+        let vol = Array3::from_shape_fn((9, 10, 11), |(a, b, c)| (a * 7 + b * 3 + c) as u16);
+        gpu.blur(&vol, [1.0, 2.0, 0.5]).unwrap();
+        // Weights, pass params and the widening's params.
+        let pooled = gpu.transfers.params_pooled();
+        assert_eq!(pooled, 3);
+        for _ in 0..4 {
+            gpu.blur(&vol, [1.0, 2.0, 0.5]).unwrap();
+            gpu.blur_with(&vol.mapv(f32::from), &crate::BlurOptions::new(1.5))
+                .unwrap();
+        }
+        assert_eq!(
+            gpu.transfers.params_pooled(),
+            pooled,
+            "new buffers per call"
+        );
+    }
+}

@@ -99,10 +99,11 @@ impl GpuBlur {
         }
         pollster::block_on(self.guard(async {
             let mut encoder = self.encoder();
-            let mut buffers = self
+            let (mut buffers, params) = self
                 .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
                 .await?;
             self.submit(encoder).await?;
+            self.transfers.keep_params(params);
             volume.buffer = buffers.swap_remove(plan.outputs[0]);
             for buffer in buffers {
                 self.transfers.keep_storage(buffer);
@@ -128,7 +129,7 @@ impl GpuBlur {
         let plan = Plan::new(opts, filter, volume.shape(), true)?;
         pollster::block_on(self.guard(async {
             let mut encoder = self.encoder();
-            let buffers = self
+            let (buffers, params) = self
                 .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
                 .await?;
             // Each output gets a buffer of its own: a copy where it is the input, or where an
@@ -152,6 +153,7 @@ impl GpuBlur {
                 });
             }
             self.submit(encoder).await?;
+            self.transfers.keep_params(params);
             for (buffer, taken) in buffers.into_iter().zip(taken) {
                 if !taken {
                     self.transfers.keep_storage(buffer);
@@ -242,7 +244,7 @@ impl GpuBlur {
             let mut spare = self.transfers.storage(volume.bytes()).await?;
             let mut encoder = self.encoder();
             let scopes = super::Scopes::push(&self.device);
-            let swapped = self.encoding().copies(
+            let (swapped, params) = self.encoding().copies(
                 &mut encoder,
                 [&volume.buffer, &spare],
                 volume.layout,
@@ -254,6 +256,7 @@ impl GpuBlur {
                 std::mem::swap(&mut volume.buffer, &mut spare);
             }
             self.submit(encoder).await?;
+            self.transfers.keep_params(params);
             self.transfers.keep_storage(spare);
             Ok(())
         }))
