@@ -302,6 +302,29 @@ fn save_png(
     Ok(())
 }
 
+/// The first two lines of a picture's title: what it shows, and the impulse and kernels.
+fn heading(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    what: &str,
+) -> Result<()> {
+    area.draw_text(
+        &format!("Impulse response in a {N}³ volume: {what}"),
+        &bold(24),
+        (15, 10),
+    )?;
+    area.draw_text(
+        &format!(
+            "GPU output for a unit impulse at voxel ({c}, {c}, {c}), {}, reflect, truncate \
+             {DEFAULT_TRUNCATE}.",
+            sigmas_text(),
+            c = N / 2
+        ),
+        &style(16),
+        (15, 42),
+    )?;
+    Ok(())
+}
+
 /// One row per response: the three planes through its focus voxel, on one colour scale, and
 /// the colour bar of that scale.
 fn save_slices(responses: &[Response], path: &Path) -> Result<()> {
@@ -312,21 +335,7 @@ fn save_slices(responses: &[Response], path: &Path) -> Result<()> {
     let size = (3 * PANEL + BAR, TITLE + ROW * responses.len() as u32);
     save_png(path, size, |root| {
         let (title, rows) = root.split_vertically(TITLE);
-        title.draw_text(
-            &format!("Impulse response in a {N}³ volume: planes through the focus voxel"),
-            &bold(24),
-            (15, 10),
-        )?;
-        title.draw_text(
-            &format!(
-                "GPU output for a unit impulse at voxel ({c}, {c}, {c}), {}, reflect, \
-                 truncate {DEFAULT_TRUNCATE}.",
-                sigmas_text(),
-                c = N / 2
-            ),
-            &style(16),
-            (15, 42),
-        )?;
+        heading(&title, "planes through the focus voxel")?;
         title.draw_text(
             "Each row: the three planes through its focus voxel (where |response| is largest), \
              in viridis on one scale (the bar).",
@@ -446,21 +455,7 @@ fn save_profiles(responses: &[Response], path: &Path) -> Result<()> {
     let size = (3 * PANEL_W, TITLE + ROW * responses.len() as u32);
     save_png(path, size, |root| {
         let (title, rows) = root.split_vertically(TITLE);
-        title.draw_text(
-            &format!("Impulse response in a {N}³ volume: profiles through the focus voxel"),
-            &bold(24),
-            (15, 10),
-        )?;
-        title.draw_text(
-            &format!(
-                "GPU output for a unit impulse at voxel ({c}, {c}, {c}), {}, reflect, \
-                 truncate {DEFAULT_TRUNCATE}.",
-                sigmas_text(),
-                c = N / 2
-            ),
-            &style(16),
-            (15, 42),
-        )?;
+        heading(&title, "profiles through the focus voxel")?;
         title.draw_text(
             "Each row: the lines along the three axes through its focus voxel (where |response| \
              is largest); the curve is the product of",

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+mod common;
 use blur3d::{BlurOptions, GpuBlur, Mode, cpu};
+use common::{a, blur3d, stderr, tmp};
 use ndarray::{Array3, ArrayD, Ix3, ShapeBuilder};
 use ndarray_npy::{ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
 use nifti::writer::WriterOptions;
@@ -20,19 +22,18 @@ use nifti::{
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-fn blur3d<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_blur3d"))
-        .args(args)
-        .output()
-        .expect("the blur3d binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// Copies `from` to `to` on the CPU (`--sigma 0 --cpu`): a format conversion, to read a result
+/// back in another format.
+#[track_caller]
+fn copied(from: &Path, to: &Path) -> Output {
+    succeeds([
+        a(from),
+        "-o".as_ref(),
+        a(to),
+        "--sigma".as_ref(),
+        "0".as_ref(),
+        "--cpu".as_ref(),
+    ])
 }
 
 /// Runs blur3d and asserts that it succeeded without a word (stderr is not a terminal here).
@@ -71,10 +72,6 @@ where
     assert!(err.contains(words), "{err:?} should contain {words:?}");
     assert!(out.stdout.is_empty());
     err
-}
-
-fn a(p: &Path) -> &OsStr {
-    p.as_os_str()
 }
 
 /// The shared GPU blur, or `None` without an adapter (a failure in CI).
@@ -278,10 +275,6 @@ fn f32_pages(d: tiff::decoder::DecodingResult) -> Vec<f32> {
         tiff::decoder::DecodingResult::F32(v) => v,
         other => panic!("expected f32 pages, got {other:?}"),
     }
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -720,14 +713,7 @@ fn nifti_becomes_a_tiff_stack_with_pages_along_z() {
     let (i, o) = (dir.path().join("in.nii"), dir.path().join("out.tif"));
     let vol = random(SHAPE, 8, 1.0).mapv(|v| v as f32); // axes x, y, z
     write_nifti(&i, &vol, &nifti_header([0.5, 0.5, 2.0]));
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&o),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &o);
     let stack = read_tiff(&o, f32_pages);
     assert_eq!(
         stack.voxels.dim(),
@@ -1111,14 +1097,7 @@ fn readme_examples_match_scipy_on_the_sample_files() {
         let out = readme_example(d, "example_nifti2.nii.gz", "series_s.nii.gz", &args);
         assert_eq!(nifti_dims(&out), (2, vec![4, 32, 20, 12, 2]));
         let back = d.join("series_s.npy");
-        succeeds([
-            a(&out),
-            "-o".as_ref(),
-            a(&back),
-            "--sigma".as_ref(),
-            "0".as_ref(),
-            "--cpu".as_ref(),
-        ]);
+        copied(&out, &back);
         let values = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
         let worst = values
             .iter()
@@ -1356,14 +1335,7 @@ fn nifti_voxels_are_read_from_vox_offset() {
     let vol = random(SHAPE, 21, 1.0).mapv(|v| v as f32);
     let (i, o) = (d.join("padded.nii"), d.join("out.npy"));
     nifti_at_offset(&i, &vol, 416);
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&o),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &o);
     // NIfTI's (x, y, z) in Fortran order is numpy's (x, y, z), as nibabel reads it.
     assert_eq!(read_npy::<f32>(&o), vol);
     // A vox_offset inside the header is refused.
@@ -1410,26 +1382,12 @@ fn long_axes_are_written_as_nifti2_and_read_back() {
         let vol = random(shape, 22, 100.0).mapv(|v| v as f32);
         let (i, o, back) = (d.join("in.npy"), d.join("out.nii"), d.join("back.npy"));
         write_npy(&i, &vol);
-        succeeds([
-            a(&i),
-            "-o".as_ref(),
-            a(&o),
-            "--sigma".as_ref(),
-            "0".as_ref(),
-            "--cpu".as_ref(),
-        ]);
+        copied(&i, &o);
         let (version, dims) = nifti_dims(&o);
         let long = shape.0.max(shape.2) > 32767;
         assert_eq!(version, if long { 2 } else { 1 }, "{shape:?}");
         assert_eq!(dims, [3, shape.0 as i64, shape.1 as i64, shape.2 as i64, 1]);
-        succeeds([
-            a(&o),
-            "-o".as_ref(),
-            a(&back),
-            "--sigma".as_ref(),
-            "0".as_ref(),
-            "--cpu".as_ref(),
-        ]);
+        copied(&o, &back);
         assert_eq!(read_npy::<f32>(&back), vol);
     }
 }
@@ -1441,44 +1399,16 @@ fn upper_case_nii_gz_is_compressed_and_read_back() {
     let vol = random(SHAPE, 23, 1.0);
     let (i, o, back) = (d.join("in.npy"), d.join("OUT.NII.GZ"), d.join("back.npy"));
     write_npy(&i, &vol);
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&o),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &o);
     assert_eq!(fs::read(&o).unwrap()[..2], [0x1f, 0x8b], "gzip");
-    succeeds([
-        a(&o),
-        "-o".as_ref(),
-        a(&back),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&o, &back);
     assert_eq!(read_npy::<f64>(&back), vol);
     // And a plain .NII named like a compressed one is read too (by its bytes, not its name).
     let plain = d.join("plain.nii");
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&plain),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &plain);
     let misnamed = d.join("misnamed.nii.gz");
     fs::rename(&plain, &misnamed).unwrap();
-    succeeds([
-        a(&misnamed),
-        "-o".as_ref(),
-        a(&back),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&misnamed, &back);
     assert_eq!(read_npy::<f64>(&back), vol);
 }
 
@@ -1558,14 +1488,7 @@ fn min_is_white_tiffs_keep_their_values_and_their_look() {
         .collect();
     let (i, o, back) = (d.join("white.tif"), d.join("out.tif"), d.join("out.npy"));
     fs::write(&i, tiff_bytes(25, 10, &pages, 16, &[(262, 3, 0)])).unwrap();
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&back),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &back);
     let read = read_npy::<u16>(&back);
     assert_eq!(read.shape(), [4, 10, 25]);
     assert_eq!(
@@ -1573,27 +1496,13 @@ fn min_is_white_tiffs_keep_their_values_and_their_look() {
         values,
         "the file's values"
     );
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&o),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &o);
     let strips = tiff_strips(&fs::read(&o).unwrap());
     assert!(
         strips.iter().all(|s| s.2 == 0),
         "MinIsWhite kept: {strips:?}"
     );
-    succeeds([
-        a(&o),
-        "-o".as_ref(),
-        a(&back),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&o, &back);
     assert_eq!(read_npy::<u16>(&back), read);
 }
 
@@ -1820,14 +1729,7 @@ fn nifti2_from_another_tool_is_read_blurred_and_written_as_nifti2() {
     )
     .unwrap();
     let read = d.join("read.npy");
-    succeeds([
-        a(&input),
-        "-o".as_ref(),
-        a(&read),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&input, &read);
     let as_read = ndarray::Array4::<i16>::read_npy(fs::File::open(&read).unwrap()).unwrap();
     assert_eq!(as_read, data, "the voxels nibabel reads");
 
@@ -1860,14 +1762,7 @@ fn nifti2_from_another_tool_is_read_blurred_and_written_as_nifti2() {
     );
 
     let back = d.join("back.npy");
-    succeeds([
-        a(&out),
-        "-o".as_ref(),
-        a(&back),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&out, &back);
     let blurred = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
     let worst = blurred
         .iter()
@@ -1922,14 +1817,7 @@ fn imagej_hyperstacks_are_series_of_frames_and_channels() {
             "{description:?} lacks {words:?}"
         );
     }
-    succeeds([
-        a(&out),
-        "-o".as_ref(),
-        a(&read),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&out, &read);
     let blurred = ndarray::Array4::<u16>::read_npy(fs::File::open(&read).unwrap()).unwrap();
     for v in 0..6 {
         let vol = volumes.index_axis(ndarray::Axis(0), v).mapv(f64::from);
@@ -2026,14 +1914,7 @@ fn big_endian_and_scaled_files_are_read_as_their_tools_read_them() {
     let input = sample("big_endian_scaled.nii");
     let values = read_npy::<f32>(&sample("big_endian_scaled_values.npy"));
     let read = d.join("read.npy");
-    succeeds([
-        a(&input),
-        "-o".as_ref(),
-        a(&read),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&input, &read);
     assert_eq!(read_npy::<f32>(&read), values);
     // Blurred, the scaled values are written as float32, and the scaling is not applied twice.
     let out = d.join("out.nii");
@@ -2062,14 +1943,7 @@ fn big_endian_and_scaled_files_are_read_as_their_tools_read_them() {
     }
     let be = d.join("be.npy");
     fs::write(&be, bytes).unwrap();
-    succeeds([
-        a(&be),
-        "-o".as_ref(),
-        a(&read),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&be, &read);
     assert_eq!(read_npy::<f64>(&read), vol);
 }
 
@@ -2126,14 +2000,7 @@ fn imagej_stacks_with_the_tags_of_one_page_are_read_whole() {
     let values: Vec<u16> = (0..3 * 4 * 5).map(|v| v * 11).collect();
     let (i, o) = (d.join("big_imagej.tif"), d.join("out.npy"));
     fs::write(&i, imagej_one_ifd(5, 4, 3, &values)).unwrap();
-    succeeds([
-        a(&i),
-        "-o".as_ref(),
-        a(&o),
-        "--sigma".as_ref(),
-        "0".as_ref(),
-        "--cpu".as_ref(),
-    ]);
+    copied(&i, &o);
     let read = read_npy::<u16>(&o);
     assert_eq!(read.shape(), [3, 4, 5]);
     assert_eq!(read.iter().copied().collect::<Vec<_>>(), values);

@@ -11,27 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
+mod common;
 use blur3d::GpuBlur;
+use common::{a, blur3d, stderr, tmp};
 use ndarray::{Array3, ArrayD, Ix3};
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 use serde_json::Value;
 use zarrs::array::{Array, ElementOwned};
 use zarrs::filesystem::FilesystemStore;
-
-fn blur3d<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_blur3d"))
-        .args(args)
-        .output()
-        .expect("the blur3d binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[track_caller]
 fn succeeds(args: &[&OsStr]) -> Output {
@@ -60,10 +47,6 @@ fn fails(args: &[&OsStr], file: &Path, words: &str) -> String {
     err
 }
 
-fn a(p: &Path) -> &OsStr {
-    p.as_os_str()
-}
-
 fn s(text: &str) -> &OsStr {
     OsStr::new(text)
 }
@@ -85,10 +68,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/zarr_data")
         .join(name)
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
