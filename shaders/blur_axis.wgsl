@@ -6,8 +6,9 @@
 // input is loaded about once per run rather than once per tap.
 //
 // This file is completed by `blur_axis_vec4.wgsl` (vec4 views of the volume for contiguous
-// lines, and their entry point) or, on devices with only 4 storage bindings per stage, by
-// `blur_axis_scalar.wgsl` (the same functions without them).
+// lines, and their entry point; the extra outputs of fused passes) or, on devices with fewer
+// than 7 storage bindings per stage, by `blur_axis_scalar.wgsl` (the same functions without
+// them).
 //
 // Two entry points split every line: `interior` covers the runs whose taps all fall inside the
 // axis (direct loads, no boundary logic); `border` covers the rest, mapping each load through the
@@ -33,9 +34,9 @@ struct Params {
     quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`)
     runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line
     gpu_invocations: u32,      // GPU family: invocations of its entry point
-    pad1: u32,
-    pad2: u32,
-    pad3: u32,
+    weight_offset_b: u32,      // fused passes: first weight of the second kernel
+    weight_offset_c: u32,      // fused passes: first weight of the third kernel
+    pad: u32,
 }
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
@@ -47,6 +48,11 @@ override WORKGROUP: u32 = 64u;
 // Whether outputs are truncated toward zero (scipy's passes into an integer output). Fixed when
 // the pipeline is made, so passes without it carry no cost.
 override TRUNCATE: bool = false;
+// Kernels one pass applies to its input: 1, or 2 or 3 of the same radius and mode (a fused
+// pass, of the CPU family: the window is loaded once for all of them, and each kernel's sums go
+// to its own output, `dst` then `store_extra`'s). Fixed when the pipeline is made, so that the
+// sums of kernels a pipeline lacks compile away.
+override KERNELS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // Each axis's weights start at a multiple of 4 and are read as vec4s.
@@ -137,11 +143,11 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
     return src[base + u32(pos) * p.stride];
 }
 
-// Outputs start .. start + RUN of the line at `base`. Eight vec4s hold the window and eight the
-// sums (no arrays, so everything stays in registers on every backend). Outputs at or past the
-// end of the line (only on lines shorter than RUN) are not written.
+// Outputs start .. start + RUN of the line at `base`, of each of the pass's KERNELS. Eight vec4s
+// hold the window and eight the sums of each kernel (no arrays, so everything stays in
+// registers on every backend). Outputs at or past the end of the line (only on lines shorter
+// than RUN) are not written.
 fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
-    let s = p.stride;
     var pos = start - i32(p.radius);
     var v0 = quad(base, pos + 0, mapped, aligned);
     var v1 = quad(base, pos + 4, mapped, aligned);
@@ -160,6 +166,23 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     var a5 = vec4(0.0);
     var a6 = vec4(0.0);
     var a7 = vec4(0.0);
+    // The sums of the second and third kernels of a fused pass.
+    var b0 = vec4(0.0);
+    var b1 = vec4(0.0);
+    var b2 = vec4(0.0);
+    var b3 = vec4(0.0);
+    var b4 = vec4(0.0);
+    var b5 = vec4(0.0);
+    var b6 = vec4(0.0);
+    var b7 = vec4(0.0);
+    var c0 = vec4(0.0);
+    var c1 = vec4(0.0);
+    var c2 = vec4(0.0);
+    var c3 = vec4(0.0);
+    var c4 = vec4(0.0);
+    var c5 = vec4(0.0);
+    var c6 = vec4(0.0);
+    var c7 = vec4(0.0);
     // Taps four at a time while four remain: the window then moves by a whole vec4, so the
     // shifts inside a step are only renamings. The last taps go one at a time.
     let taps = 2u * p.radius + 1u;
@@ -176,6 +199,28 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
         a5 = step4(a5, w, v5, v6);
         a6 = step4(a6, w, v6, v7);
         a7 = step4(a7, w, v7, v8);
+        if (KERNELS > 1u) {
+            let w = weights[(p.weight_offset_b + k) / 4u];
+            b0 = step4(b0, w, v0, v1);
+            b1 = step4(b1, w, v1, v2);
+            b2 = step4(b2, w, v2, v3);
+            b3 = step4(b3, w, v3, v4);
+            b4 = step4(b4, w, v4, v5);
+            b5 = step4(b5, w, v5, v6);
+            b6 = step4(b6, w, v6, v7);
+            b7 = step4(b7, w, v7, v8);
+        }
+        if (KERNELS > 2u) {
+            let w = weights[(p.weight_offset_c + k) / 4u];
+            c0 = step4(c0, w, v0, v1);
+            c1 = step4(c1, w, v1, v2);
+            c2 = step4(c2, w, v2, v3);
+            c3 = step4(c3, w, v3, v4);
+            c4 = step4(c4, w, v4, v5);
+            c5 = step4(c5, w, v5, v6);
+            c6 = step4(c6, w, v6, v7);
+            c7 = step4(c7, w, v7, v8);
+        }
         v0 = v1;
         v1 = v2;
         v2 = v3;
@@ -187,6 +232,8 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     }
     if (k < taps) {
         let w4 = weights[(p.weight_offset + k) / 4u];
+        let w4b = weights[(p.weight_offset_b + k) / 4u];
+        let w4c = weights[(p.weight_offset_c + k) / 4u];
         for (var c = 0u; c < taps - k; c++) {
             let w = w4[c];
             a0 += w * v0;
@@ -197,6 +244,28 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
             a5 += w * v5;
             a6 += w * v6;
             a7 += w * v7;
+            if (KERNELS > 1u) {
+                let w = w4b[c];
+                b0 += w * v0;
+                b1 += w * v1;
+                b2 += w * v2;
+                b3 += w * v3;
+                b4 += w * v4;
+                b5 += w * v5;
+                b6 += w * v6;
+                b7 += w * v7;
+            }
+            if (KERNELS > 2u) {
+                let w = w4c[c];
+                c0 += w * v0;
+                c1 += w * v1;
+                c2 += w * v2;
+                c3 += w * v3;
+                c4 += w * v4;
+                c5 += w * v5;
+                c6 += w * v6;
+                c7 += w * v7;
+            }
             let next = load(base, pos, mapped);
             pos += 1;
             v0 = vec4(v0.yzw, v1.x);
@@ -209,33 +278,52 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
             v7 = vec4(v7.yzw, next);
         }
     }
-    if (TRUNCATE) {
-        a0 = trunc(a0);
-        a1 = trunc(a1);
-        a2 = trunc(a2);
-        a3 = trunc(a3);
-        a4 = trunc(a4);
-        a5 = trunc(a5);
-        a6 = trunc(a6);
-        a7 = trunc(a7);
+    store_run(0u, base, start, aligned, a0, a1, a2, a3, a4, a5, a6, a7);
+    if (KERNELS > 1u) {
+        store_run(1u, base, start, aligned, b0, b1, b2, b3, b4, b5, b6, b7);
     }
-    if (aligned) {
+    if (KERNELS > 2u) {
+        store_run(2u, base, start, aligned, c0, c1, c2, c3, c4, c5, c6, c7);
+    }
+}
+
+// The sums of a run, truncated when TRUNCATE, into output `k` of the pass (0: `dst`).
+fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+    if (aligned && k == 0u) {
         // An interior run: every output lies inside the line.
-        store_quads((base + u32(start)) / 4u, a0, a1, a2, a3, a4, a5, a6, a7);
+        store_quads((base + u32(start)) / 4u, rounded(a0), rounded(a1), rounded(a2), rounded(a3), rounded(a4), rounded(a5), rounded(a6), rounded(a7));
         return;
     }
+    let s = p.stride;
     let n = i32(p.len);
     for (var j = 0; j < 4; j++) {
         let l = start + j;
         let out = base + u32(l) * s;
-        if (l < n) { dst[out] = a0[j]; }
-        if (l + 4 < n) { dst[out + 4u * s] = a1[j]; }
-        if (l + 8 < n) { dst[out + 8u * s] = a2[j]; }
-        if (l + 12 < n) { dst[out + 12u * s] = a3[j]; }
-        if (l + 16 < n) { dst[out + 16u * s] = a4[j]; }
-        if (l + 20 < n) { dst[out + 20u * s] = a5[j]; }
-        if (l + 24 < n) { dst[out + 24u * s] = a6[j]; }
-        if (l + 28 < n) { dst[out + 28u * s] = a7[j]; }
+        if (l < n) { store_to(k, out, rounded(a0)[j]); }
+        if (l + 4 < n) { store_to(k, out + 4u * s, rounded(a1)[j]); }
+        if (l + 8 < n) { store_to(k, out + 8u * s, rounded(a2)[j]); }
+        if (l + 12 < n) { store_to(k, out + 12u * s, rounded(a3)[j]); }
+        if (l + 16 < n) { store_to(k, out + 16u * s, rounded(a4)[j]); }
+        if (l + 20 < n) { store_to(k, out + 20u * s, rounded(a5)[j]); }
+        if (l + 24 < n) { store_to(k, out + 24u * s, rounded(a6)[j]); }
+        if (l + 28 < n) { store_to(k, out + 28u * s, rounded(a7)[j]); }
+    }
+}
+
+// `a` truncated toward zero when the pass truncates (TRUNCATE), else `a`.
+fn rounded(a: vec4<f32>) -> vec4<f32> {
+    if (TRUNCATE) {
+        return trunc(a);
+    }
+    return a;
+}
+
+// Element `i` of output `k` of the pass: `dst`, or a fused pass's others.
+fn store_to(k: u32, i: u32, v: f32) {
+    if (k == 0u) {
+        dst[i] = v;
+    } else {
+        store_extra(k, i, v);
     }
 }
 

@@ -1,10 +1,23 @@
-// blur3d: the part of `blur_axis.wgsl` for devices with 5 storage bindings per stage or more.
+// blur3d: the part of `blur_axis.wgsl` for devices with 7 storage bindings per stage or more.
 // Appended to it.
 
 // `src` and `dst` again, four voxels at a time, for lines that are contiguous and 16-byte
 // aligned (`interior_aligned` only; devices with only 4 storage bindings per stage go without).
 @group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> dst4: array<vec4<f32>>;
+// The second and third outputs of a fused pass (KERNELS 2 and 3); passes of one kernel bind
+// `dst` here too and never write them.
+@group(0) @binding(6) var<storage, read_write> dst_b: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dst_c: array<f32>;
+
+// Element `i` of output `k` (1 or 2) of a fused pass.
+fn store_extra(k: u32, i: u32, v: f32) {
+    if (k == 1u) {
+        dst_b[i] = v;
+    } else {
+        dst_c[i] = v;
+    }
+}
 
 // Positions pos .. pos + 4 of the line at `base`. `aligned`: the line is contiguous (stride 1)
 // and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a load is a loop over the

@@ -366,12 +366,15 @@ impl Builder {
         child
     }
 
-    /// Emits the passes below `node`, whose result is in `slot`: each child is computed, then
-    /// its subtree, so a node's buffer is free for reuse once its last child has read it.
+    /// Emits the passes below `node`, whose result is in `slot`: the passes of all its children
+    /// one after another (along one axis from one input, a pass family may fuse them into one
+    /// read of the input), then each child's subtree. A node's buffer is free for reuse once
+    /// its children have read it.
     fn visit(&mut self, node: usize, slot: Slot) {
         self.nodes[node].slot = slot;
         let children = self.nodes[node].children.clone();
-        for (i, &(axis, kernel, child)) in children.iter().enumerate() {
+        let mut dsts = Vec::with_capacity(children.len());
+        for &(axis, kernel, _) in &children {
             let dst = self.slots.take();
             self.steps.push(Step::Pass {
                 axis,
@@ -379,9 +382,12 @@ impl Builder {
                 src: slot,
                 dst,
             });
-            if i + 1 == children.len() && self.nodes[node].leaf_of == 0 {
-                self.slots.free.push(slot);
-            }
+            dsts.push(dst);
+        }
+        if !children.is_empty() && self.nodes[node].leaf_of == 0 {
+            self.slots.free.push(slot);
+        }
+        for (&(_, _, child), dst) in children.iter().zip(dsts) {
             self.visit(child, dst);
         }
     }

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 use super::layout::Layout;
 use crate::Mode;
 use crate::options::AxisKernel;
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, Slot, Step};
 
 /// The WGSL source of the 1D passes of both families: `shaders/blur_axis.wgsl`,
 /// `shaders/blur_axis_vec4.wgsl` and `shaders/blur_axis_gpu.wgsl`.
@@ -64,6 +64,12 @@ pub(crate) const RUN_GPU: u32 = 8;
 const MODE_ANY: u32 = 5;
 /// Border pipelines: one per mode (`PassParams::mode` 0..=4), then the `MODE_ANY` one.
 const BORDER_PIPELINES: usize = 6;
+/// Kernels a fused pass applies at most (the shader's `KERNELS`: outputs `dst`, `dst_b`,
+/// `dst_c`).
+pub(crate) const MAX_KERNELS: usize = 3;
+/// Storage bindings per stage the full pass module needs: weights, the volume and its vec4
+/// view, the output and its vec4 view, two more outputs of fused passes.
+const FULL_MODULE_BINDINGS: u32 = 7;
 
 /// Mirror of the WGSL `Combine` struct of `shaders/combine.wgsl`.
 #[repr(C)]
@@ -118,12 +124,12 @@ pub(crate) struct PassParams {
     pub runs: u32,
     /// GPU family: invocations of its entry point.
     pub gpu_invocations: u32,
+    /// Fused passes: index of the second kernel's first weight.
+    pub weight_offset_b: u32,
+    /// Fused passes: index of the third kernel's first weight.
+    pub weight_offset_c: u32,
     /// Padding to WGSL's 16-byte struct alignment.
-    pub pad1: u32,
-    /// Padding.
-    pub pad2: u32,
-    /// Padding.
-    pub pad3: u32,
+    pub pad: u32,
 }
 
 impl PassParams {
@@ -134,6 +140,31 @@ impl PassParams {
         axis: usize,
         kernel: &AxisKernel,
         weight_offset: usize,
+    ) -> Self {
+        Self::runs_along(layout, axis, kernel, weight_offset, true)
+    }
+
+    /// The fused pass along `axis` with `kernels` (2 or 3, of one radius and mode; their
+    /// weights start at `weight_offsets`): one read of the input, an output per kernel.
+    /// Interior runs are `RUN` long whatever the radius: the shader's `interior_long` takes one
+    /// kernel.
+    pub(crate) fn fused(layout: Layout, axis: usize, kernels: &[(&AxisKernel, usize)]) -> Self {
+        let (first, offset) = kernels[0];
+        let mut p = Self::runs_along(layout, axis, first, offset, false);
+        let offset = |i: usize| kernels.get(i).map_or(0, |&(_, o)| o as u32);
+        p.weight_offset_b = offset(1);
+        p.weight_offset_c = offset(2);
+        p
+    }
+
+    /// `along`, with interior runs of `RUN_LONG` for long kernels off the last axis when
+    /// `long_runs`.
+    fn runs_along(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+        long_runs: bool,
     ) -> Self {
         // Lines run through the buffer as through a volume of its shape, spare rows included
         // (their lines are blurred too, and never read into the volume's); only along axis 1
@@ -149,7 +180,7 @@ impl PassParams {
         // axis take interior runs of RUN_LONG where at least one fits.
         let start = r.div_ceil(run) * run;
         let fit = |interior_run: usize| n.saturating_sub(start + r) / interior_run;
-        let long = stride > 1 && r >= LONG_RADIUS && fit(RUN_LONG as usize) > 0;
+        let long = long_runs && stride > 1 && r >= LONG_RADIUS && fit(RUN_LONG as usize) > 0;
         let interior_run = if long { RUN_LONG as usize } else { run };
         let interior_runs = fit(interior_run);
         let (left_runs, right_runs) = if interior_runs == 0 {
@@ -183,9 +214,9 @@ impl PassParams {
             quads: 0,
             runs: 0,
             gpu_invocations: 0,
-            pad1: 0,
-            pad2: 0,
-            pad3: 0,
+            weight_offset_b: 0,
+            weight_offset_c: 0,
+            pad: 0,
         }
     }
 
@@ -230,29 +261,110 @@ pub(crate) fn workgroups(invocations: u32, size: u32, max_per_dim: u32) -> (u32,
     }
 }
 
-/// The pass pipelines for one value of the shader's `TRUNCATE`.
-#[derive(Debug)]
-struct PassPipelines {
-    interior: wgpu::ComputePipeline,
-    /// Interior runs of `RUN_LONG` outputs.
-    interior_long: wgpu::ComputePipeline,
-    /// Interior runs of contiguous lines whose windows start 16-byte aligned, through the vec4
-    /// views (when the device has storage bindings to spare for them).
-    interior_aligned: Option<wgpu::ComputePipeline>,
-    /// Border runs of kernels shorter than their axis, one pipeline per mode (indexed by
-    /// `PassParams::mode`), then the one for kernels of any length.
-    border: [wgpu::ComputePipeline; BORDER_PIPELINES],
-    /// The GPU family's entry points, when it is the family in use.
-    gpu: Option<GpuPipelines>,
+/// The passes at the head of `steps` that one fused pass computes: `steps[0]` (a pass), and
+/// after it at most `max - 1` passes along the same axis from the same input with kernels of the
+/// same radius and mode (siblings in the plan's tree, which puts them one after another). As
+/// (kernel, output slot) each.
+fn fusable(plan: &Plan, steps: &[Step], max: usize) -> Vec<(usize, Slot)> {
+    let mut group = Vec::with_capacity(max);
+    let mut first = None;
+    for step in steps.iter().take(max.max(1)) {
+        let Step::Pass {
+            axis,
+            kernel,
+            src,
+            dst,
+        } = step
+        else {
+            break;
+        };
+        let k = &plan.kernels[*kernel];
+        let key = (*axis, *src, k.radius, k.mode);
+        if *first.get_or_insert(key) != key {
+            break;
+        }
+        group.push((*kernel, *dst));
+    }
+    group
 }
 
-/// The entry points of the pass family for discrete GPUs (`shaders/blur_axis_gpu.wgsl`).
-#[derive(Debug)]
-struct GpuPipelines {
-    /// Along the contiguous axis.
-    rows4: wgpu::ComputePipeline,
-    /// Along the other axes.
-    cols4: wgpu::ComputePipeline,
+/// An entry point of the pass module (`shaders/blur_axis*.wgsl`); with the shader's `TRUNCATE`
+/// and `KERNELS`, what one pass pipeline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PassEntry {
+    /// Interior runs of `RUN` outputs.
+    Interior,
+    /// Interior runs of `RUN_LONG` outputs (passes of one kernel).
+    InteriorLong,
+    /// Interior runs of contiguous lines whose windows start 16-byte aligned, through the vec4
+    /// views (the full module only).
+    InteriorAligned,
+    /// Border runs: of kernels shorter than their axis in one mode (`PassParams::mode` 0..=4),
+    /// or (`MODE_ANY`) of kernels of any length.
+    Border(u32),
+    /// The GPU family along the contiguous axis (passes of one kernel).
+    Rows4,
+    /// The GPU family along the other axes (passes of one kernel).
+    Cols4,
+}
+
+/// Pipelines per value of `TRUNCATE` and `KERNELS`: one per `PassEntry`.
+const PASS_ENTRIES: usize = 5 + BORDER_PIPELINES;
+
+impl PassEntry {
+    /// Where its pipeline is kept.
+    fn index(self) -> usize {
+        match self {
+            PassEntry::Interior => 0,
+            PassEntry::InteriorLong => 1,
+            PassEntry::InteriorAligned => 2,
+            PassEntry::Rows4 => 3,
+            PassEntry::Cols4 => 4,
+            PassEntry::Border(mode) => 5 + (mode as usize).min(BORDER_PIPELINES - 1),
+        }
+    }
+
+    /// The entry point's name and the override constants it takes beyond `TRUNCATE` and
+    /// `KERNELS`.
+    fn spec(self) -> (&'static str, Option<(&'static str, f64)>) {
+        match self {
+            PassEntry::Interior => ("interior", None),
+            PassEntry::InteriorLong => ("interior_long", None),
+            PassEntry::InteriorAligned => ("interior_aligned", None),
+            PassEntry::Border(mode) => ("border", Some(("MODE", f64::from(mode)))),
+            PassEntry::Rows4 => ("rows4", Some(("WORKGROUP", f64::from(GPU_WORKGROUP)))),
+            PassEntry::Cols4 => ("cols4", Some(("WORKGROUP", f64::from(GPU_WORKGROUP)))),
+        }
+    }
+
+    /// The interior entry for pass `p` of `kernels` kernels: runs of `RUN_LONG` when `along`
+    /// chose them; else vec4 loads (`vec4_views`) when its lines are contiguous (the last axis)
+    /// and every window starts at a multiple of 4 voxels (line length, run starts and radius
+    /// multiples of 4; `storage_buffer` sizes keep the vec4 view in bounds).
+    fn interior(p: &PassParams, kernels: usize, vec4_views: bool) -> Self {
+        if kernels == 1 && p.interior_run == RUN_LONG {
+            return PassEntry::InteriorLong;
+        }
+        let aligned = p.stride == 1
+            && p.outer_stride.is_multiple_of(4)
+            && p.radius.is_multiple_of(4)
+            && p.interior_start.is_multiple_of(4);
+        if aligned && vec4_views {
+            PassEntry::InteriorAligned
+        } else {
+            PassEntry::Interior
+        }
+    }
+
+    /// The border entry for pass `p`: the one of its mode when the kernel is shorter than the
+    /// axis (every tap then lies within one reflection or period), the general one otherwise.
+    fn border(p: &PassParams) -> Self {
+        if p.radius < p.len {
+            PassEntry::Border(p.mode.min(MODE_ANY))
+        } else {
+            PassEntry::Border(MODE_ANY)
+        }
+    }
 }
 
 /// Which shaders run the passes.
@@ -275,12 +387,15 @@ pub(crate) struct Pipeline {
     layout: wgpu::BindGroupLayout,
     pipeline_layout: wgpu::PipelineLayout,
     blur_module: wgpu::ShaderModule,
-    /// Whether the device has the storage bindings for the vec4 views.
+    /// Whether the device has the storage bindings for the vec4 views and the fused passes'
+    /// extra outputs (the full module, `FULL_MODULE_BINDINGS`).
     vec4_views: bool,
     /// The family the passes run in.
     pub family: PassFamily,
-    /// The passes as they are (index 0, built at once) and truncating toward zero (index 1).
-    passes: [OnceLock<PassPipelines>; 2],
+    /// The pass pipelines of 1 to `MAX_KERNELS` kernels (index `kernels - 1`), then the same
+    /// truncating toward zero; each entry's (`PassEntry::index`) built on first use, but those
+    /// of plain passes of one kernel, built at once.
+    passes: [[OnceLock<wgpu::ComputePipeline>; PASS_ENTRIES]; 2 * MAX_KERNELS],
     copy: wgpu::ComputePipeline,
     /// The copy through the vec4 views, when the device has them.
     copy4: Option<wgpu::ComputePipeline>,
@@ -369,9 +484,11 @@ impl Pipeline {
     /// The pipelines of `family` (the CPU family where the device lacks the vec4 views the GPU
     /// family needs).
     pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
-        // The vec4 views of the volume (bindings 4 and 5) need 5 storage buffers per stage; a
-        // device with fewer (WebGPU's downlevel limits) runs without them.
-        let vec4_views = device.limits().max_storage_buffers_per_shader_stage >= 5;
+        // The vec4 views of the volume (bindings 4 and 5) and the fused passes' outputs (6 and
+        // 7) need 7 storage buffers per stage; a device with fewer (WebGPU's downlevel limits
+        // have 4) runs without them.
+        let vec4_views =
+            device.limits().max_storage_buffers_per_shader_stage >= FULL_MODULE_BINDINGS;
         let family = if vec4_views { family } else { PassFamily::Cpu };
         let blur_module = if vec4_views {
             module(device, "blur3d.blur_axis", BLUR_AXIS_WGSL)
@@ -387,10 +504,12 @@ impl Pipeline {
             storage_entry(3, false),
             storage_entry(4, true),
             storage_entry(5, false),
+            storage_entry(6, false),
+            storage_entry(7, false),
         ];
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("blur3d.pass_layout"),
-            entries: &entries[..if vec4_views { 6 } else { 4 }],
+            entries: &entries[..if vec4_views { 8 } else { 4 }],
         });
         let pass_layout = pipeline_layout(device, "blur3d.pipeline_layout", &layout);
         let widen_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -427,7 +546,7 @@ impl Pipeline {
             combine_layout,
             combine_module: module(device, "blur3d.combine", COMBINE_WGSL),
             combine: [OnceLock::new(), OnceLock::new()],
-            passes: [OnceLock::new(), OnceLock::new()],
+            passes: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
             layout,
             pipeline_layout: pass_layout,
             blur_module,
@@ -435,52 +554,52 @@ impl Pipeline {
             family,
         };
         // The plain passes every blur needs, at once: a first call does not pay for them.
-        pipeline.passes(device, false);
+        let mut plain = vec![PassEntry::Interior, PassEntry::InteriorLong];
+        plain.extend((0..=MODE_ANY).map(PassEntry::Border));
+        if vec4_views {
+            plain.push(PassEntry::InteriorAligned);
+        }
+        if family == PassFamily::Gpu {
+            plain.extend([PassEntry::Rows4, PassEntry::Cols4]);
+        }
+        for entry in plain {
+            pipeline.pass(device, false, 1, entry);
+        }
         pipeline
     }
 
-    /// The pass pipelines, truncating toward zero or not, built on first use.
-    fn passes(&self, device: &wgpu::Device, truncate: bool) -> &PassPipelines {
-        self.passes[usize::from(truncate)].get_or_init(|| {
-            let trunc = ("TRUNCATE", f64::from(u8::from(truncate)));
-            let entry = |name| {
+    /// Whether passes along one axis from one input can be fused (the full module).
+    pub(crate) fn fuses(&self) -> bool {
+        self.vec4_views
+    }
+
+    /// The pipeline of pass entry point `entry`, truncating toward zero or not, of `kernels`
+    /// kernels (1 to `MAX_KERNELS`), built on first use.
+    fn pass(
+        &self,
+        device: &wgpu::Device,
+        truncate: bool,
+        kernels: usize,
+        entry: PassEntry,
+    ) -> &wgpu::ComputePipeline {
+        let kernels = kernels.clamp(1, MAX_KERNELS);
+        self.passes[usize::from(truncate) * MAX_KERNELS + kernels - 1][entry.index()].get_or_init(
+            || {
+                let (name, more) = entry.spec();
+                let mut constants = vec![
+                    ("TRUNCATE", f64::from(u8::from(truncate))),
+                    ("KERNELS", kernels as f64),
+                ];
+                constants.extend(more);
                 specialized(
                     device,
                     &self.pipeline_layout,
                     &self.blur_module,
                     name,
-                    &[trunc],
+                    &constants,
                 )
-            };
-            let border = |mode: u32| {
-                specialized(
-                    device,
-                    &self.pipeline_layout,
-                    &self.blur_module,
-                    "border",
-                    &[trunc, ("MODE", f64::from(mode))],
-                )
-            };
-            let gpu_entry = |name| {
-                specialized(
-                    device,
-                    &self.pipeline_layout,
-                    &self.blur_module,
-                    name,
-                    &[trunc, ("WORKGROUP", f64::from(GPU_WORKGROUP))],
-                )
-            };
-            PassPipelines {
-                interior: entry("interior"),
-                interior_long: entry("interior_long"),
-                interior_aligned: self.vec4_views.then(|| entry("interior_aligned")),
-                border: [0, 1, 2, 3, 4, MODE_ANY].map(border),
-                gpu: (self.family == PassFamily::Gpu).then(|| GpuPipelines {
-                    rows4: gpu_entry("rows4"),
-                    cols4: gpu_entry("cols4"),
-                }),
-            }
-        })
+            },
+        )
     }
 
     /// The combination of terms, sum or norm, built on first use.
@@ -497,46 +616,16 @@ impl Pipeline {
     }
 }
 
-impl PassPipelines {
-    /// The interior pipeline for pass `p`: runs of `RUN_LONG` when `along` chose them; else vec4
-    /// loads when its lines are contiguous (the last axis) and every window starts at a
-    /// multiple of 4 voxels (line length, run starts and radius multiples of 4;
-    /// `storage_buffer` sizes keep the vec4 view in bounds).
-    fn interior_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
-        if p.interior_run == RUN_LONG {
-            return &self.interior_long;
-        }
-        let aligned = p.stride == 1
-            && p.outer_stride.is_multiple_of(4)
-            && p.radius.is_multiple_of(4)
-            && p.interior_start.is_multiple_of(4);
-        match &self.interior_aligned {
-            Some(pipeline) if aligned => pipeline,
-            _ => &self.interior,
-        }
-    }
-
-    /// The border pipeline for pass `p`: the one of its mode when the kernel is shorter than the
-    /// axis (every tap then lies within one reflection or period), the general one otherwise.
-    fn border_for(&self, p: &PassParams) -> &wgpu::ComputePipeline {
-        let general = BORDER_PIPELINES - 1;
-        let i = if p.radius < p.len {
-            (p.mode as usize).min(general)
-        } else {
-            general
-        };
-        &self.border[i]
-    }
-}
-
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
-    /// A blur pass, in the GPU family when `gpu`.
+    /// A blur pass, in the GPU family when `gpu`; a fused one (CPU family) writes the sums of
+    /// its second and third kernels to `extra`.
     Pass {
         params: PassParams,
         gpu: bool,
         src: &'a wgpu::Buffer,
         dst: &'a wgpu::Buffer,
+        extra: Vec<&'a wgpu::Buffer>,
     },
     /// A plain copy, one voxel per invocation, or four (`vec4`).
     Copy {
@@ -583,10 +672,10 @@ impl Encoder<'_> {
             weights.extend(k.weights.iter().map(|&w| w as f32));
             weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
-        let work: Vec<Work<'_>> = plan
-            .steps
-            .iter()
-            .map(|step| match step {
+        let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
+        let mut rest = &plan.steps[..];
+        while let Some(step) = rest.first() {
+            let taken = match step {
                 Step::Pass {
                     axis,
                     kernel,
@@ -598,20 +687,51 @@ impl Encoder<'_> {
                         PassFamily::Gpu => PassParams::along_gpu(layout, *axis, k, offset),
                         PassFamily::Cpu => None,
                     };
-                    Work::Pass {
-                        gpu: gpu.is_some(),
-                        params: gpu.unwrap_or_else(|| PassParams::along(layout, *axis, k, offset)),
-                        src: &buffers[*src],
-                        dst: &buffers[*dst],
+                    if let Some(params) = gpu {
+                        work.push(Work::Pass {
+                            params,
+                            gpu: true,
+                            src: &buffers[*src],
+                            dst: &buffers[*dst],
+                            extra: Vec::new(),
+                        });
+                        1
+                    } else {
+                        let max = if self.pipeline.fuses() {
+                            MAX_KERNELS
+                        } else {
+                            1
+                        };
+                        let group = fusable(plan, rest, max);
+                        let kernels: Vec<(&AxisKernel, usize)> = group
+                            .iter()
+                            .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
+                            .collect();
+                        work.push(Work::Pass {
+                            params: if kernels.len() == 1 {
+                                PassParams::along(layout, *axis, k, offset)
+                            } else {
+                                PassParams::fused(layout, *axis, &kernels)
+                            },
+                            gpu: false,
+                            src: &buffers[*src],
+                            dst: &buffers[*dst],
+                            extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
+                        });
+                        group.len()
                     }
                 }
-                Step::Combine { inputs, norm, dst } => Work::Combine {
-                    inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
-                    norm: *norm,
-                    dst: &buffers[*dst],
-                },
-            })
-            .collect();
+                Step::Combine { inputs, norm, dst } => {
+                    work.push(Work::Combine {
+                        inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
+                        norm: *norm,
+                        dst: &buffers[*dst],
+                    });
+                    1
+                }
+            };
+            rest = &rest[taken..];
+        }
         self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass)
     }
 
@@ -736,7 +856,6 @@ impl Encoder<'_> {
             uniform_bytes[at..at + params.len()].copy_from_slice(params);
         }
         let params_buffer = transfers.params(queue, &uniform_bytes);
-        let passes = pipeline.passes(device, truncate);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("blur3d.passes"),
             timestamp_writes: None,
@@ -749,31 +868,44 @@ impl Encoder<'_> {
                     gpu,
                     src,
                     dst,
-                } => (
-                    self.pass_bind_group(
-                        params(size_of::<PassParams>()),
-                        &weights_buffer,
-                        src,
-                        dst,
-                        bytes,
-                    ),
-                    match (gpu, &passes.gpu) {
-                        (true, Some(g)) => {
-                            let entry = if p.stride == 1 { &g.rows4 } else { &g.cols4 };
-                            vec![(entry, p.gpu_invocations, GPU_WORKGROUP)]
-                        }
-                        _ => vec![
-                            (passes.interior_for(p), p.interior_invocations, WORKGROUP),
-                            (passes.border_for(p), p.border_invocations, WORKGROUP),
-                        ],
-                    },
-                ),
+                    extra,
+                } => {
+                    let kernels = 1 + extra.len();
+                    let entry = |e| pipeline.pass(device, truncate, kernels, e);
+                    (
+                        self.pass_bind_group(
+                            params(size_of::<PassParams>()),
+                            &weights_buffer,
+                            src,
+                            [
+                                dst,
+                                extra.first().unwrap_or(dst),
+                                extra.get(1).unwrap_or(dst),
+                            ],
+                            bytes,
+                        ),
+                        if *gpu && pipeline.family == PassFamily::Gpu {
+                            let e = if p.stride == 1 {
+                                PassEntry::Rows4
+                            } else {
+                                PassEntry::Cols4
+                            };
+                            vec![(entry(e), p.gpu_invocations, GPU_WORKGROUP)]
+                        } else {
+                            let interior = PassEntry::interior(p, kernels, pipeline.vec4_views);
+                            vec![
+                                (entry(interior), p.interior_invocations, WORKGROUP),
+                                (entry(PassEntry::border(p)), p.border_invocations, WORKGROUP),
+                            ]
+                        },
+                    )
+                }
                 Work::Copy { vec4, src, dst } => (
                     self.pass_bind_group(
                         params(size_of::<PassParams>()),
                         &weights_buffer,
                         src,
-                        dst,
+                        [dst; 3],
                         bytes,
                     ),
                     match &pipeline.copy4 {
@@ -824,13 +956,14 @@ impl Encoder<'_> {
         vec![weights_buffer, params_buffer]
     }
 
-    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`).
+    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`): the outputs
+    /// of a fused pass's kernels, the first one again in place of kernels it does not have.
     fn pass_bind_group(
         &self,
         params: wgpu::BindingResource<'_>,
         weights: &wgpu::Buffer,
         src: &wgpu::Buffer,
-        dst: &wgpu::Buffer,
+        [dst, dst_b, dst_c]: [&wgpu::Buffer; 3],
         bytes: u64,
     ) -> wgpu::BindGroup {
         let quads = bytes.next_multiple_of(16);
@@ -841,8 +974,10 @@ impl Encoder<'_> {
             binding(dst, 0, bytes),
             binding(src, 0, quads),
             binding(dst, 0, quads),
+            binding(dst_b, 0, bytes),
+            binding(dst_c, 0, bytes),
         ];
-        let views = if self.pipeline.vec4_views { 6 } else { 4 };
+        let views = if self.pipeline.vec4_views { 8 } else { 4 };
         bind_group(
             self.device,
             &self.pipeline.layout,
@@ -918,6 +1053,62 @@ mod tests {
             let p = PassParams::along(Layout::for_shape([1, 1, 8]), 2, &k, 0);
             assert_eq!(p.mode, shader_const(name), "{name}");
         }
+    }
+
+    /// The sizes of the fused passes `Encoder::plan` makes of `plan`'s passes.
+    fn fused_sizes(plan: &Plan, max: usize) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let mut rest = &plan.steps[..];
+        while let Some(step) = rest.first() {
+            let n = match step {
+                Step::Pass { .. } => fusable(plan, rest, max).len(),
+                Step::Combine { .. } => 1,
+            };
+            if matches!(step, Step::Pass { .. }) {
+                sizes.push(n);
+            }
+            rest = &rest[n..];
+        }
+        sizes
+    }
+
+    #[test]
+    fn passes_from_one_input_along_one_axis_are_fused() {
+        use crate::{BlurOptions, Filter};
+        let plan = |filter, opts: &BlurOptions| Plan::new(opts, filter, [8, 8, 8], false).unwrap();
+        let opts = BlurOptions::new(1.5);
+        // The Hessian: orders 2, 1, 0 along axis 0 from the input (one pass), then along axis 1
+        // 3 + 2 + 1 kernels from those three (three passes), then 6 passes along axis 2.
+        let h = plan(Filter::Hessian, &opts);
+        assert_eq!(fused_sizes(&h, MAX_KERNELS), [3, 1, 1, 2, 1, 1, 3, 1, 1, 1]);
+        assert_eq!(fused_sizes(&h, 1), [1; 15]);
+        assert_eq!(fused_sizes(&h, 2).len(), 12);
+        // 8 passes in 6 reads for the other filters of the family.
+        for filter in [Filter::GradientMagnitude, Filter::Gradient, Filter::Laplace] {
+            let sizes = fused_sizes(&plan(filter, &opts), MAX_KERNELS);
+            assert_eq!(sizes.iter().sum::<usize>(), 8, "{filter:?}");
+            assert_eq!(sizes.len(), 6, "{filter:?}");
+        }
+        // Radii per axis: the kernels along one axis still share theirs.
+        let radii = BlurOptions::new(1.5).radius([2, 3, 4]);
+        assert_eq!(
+            fused_sizes(&plan(Filter::Hessian, &radii), MAX_KERNELS).len(),
+            10
+        );
+        // Kernels of other modes along the same axis are separate passes: the Laplacian's
+        // terms take the mode of their own axis (then they share no pass either).
+        let modes = opts
+            .clone()
+            .modes([Mode::Reflect, Mode::Wrap, Mode::Nearest]);
+        assert_eq!(
+            fused_sizes(&plan(Filter::Laplace, &modes), MAX_KERNELS),
+            [1; 9]
+        );
+        // A chain of passes (the blur) has nothing to fuse.
+        assert_eq!(
+            fused_sizes(&plan(Filter::Gaussian, &opts), MAX_KERNELS),
+            [1, 1, 1]
+        );
     }
 
     fn kernel(radius: usize) -> AxisKernel {

@@ -94,7 +94,8 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         size_of::<PassParams>(),
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
-            outer_stride, interior_run, quads, runs, gpu_invocations, pad1, pad2, pad3),
+            outer_stride, interior_run, quads, runs, gpu_invocations, weight_offset_b,
+            weight_offset_c, pad),
     );
     assert_layout(
         WIDEN_WGSL,

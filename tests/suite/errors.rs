@@ -139,6 +139,31 @@ fn small_device() -> Option<(wgpu::Device, wgpu::Queue)> {
     Some(pollster::block_on(adapter.request_device(&desc)).expect("a device with small limits"))
 }
 
+/// A device with WebGPU's downlevel 4 storage bindings per stage runs the shaders without the
+/// vec4 views and without fused passes: the same family, to f32 rounding.
+#[test]
+fn the_family_runs_on_a_device_of_four_storage_bindings() {
+    let Some((device, queue)) = small_device() else {
+        return;
+    };
+    let gpu = GpuBlur::from_device(&device, &queue).unwrap();
+    let vol = crate::common::random_volume((12, 9, 16), 42);
+    let opts = BlurOptions::new([1.5, 1.0, 1.0]);
+    let full = crate::common::gpu().unwrap();
+    let (few, all) = (
+        gpu.hessian(&vol, &opts).unwrap(),
+        full.hessian(&vol, &opts).unwrap(),
+    );
+    for (a, b) in few.iter().zip(&all) {
+        crate::common::assert_close(a, b, 1e-6);
+    }
+    crate::common::assert_close(
+        &gpu.gaussian_gradient_magnitude(&vol, &opts).unwrap(),
+        &full.gaussian_gradient_magnitude(&vol, &opts).unwrap(),
+        1e-6,
+    );
+}
+
 #[test]
 fn volume_beyond_the_device_limit() {
     let Some((device, queue)) = small_device() else {

@@ -255,6 +255,46 @@ fn the_named_functions_are_the_filters() {
     }
 }
 
+/// Fused passes (one read of the input, several kernels; the CPU pass family, and the GPU
+/// family's fallback for rows that are not a multiple of 4) give each kernel's output bit for
+/// bit as a pass of that kernel alone: in every mode, along every axis (contiguous rows through
+/// the vec4 views too), with runs of every kind and kernels longer than their axis.
+#[test]
+fn fused_passes_equal_one_pass_per_kernel() {
+    let Some(gpu) = gpu() else { return };
+    let pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)];
+    // (shape, sigma): interior and border runs; rows a multiple of 4 with a radius of 4 (aligned
+    // interior runs when only axis 2 is filtered); a radius of 20 (runs of RUN_LONG for one
+    // kernel); kernels longer than the axis.
+    let cases = [
+        ((40, 9, 36), [1.2, 0.8, 1.0]),
+        ((6, 5, 72), [0.0, 0.0, 1.0]),
+        ((70, 3, 5), [5.0, 0.7, 0.6]),
+        ((3, 40, 4), [3.0, 5.0, 2.0]),
+    ];
+    for (i, (shape, sigma)) in cases.into_iter().enumerate() {
+        let vol = random_volume(shape, 50 + i as u64);
+        for (name, mode) in modes() {
+            let opts = BlurOptions::new(sigma).mode(mode);
+            let hessian = gpu.hessian(&vol, &opts).unwrap();
+            for (h, (a, b)) in hessian.iter().zip(pairs) {
+                let mut orders = [0; 3];
+                orders[a] += 1;
+                orders[b] += 1;
+                let alone = gpu.blur_with(&vol, &opts.clone().orders(orders)).unwrap();
+                assert_eq!(h, &alone, "{shape:?} sigma {sigma:?} {name}: H{a}{b}");
+            }
+            let gradient = gpu.gaussian_gradient(&vol, &opts).unwrap();
+            for (a, g) in gradient.iter().enumerate() {
+                let mut orders = [0; 3];
+                orders[a] = 1;
+                let alone = gpu.blur_with(&vol, &opts.clone().orders(orders)).unwrap();
+                assert_eq!(g, &alone, "{shape:?} sigma {sigma:?} {name}: gradient {a}");
+            }
+        }
+    }
+}
+
 #[test]
 fn derivatives_of_a_constant_vanish_away_from_constant_edges() {
     let Some(gpu) = gpu() else { return };
