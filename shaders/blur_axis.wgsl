@@ -49,9 +49,9 @@ override WORKGROUP: u32 = 64u;
 // the pipeline is made, so passes without it carry no cost.
 override TRUNCATE: bool = false;
 // Kernels one pass applies to its input: 1, or 2 or 3 of the same radius and mode (a fused
-// pass, of the CPU family: the window is loaded once for all of them, and each kernel's sums go
-// to its own output, `dst` then `store_extra`'s). Fixed when the pipeline is made, so that the
-// sums of kernels a pipeline lacks compile away.
+// pass, in either family: the window is loaded once for all of them, and each kernel's sums go
+// to its own output, `dst` then `store_extra`'s and `store4`'s). Fixed when the pipeline is made,
+// so that the sums of kernels a pipeline lacks compile away.
 override KERNELS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -289,9 +289,9 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
 
 // The sums of a run, truncated when TRUNCATE, into output `k` of the pass (0: `dst`).
 fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
-    if (aligned && k == 0u) {
+    if (aligned) {
         // An interior run: every output lies inside the line.
-        store_quads((base + u32(start)) / 4u, rounded(a0), rounded(a1), rounded(a2), rounded(a3), rounded(a4), rounded(a5), rounded(a6), rounded(a7));
+        store_quads(k, (base + u32(start)) / 4u, rounded(a0), rounded(a1), rounded(a2), rounded(a3), rounded(a4), rounded(a5), rounded(a6), rounded(a7));
         return;
     }
     let s = p.stride;

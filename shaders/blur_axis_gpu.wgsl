@@ -11,7 +11,8 @@
 //   columns and RUN_GPU consecutive outputs along the axis; each vec4 holds the 4 columns, so
 //   loads and stores are coalesced, and the window of RUN_GPU positions slides in registers.
 // Positions outside the axis go through the mode (`source_index`, MODE_ANY: any kernel length);
-// only invocations at the axis's ends take that path.
+// only invocations at the axis's ends take that path. Fused passes (KERNELS 2 and 3) keep sums
+// of each kernel beside the first's, from the same window.
 
 // Outputs along the axis per `cols4` invocation; `passes::RUN_GPU` mirrors it.
 const RUN_GPU: u32 = 8u;
@@ -62,10 +63,18 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         next = shifted(lo, hi, e);
     }
     var acc = vec4(0.0);
+    var acc_b = vec4(0.0);
+    var acc_c = vec4(0.0);
     var k = 0u;
     var pos = start + 8;
     for (; k + 4u <= taps; k += 4u) {
         acc = step4(acc, weights[(p.weight_offset + k) / 4u], win, next);
+        if (KERNELS > 1u) {
+            acc_b = step4(acc_b, weights[(p.weight_offset_b + k) / 4u], win, next);
+        }
+        if (KERNELS > 2u) {
+            acc_c = step4(acc_c, weights[(p.weight_offset_c + k) / 4u], win, next);
+        }
         win = next;
         if (mapped) {
             next = quad_mapped(base, pos);
@@ -79,13 +88,26 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     // The last taps one at a time: no weight multiplies a voxel outside the kernel (a NaN
     // there must not reach this output).
     let w4 = weights[(p.weight_offset + k) / 4u];
+    let w4b = weights[(p.weight_offset_b + k) / 4u];
+    let w4c = weights[(p.weight_offset_c + k) / 4u];
     for (var c = 0u; c < taps - k; c++) {
-        acc += w4[c] * shifted(win, next, c);
+        let v = shifted(win, next, c);
+        acc += w4[c] * v;
+        if (KERNELS > 1u) {
+            acc_b += w4b[c] * v;
+        }
+        if (KERNELS > 2u) {
+            acc_c += w4c[c] * v;
+        }
     }
-    if (TRUNCATE) {
-        acc = trunc(acc);
+    let o = (base + u32(x)) / 4u;
+    store4(0u, o, rounded(acc));
+    if (KERNELS > 1u) {
+        store4(1u, o, rounded(acc_b));
     }
-    dst4[(base + u32(x)) / 4u] = acc;
+    if (KERNELS > 2u) {
+        store4(2u, o, rounded(acc_c));
+    }
 }
 
 // Columns c .. c + 4 (the vec4 at `base`) at position `pos` along the axis, mapped through the
@@ -130,6 +152,22 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     var a5 = vec4(0.0);
     var a6 = vec4(0.0);
     var a7 = vec4(0.0);
+    var b0 = vec4(0.0);
+    var b1 = vec4(0.0);
+    var b2 = vec4(0.0);
+    var b3 = vec4(0.0);
+    var b4 = vec4(0.0);
+    var b5 = vec4(0.0);
+    var b6 = vec4(0.0);
+    var b7 = vec4(0.0);
+    var c0 = vec4(0.0);
+    var c1 = vec4(0.0);
+    var c2 = vec4(0.0);
+    var c3 = vec4(0.0);
+    var c4 = vec4(0.0);
+    var c5 = vec4(0.0);
+    var c6 = vec4(0.0);
+    var c7 = vec4(0.0);
     let taps = 2u * p.radius + 1u;
     for (var k = 0u; k < taps; k++) {
         let w = weights[(p.weight_offset + k) / 4u][k % 4u];
@@ -141,6 +179,28 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         a5 += w * v5;
         a6 += w * v6;
         a7 += w * v7;
+        if (KERNELS > 1u) {
+            let w = weights[(p.weight_offset_b + k) / 4u][k % 4u];
+            b0 += w * v0;
+            b1 += w * v1;
+            b2 += w * v2;
+            b3 += w * v3;
+            b4 += w * v4;
+            b5 += w * v5;
+            b6 += w * v6;
+            b7 += w * v7;
+        }
+        if (KERNELS > 2u) {
+            let w = weights[(p.weight_offset_c + k) / 4u][k % 4u];
+            c0 += w * v0;
+            c1 += w * v1;
+            c2 += w * v2;
+            c3 += w * v3;
+            c4 += w * v4;
+            c5 += w * v5;
+            c6 += w * v6;
+            c7 += w * v7;
+        }
         v0 = v1;
         v1 = v2;
         v2 = v3;
@@ -152,25 +212,28 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         v7 = columns(base, pos, mapped || pos >= n);
         pos += 1;
     }
-    if (TRUNCATE) {
-        a0 = trunc(a0);
-        a1 = trunc(a1);
-        a2 = trunc(a2);
-        a3 = trunc(a3);
-        a4 = trunc(a4);
-        a5 = trunc(a5);
-        a6 = trunc(a6);
-        a7 = trunc(a7);
-    }
     let out = base / 4u;
+    store_columns(0u, out, s, a0, a1, a2, a3, a4, a5, a6, a7);
+    if (KERNELS > 1u) {
+        store_columns(1u, out, s, b0, b1, b2, b3, b4, b5, b6, b7);
+    }
+    if (KERNELS > 2u) {
+        store_columns(2u, out, s, c0, c1, c2, c3, c4, c5, c6, c7);
+    }
+}
+
+// The sums of a `cols4` run from position `s` on, truncated when TRUNCATE, into output `k` of the
+// pass from vec4 `out` on.
+fn store_columns(k: u32, out: u32, s: i32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+    let n = i32(p.len);
     let s4 = p.stride / 4u;
     let o = u32(s);
-    if (s + 0 < n) { dst4[out + (o + 0u) * s4] = a0; }
-    if (s + 1 < n) { dst4[out + (o + 1u) * s4] = a1; }
-    if (s + 2 < n) { dst4[out + (o + 2u) * s4] = a2; }
-    if (s + 3 < n) { dst4[out + (o + 3u) * s4] = a3; }
-    if (s + 4 < n) { dst4[out + (o + 4u) * s4] = a4; }
-    if (s + 5 < n) { dst4[out + (o + 5u) * s4] = a5; }
-    if (s + 6 < n) { dst4[out + (o + 6u) * s4] = a6; }
-    if (s + 7 < n) { dst4[out + (o + 7u) * s4] = a7; }
+    if (s + 0 < n) { store4(k, out + (o + 0u) * s4, rounded(a0)); }
+    if (s + 1 < n) { store4(k, out + (o + 1u) * s4, rounded(a1)); }
+    if (s + 2 < n) { store4(k, out + (o + 2u) * s4, rounded(a2)); }
+    if (s + 3 < n) { store4(k, out + (o + 3u) * s4, rounded(a3)); }
+    if (s + 4 < n) { store4(k, out + (o + 4u) * s4, rounded(a4)); }
+    if (s + 5 < n) { store4(k, out + (o + 5u) * s4, rounded(a5)); }
+    if (s + 6 < n) { store4(k, out + (o + 6u) * s4, rounded(a6)); }
+    if (s + 7 < n) { store4(k, out + (o + 7u) * s4, rounded(a7)); }
 }

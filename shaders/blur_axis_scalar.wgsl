@@ -11,4 +11,4 @@ fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
 fn store_extra(k: u32, i: u32, v: f32) {}
 
 // Never called: runs are only `aligned` through the vec4 views.
-fn store_quads(o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {}
+fn store_quads(k: u32, o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {}

@@ -5,17 +5,32 @@
 // aligned (`interior_aligned` only; devices with only 4 storage bindings per stage go without).
 @group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> dst4: array<vec4<f32>>;
-// The second and third outputs of a fused pass (KERNELS 2 and 3); passes of one kernel bind
-// `dst` here too and never write them.
-@group(0) @binding(6) var<storage, read_write> dst_b: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dst_c: array<f32>;
+// The second and third outputs of a fused pass (KERNELS 2 and 3), as vec4s; passes of one
+// kernel bind `dst` here too and never write them.
+@group(0) @binding(6) var<storage, read_write> dst_b4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dst_c4: array<vec4<f32>>;
 
 // Element `i` of output `k` (1 or 2) of a fused pass.
 fn store_extra(k: u32, i: u32, v: f32) {
     if (k == 1u) {
-        dst_b[i] = v;
+        dst_b4[i / 4u][i % 4u] = v;
     } else {
-        dst_c[i] = v;
+        dst_c4[i / 4u][i % 4u] = v;
+    }
+}
+
+// Vec4 `o` of output `k` (0: `dst`) of the pass.
+fn store4(k: u32, o: u32, v: vec4<f32>) {
+    switch k {
+        case 0u: {
+            dst4[o] = v;
+        }
+        case 1u: {
+            dst_b4[o] = v;
+        }
+        default: {
+            dst_c4[o] = v;
+        }
     }
 }
 
@@ -29,16 +44,16 @@ fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
     return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
 }
 
-// Stores the sums of a run from vec4 `o` of `dst` on (`aligned` runs only).
-fn store_quads(o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
-    dst4[o] = a0;
-    dst4[o + 1u] = a1;
-    dst4[o + 2u] = a2;
-    dst4[o + 3u] = a3;
-    dst4[o + 4u] = a4;
-    dst4[o + 5u] = a5;
-    dst4[o + 6u] = a6;
-    dst4[o + 7u] = a7;
+// Stores the sums of a run from vec4 `o` of output `k` on (`aligned` runs only).
+fn store_quads(k: u32, o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+    store4(k, o, a0);
+    store4(k, o + 1u, a1);
+    store4(k, o + 2u, a2);
+    store4(k, o + 3u, a3);
+    store4(k, o + 4u, a4);
+    store4(k, o + 5u, a5);
+    store4(k, o + 6u, a6);
+    store4(k, o + 7u, a7);
 }
 
 // `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line

@@ -144,17 +144,34 @@ impl PassParams {
         Self::runs_along(layout, axis, kernel, weight_offset, true)
     }
 
-    /// The fused pass along `axis` with `kernels` (2 or 3, of one radius and mode; their
-    /// weights start at `weight_offsets`): one read of the input, an output per kernel.
-    /// Interior runs are `RUN` long whatever the radius: the shader's `interior_long` takes one
-    /// kernel.
+    /// The pass along `axis` with `kernels` (1 to `MAX_KERNELS` of one radius and mode, each
+    /// with the index of its first weight): one read of the input, an output per kernel.
+    /// Interior runs of fused passes are `RUN` long whatever the radius: `interior_long` takes
+    /// one kernel.
     pub(crate) fn fused(layout: Layout, axis: usize, kernels: &[(&AxisKernel, usize)]) -> Self {
         let (first, offset) = kernels[0];
-        let mut p = Self::runs_along(layout, axis, first, offset, false);
-        let offset = |i: usize| kernels.get(i).map_or(0, |&(_, o)| o as u32);
-        p.weight_offset_b = offset(1);
-        p.weight_offset_c = offset(2);
+        let mut p = Self::runs_along(layout, axis, first, offset, kernels.len() == 1);
+        p.set_fused(kernels);
         p
+    }
+
+    /// `fused` in the GPU family, when its entry points take the pass (`along_gpu`).
+    pub(crate) fn fused_gpu(
+        layout: Layout,
+        axis: usize,
+        kernels: &[(&AxisKernel, usize)],
+    ) -> Option<Self> {
+        let (first, offset) = kernels[0];
+        let mut p = Self::along_gpu(layout, axis, first, offset)?;
+        p.set_fused(kernels);
+        Some(p)
+    }
+
+    /// The weights of the second and third of `kernels`.
+    fn set_fused(&mut self, kernels: &[(&AxisKernel, usize)]) {
+        let offset = |i: usize| kernels.get(i).map_or(0, |&(_, o)| o as u32);
+        self.weight_offset_b = offset(1);
+        self.weight_offset_c = offset(2);
     }
 
     /// `along`, with interior runs of `RUN_LONG` for long kernels off the last axis when
@@ -302,9 +319,9 @@ enum PassEntry {
     /// Border runs: of kernels shorter than their axis in one mode (`PassParams::mode` 0..=4),
     /// or (`MODE_ANY`) of kernels of any length.
     Border(u32),
-    /// The GPU family along the contiguous axis (passes of one kernel).
+    /// The GPU family along the contiguous axis.
     Rows4,
-    /// The GPU family along the other axes (passes of one kernel).
+    /// The GPU family along the other axes.
     Cols4,
 }
 
@@ -618,8 +635,8 @@ impl Pipeline {
 
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
-    /// A blur pass, in the GPU family when `gpu`; a fused one (CPU family) writes the sums of
-    /// its second and third kernels to `extra`.
+    /// A blur pass, in the GPU family when `gpu`; a fused one writes the sums of its second
+    /// and third kernels to `extra`.
     Pass {
         params: PassParams,
         gpu: bool,
@@ -672,54 +689,33 @@ impl Encoder<'_> {
             weights.extend(k.weights.iter().map(|&w| w as f32));
             weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
+        let max = if self.pipeline.fuses() {
+            MAX_KERNELS
+        } else {
+            1
+        };
         let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
         let mut rest = &plan.steps[..];
         while let Some(step) = rest.first() {
             let taken = match step {
-                Step::Pass {
-                    axis,
-                    kernel,
-                    src,
-                    dst,
-                } => {
-                    let (k, offset) = (&plan.kernels[*kernel], offsets[*kernel]);
+                Step::Pass { axis, src, dst, .. } => {
+                    let group = fusable(plan, rest, max);
+                    let kernels: Vec<(&AxisKernel, usize)> = group
+                        .iter()
+                        .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
+                        .collect();
                     let gpu = match self.pipeline.family {
-                        PassFamily::Gpu => PassParams::along_gpu(layout, *axis, k, offset),
+                        PassFamily::Gpu => PassParams::fused_gpu(layout, *axis, &kernels),
                         PassFamily::Cpu => None,
                     };
-                    if let Some(params) = gpu {
-                        work.push(Work::Pass {
-                            params,
-                            gpu: true,
-                            src: &buffers[*src],
-                            dst: &buffers[*dst],
-                            extra: Vec::new(),
-                        });
-                        1
-                    } else {
-                        let max = if self.pipeline.fuses() {
-                            MAX_KERNELS
-                        } else {
-                            1
-                        };
-                        let group = fusable(plan, rest, max);
-                        let kernels: Vec<(&AxisKernel, usize)> = group
-                            .iter()
-                            .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
-                            .collect();
-                        work.push(Work::Pass {
-                            params: if kernels.len() == 1 {
-                                PassParams::along(layout, *axis, k, offset)
-                            } else {
-                                PassParams::fused(layout, *axis, &kernels)
-                            },
-                            gpu: false,
-                            src: &buffers[*src],
-                            dst: &buffers[*dst],
-                            extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
-                        });
-                        group.len()
-                    }
+                    work.push(Work::Pass {
+                        gpu: gpu.is_some(),
+                        params: gpu.unwrap_or_else(|| PassParams::fused(layout, *axis, &kernels)),
+                        src: &buffers[*src],
+                        dst: &buffers[*dst],
+                        extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
+                    });
+                    group.len()
                 }
                 Step::Combine { inputs, norm, dst } => {
                     work.push(Work::Combine {
@@ -974,8 +970,8 @@ impl Encoder<'_> {
             binding(dst, 0, bytes),
             binding(src, 0, quads),
             binding(dst, 0, quads),
-            binding(dst_b, 0, bytes),
-            binding(dst_c, 0, bytes),
+            binding(dst_b, 0, quads),
+            binding(dst_c, 0, quads),
         ];
         let views = if self.pipeline.vec4_views { 8 } else { 4 };
         bind_group(
