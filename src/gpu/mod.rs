@@ -318,8 +318,10 @@ impl GpuBlur {
     /// axis, with the options' sigma on every axis. As in scipy, term `i` of the sum uses the
     /// mode of axis `i` on every axis.
     ///
-    /// 8 passes (the smoothing along axis 0 is shared by two terms) and one sum on the GPU;
-    /// volumes larger than the device are streamed in slabs, as by [`GpuBlur::blur_with`].
+    /// 8 passes (the smoothing along axis 0 is shared by two terms) in 6 reads of a volume
+    /// (passes along one axis from one input are fused: one read, an output per kernel), and
+    /// one sum, on the GPU; volumes larger than the device are streamed in blocks, as by
+    /// [`GpuBlur::blur_with`].
     ///
     /// # Errors
     /// Those of [`GpuBlur::blur_with`], and [`BlurError::OrderWithDerivatives`] when the options
@@ -341,7 +343,8 @@ impl GpuBlur {
     /// filtered axes of the squared first derivative of the Gaussian along that axis. As in
     /// scipy, term `i` uses the mode of axis `i` on every axis.
     ///
-    /// 8 passes and one combination (squares, sum, square root) on the GPU.
+    /// 8 passes in 6 reads (fused as for [`GpuBlur::gaussian_laplace`]) and one combination
+    /// (squares, sum, square root) on the GPU.
     ///
     /// # Errors
     /// As [`GpuBlur::gaussian_laplace`].
@@ -363,7 +366,7 @@ impl GpuBlur {
     /// [`BlurOptions::axes`] (or with a sigma scipy skips) is not differentiated: its component
     /// is the smoothing along the other axes, as scipy gives.
     ///
-    /// 8 passes (3 would be needed per component alone).
+    /// 8 passes in 6 reads (3 passes would be needed per component alone).
     ///
     /// # Errors
     /// As [`GpuBlur::gaussian_laplace`].
@@ -383,7 +386,9 @@ impl GpuBlur {
     /// `gaussian_filter(vol, sigma, order=e_i + e_j)` with the options' modes, as
     /// `skimage.feature.hessian_matrix(vol, sigma, use_gaussian_derivatives=True)` builds them.
     ///
-    /// 15 passes (18 for six separate filters).
+    /// 15 passes (18 for six separate filters) in 10 reads: orders 2, 1 and 0 along axis 0 in
+    /// one pass, then along axis 1 six outputs from those three, then one pass along axis 2
+    /// per component.
     ///
     /// # Errors
     /// As [`GpuBlur::gaussian_laplace`].
