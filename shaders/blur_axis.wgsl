@@ -232,8 +232,14 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     }
     if (k < taps) {
         let w4 = weights[(p.weight_offset + k) / 4u];
-        let w4b = weights[(p.weight_offset_b + k) / 4u];
-        let w4c = weights[(p.weight_offset_c + k) / 4u];
+        var w4b = vec4(0.0);
+        var w4c = vec4(0.0);
+        if (KERNELS > 1u) {
+            w4b = weights[(p.weight_offset_b + k) / 4u];
+        }
+        if (KERNELS > 2u) {
+            w4c = weights[(p.weight_offset_c + k) / 4u];
+        }
         for (var c = 0u; c < taps - k; c++) {
             let w = w4[c];
             a0 += w * v0;
