@@ -452,42 +452,24 @@ fn run_long(base: u32, start: i32) {
             v15 = vec4(v15.yzw, next);
         }
     }
-    if (TRUNCATE) {
-        a0 = trunc(a0);
-        a1 = trunc(a1);
-        a2 = trunc(a2);
-        a3 = trunc(a3);
-        a4 = trunc(a4);
-        a5 = trunc(a5);
-        a6 = trunc(a6);
-        a7 = trunc(a7);
-        a8 = trunc(a8);
-        a9 = trunc(a9);
-        a10 = trunc(a10);
-        a11 = trunc(a11);
-        a12 = trunc(a12);
-        a13 = trunc(a13);
-        a14 = trunc(a14);
-        a15 = trunc(a15);
-    }
     let out = base + u32(start) * s;
     for (var j = 0u; j < 4u; j++) {
-        dst[out + (0u + j) * s] = a0[j];
-        dst[out + (4u + j) * s] = a1[j];
-        dst[out + (8u + j) * s] = a2[j];
-        dst[out + (12u + j) * s] = a3[j];
-        dst[out + (16u + j) * s] = a4[j];
-        dst[out + (20u + j) * s] = a5[j];
-        dst[out + (24u + j) * s] = a6[j];
-        dst[out + (28u + j) * s] = a7[j];
-        dst[out + (32u + j) * s] = a8[j];
-        dst[out + (36u + j) * s] = a9[j];
-        dst[out + (40u + j) * s] = a10[j];
-        dst[out + (44u + j) * s] = a11[j];
-        dst[out + (48u + j) * s] = a12[j];
-        dst[out + (52u + j) * s] = a13[j];
-        dst[out + (56u + j) * s] = a14[j];
-        dst[out + (60u + j) * s] = a15[j];
+        dst[out + (0u + j) * s] = rounded(a0)[j];
+        dst[out + (4u + j) * s] = rounded(a1)[j];
+        dst[out + (8u + j) * s] = rounded(a2)[j];
+        dst[out + (12u + j) * s] = rounded(a3)[j];
+        dst[out + (16u + j) * s] = rounded(a4)[j];
+        dst[out + (20u + j) * s] = rounded(a5)[j];
+        dst[out + (24u + j) * s] = rounded(a6)[j];
+        dst[out + (28u + j) * s] = rounded(a7)[j];
+        dst[out + (32u + j) * s] = rounded(a8)[j];
+        dst[out + (36u + j) * s] = rounded(a9)[j];
+        dst[out + (40u + j) * s] = rounded(a10)[j];
+        dst[out + (44u + j) * s] = rounded(a11)[j];
+        dst[out + (48u + j) * s] = rounded(a12)[j];
+        dst[out + (52u + j) * s] = rounded(a13)[j];
+        dst[out + (56u + j) * s] = rounded(a14)[j];
+        dst[out + (60u + j) * s] = rounded(a15)[j];
     }
 }
 
