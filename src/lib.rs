@@ -5,6 +5,7 @@ pub mod boundary;
 pub mod cpu;
 mod error;
 mod gpu;
+pub mod guide;
 pub mod kernel;
 mod options;
 mod plan;
