@@ -992,8 +992,9 @@ fn a_failed_run_never_touches_an_existing_output() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The README's examples, on the sample files that nibabel, tifffile and numpy wrote
-// (tests/cli_data/make_samples.py), against scipy's results on them.
+// The examples of the tool's manual (cli/README.md, "Examples"), on the sample files that
+// nibabel, tifffile and numpy wrote (tests/cli_data/make_samples.py), against scipy's results on
+// them.
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
