@@ -9,57 +9,129 @@ use crate::BlurError;
 pub(crate) type LostReason = Arc<Mutex<Option<String>>>;
 
 /// Picks an adapter: the one named by `WGPU_ADAPTER_NAME` (a case-insensitive substring) when
-/// that is set, otherwise wgpu's choice (high performance first). `WGPU_BACKEND` restricts the
-/// backends searched.
+/// that is set, otherwise the one wgpu's `request_adapter` would pick (high performance first,
+/// or `WGPU_POWER_PREF`). `WGPU_BACKEND` restricts the backends searched.
 pub(crate) async fn adapter() -> Result<wgpu::Adapter, BlurError> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    match std::env::var("WGPU_ADAPTER_NAME") {
-        Ok(wanted) => {
-            let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
-            let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
-            adapters
-                .into_iter()
-                .find(|a| {
-                    a.get_info()
-                        .name
-                        .to_lowercase()
-                        .contains(&wanted.to_lowercase())
-                })
-                .ok_or_else(|| BlurError::NoAdapter {
-                    detail: format!(
-                        ": none matches WGPU_ADAPTER_NAME={wanted:?} (available: {})",
-                        if names.is_empty() {
-                            "none".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                })
-        }
-        Err(_) => instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::from_env()
-                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                ..Default::default()
+    let mut adapters = all_adapters().await;
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        return adapters
+            .into_iter()
+            .find(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&wanted.to_lowercase())
             })
-            .await
-            .map_err(|e| BlurError::NoAdapter {
-                detail: format!(" ({e})"),
-            }),
+            .ok_or_else(|| BlurError::NoAdapter {
+                detail: format!(
+                    ": none matches WGPU_ADAPTER_NAME={wanted:?} (available: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
     }
+    let low_power = wgpu::PowerPreference::from_env() == Some(wgpu::PowerPreference::LowPower);
+    // wgpu's own order (`request_adapter`): hardware first, then Other, Virtual, Cpu; a stable
+    // sort keeps the backends' order (Vulkan, Metal, DX12, GL) within one kind.
+    adapters.sort_by_key(|a| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 1 + u8::from(low_power),
+        wgpu::DeviceType::IntegratedGpu => 2 - u8::from(low_power),
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::VirtualGpu => 4,
+        wgpu::DeviceType::Cpu => 5,
+    });
+    adapters
+        .into_iter()
+        .next()
+        .ok_or_else(|| BlurError::NoAdapter {
+            detail: format!(
+                " (backends searched: {:?})",
+                wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+            ),
+        })
 }
 
 /// All adapters wgpu can see (restricted by `WGPU_BACKEND` when set), described for people.
 pub async fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    instance
-        .enumerate_adapters(wgpu::Backends::all())
+    all_adapters()
         .await
         .iter()
         .map(wgpu::Adapter::get_info)
         .collect()
+}
+
+/// Every adapter of the backends `WGPU_BACKEND` allows (all by default), in wgpu's order.
+async fn all_adapters() -> Vec<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let mut adapters = Vec::new();
+    if let Some(vulkan) = compute_only_vulkan(&mut desc) {
+        adapters.extend(vulkan.enumerate_adapters(wgpu::Backends::all()).await);
+    }
+    if !desc.backends.is_empty() {
+        let others = wgpu::Instance::new(desc);
+        adapters.extend(others.enumerate_adapters(wgpu::Backends::all()).await);
+    }
+    adapters
+}
+
+/// A Vulkan instance without the window systems' surface extensions, taken out of `desc`.
+///
+/// blur3d never presents, and with `VK_KHR_wayland_surface` enabled Mesa's device-selection
+/// layer connects to Wayland to find the default GPU: on a headless machine (no
+/// `XDG_RUNTIME_DIR`) libwayland then prints "error: XDG_RUNTIME_DIR is invalid or not set in
+/// the environment." on every enumeration. wgpu checks the extension list before it creates a
+/// surface, so an instance without them only refuses surfaces. `None` (Vulkan left in `desc`'s
+/// backends) where this does not apply or the instance cannot be made.
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn compute_only_vulkan(desc: &mut wgpu::InstanceDescriptor) -> Option<wgpu::Instance> {
+    use wgpu::hal;
+    if !desc.backends.contains(wgpu::Backends::VULKAN) {
+        return None;
+    }
+    let hal_desc = hal::InstanceDescriptor {
+        name: "blur3d",
+        flags: desc.flags,
+        memory_budget_thresholds: desc.memory_budget_thresholds,
+        backend_options: desc.backend_options.clone(),
+        telemetry: None,
+        display: None,
+    };
+    let window_systems = [
+        c"VK_KHR_wayland_surface",
+        c"VK_KHR_xcb_surface",
+        c"VK_KHR_xlib_surface",
+    ];
+    let drop_window_systems: Box<hal::vulkan::CreateInstanceCallback> = Box::new(move |args| {
+        args.extensions.retain(|e| !window_systems.contains(e));
+    });
+    // SAFETY: the callback only leaves out surface extensions, which wgpu looks up in the
+    // instance's extension list before it uses them; the instance is handed to wgpu whole.
+    let instance = unsafe {
+        <hal::api::Vulkan as hal::Api>::Instance::init_with_callback(
+            &hal_desc,
+            Some(drop_window_systems),
+        )
+    }
+    .ok()?;
+    desc.backends.remove(wgpu::Backends::VULKAN);
+    // SAFETY: a Vulkan instance that wgpu-hal made, owned by wgpu from here on.
+    Some(unsafe { wgpu::Instance::from_hal::<hal::api::Vulkan>(instance) })
+}
+
+/// Elsewhere Vulkan stays with the other backends.
+#[cfg(not(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+)))]
+fn compute_only_vulkan(_desc: &mut wgpu::InstanceDescriptor) -> Option<wgpu::Instance> {
+    None
 }
 
 /// `name (backend, device type)`.
