@@ -92,7 +92,7 @@ fn list_adapters() -> Result<(), Failure> {
         ));
     }
     for a in adapters {
-        println!("{} ({:?}, {:?})", a.name, a.backend, a.device_type);
+        println!("{}", blur3d::describe_adapter(&a));
     }
     Ok(())
 }

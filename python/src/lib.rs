@@ -51,25 +51,20 @@ enum AdapterChoice {
     Name(String),
 }
 
-fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
-}
-
-fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
-}
-
 /// Opens a blur on the adapter `choice` picks, or on the library's default one.
 fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
     let Some(choice) = choice else {
         let blur = GpuBlur::try_new().map_err(to_py)?;
         let name = blur
             .adapter_info()
-            .map_or_else(|| "default adapter".to_string(), describe);
+            .map_or_else(|| "default adapter".to_string(), blur3d::describe_adapter);
         return Ok((blur, name));
     };
-    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
-    let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+    let adapters = pollster::block_on(blur3d::adapters());
+    let names: Vec<String> = adapters
+        .iter()
+        .map(|a| blur3d::describe_adapter(&a.get_info()))
+        .collect();
     let found = match &choice {
         AdapterChoice::Index(i) => adapters.into_iter().nth(*i),
         AdapterChoice::Name(wanted) => adapters.into_iter().find(|a| {
@@ -99,7 +94,7 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
     // abort the Python process).
     let blur = GpuBlur::on_adapter(&adapter).map_err(to_py)?;
     let info = adapter.get_info();
-    Ok((blur, describe(&info)))
+    Ok((blur, blur3d::describe_adapter(&info)))
 }
 
 /// scipy's mode name (`reflect`, `grid-mirror`, `mirror`, `nearest`, `wrap`, `grid-wrap`,

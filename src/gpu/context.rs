@@ -12,60 +12,52 @@ pub(crate) type LostReason = Arc<Mutex<Option<String>>>;
 /// that is set, otherwise the one wgpu's `request_adapter` would pick (high performance first,
 /// or `WGPU_POWER_PREF`). `WGPU_BACKEND` restricts the backends searched.
 pub(crate) async fn adapter() -> Result<wgpu::Adapter, BlurError> {
-    let mut adapters = all_adapters().await;
-    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
-        let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+    let adapters = adapters().await;
+    let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") else {
         return adapters
             .into_iter()
-            .find(|a| {
-                a.get_info()
-                    .name
-                    .to_lowercase()
-                    .contains(&wanted.to_lowercase())
-            })
+            .next()
             .ok_or_else(|| BlurError::NoAdapter {
                 detail: format!(
-                    ": none matches WGPU_ADAPTER_NAME={wanted:?} (available: {})",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
+                    " (backends searched: {:?})",
+                    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
                 ),
             });
-    }
-    let low_power = wgpu::PowerPreference::from_env() == Some(wgpu::PowerPreference::LowPower);
-    // wgpu's own order (`request_adapter`): hardware first, then Other, Virtual, Cpu; a stable
-    // sort keeps the backends' order (Vulkan, Metal, DX12, GL) within one kind.
-    adapters.sort_by_key(|a| match a.get_info().device_type {
-        wgpu::DeviceType::DiscreteGpu => 1 + u8::from(low_power),
-        wgpu::DeviceType::IntegratedGpu => 2 - u8::from(low_power),
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::VirtualGpu => 4,
-        wgpu::DeviceType::Cpu => 5,
-    });
+    };
+    let names: Vec<String> = adapters
+        .iter()
+        .map(|a| describe_adapter(&a.get_info()))
+        .collect();
     adapters
         .into_iter()
-        .next()
+        .find(|a| {
+            a.get_info()
+                .name
+                .to_lowercase()
+                .contains(&wanted.to_lowercase())
+        })
         .ok_or_else(|| BlurError::NoAdapter {
             detail: format!(
-                " (backends searched: {:?})",
-                wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+                ": none matches WGPU_ADAPTER_NAME={wanted:?} (available: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ),
         })
 }
 
-/// All adapters wgpu can see (restricted by `WGPU_BACKEND` when set), described for people.
-pub async fn list_adapters() -> Vec<wgpu::AdapterInfo> {
-    all_adapters()
-        .await
-        .iter()
-        .map(wgpu::Adapter::get_info)
-        .collect()
-}
-
-/// Every adapter of the backends `WGPU_BACKEND` allows (all by default), in wgpu's order.
-async fn all_adapters() -> Vec<wgpu::Adapter> {
+/// Every adapter wgpu can see (restricted by `WGPU_BACKEND` when set), the one
+/// [`GpuBlur::new`](crate::GpuBlur::new) takes first: the order of wgpu's `request_adapter`
+/// (discrete GPUs first, or integrated ones with `WGPU_POWER_PREF=low`; then other, virtual
+/// and CPU adapters; Vulkan, Metal, DX12, GL within one kind).
+///
+/// Use this rather than a `wgpu::Instance` of your own to pick an adapter for
+/// [`GpuBlur::on_adapter`](crate::GpuBlur::on_adapter): its Vulkan instance leaves out the
+/// window systems' surface extensions, which keeps Mesa's device-selection layer from printing
+/// an error about `XDG_RUNTIME_DIR` on headless machines.
+pub async fn adapters() -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     let mut adapters = Vec::new();
     if let Some(vulkan) = compute_only_vulkan(&mut desc) {
@@ -75,7 +67,32 @@ async fn all_adapters() -> Vec<wgpu::Adapter> {
         let others = wgpu::Instance::new(desc);
         adapters.extend(others.enumerate_adapters(wgpu::Backends::all()).await);
     }
+    let low_power = wgpu::PowerPreference::from_env() == Some(wgpu::PowerPreference::LowPower);
+    // A stable sort keeps the backends' order within one kind.
+    adapters.sort_by_key(|a| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 1 + u8::from(low_power),
+        wgpu::DeviceType::IntegratedGpu => 2 - u8::from(low_power),
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::VirtualGpu => 4,
+        wgpu::DeviceType::Cpu => 5,
+    });
     adapters
+}
+
+/// What [`adapters`] finds, described: each adapter's name, backend and kind.
+pub async fn list_adapters() -> Vec<wgpu::AdapterInfo> {
+    adapters()
+        .await
+        .iter()
+        .map(wgpu::Adapter::get_info)
+        .collect()
+}
+
+/// `name (backend, device type)`, as the command-line tool and the Python package print an
+/// adapter.
+#[must_use]
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
 /// A Vulkan instance without the window systems' surface extensions, taken out of `desc`.
@@ -134,11 +151,6 @@ fn compute_only_vulkan(_desc: &mut wgpu::InstanceDescriptor) -> Option<wgpu::Ins
     None
 }
 
-/// `name (backend, device type)`.
-pub(crate) fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
-}
-
 /// Opens a device with the adapter's own limits (not WebGPU's defaults), so that buffers can be
 /// as large as the hardware allows.
 pub(crate) async fn device(
@@ -155,7 +167,7 @@ pub(crate) async fn device(
         })
         .await
         .map_err(|e| BlurError::DeviceRequest {
-            adapter: describe(&adapter.get_info()),
+            adapter: describe_adapter(&adapter.get_info()),
             reason: e.to_string(),
         })
 }

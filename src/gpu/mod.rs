@@ -16,7 +16,7 @@ use ndarray::{
 #[cfg(test)]
 mod shader_tests;
 
-pub use context::list_adapters;
+pub use context::{adapters, describe_adapter, list_adapters};
 pub use passes::PassFamily;
 
 use crate::plan::{Filter, Plan, into_array};

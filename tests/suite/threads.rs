@@ -57,9 +57,7 @@ fn a_blur_on_a_chosen_adapter() {
         .adapter_info()
         .map(|i| i.name.clone())
         .unwrap_or_default();
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapters = pollster::block_on(blur3d::adapters());
     let adapter = adapters
         .iter()
         .find(|a| a.get_info().name == name)
