@@ -71,7 +71,10 @@ impl From<[f32; 3]> for Sigma {
 ///
 /// A kernel longer than its axis repeats the reflection or the period as often as needed,
 /// exactly as scipy does.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+///
+/// Two modes are equal when they extend alike: `Constant` values compare by their bits, so a
+/// NaN `cval` equals itself (and `-0.0` differs from `0.0`).
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Mode {
     /// Half-sample symmetric: the edge voxel is repeated (`dcba|abcd|dcba`). scipy's default.
     #[default]
@@ -85,6 +88,17 @@ pub enum Mode {
     /// A constant value outside the volume (`vvvv|abcd|vvvv`).
     Constant(f32),
 }
+
+impl PartialEq for Mode {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Mode::Constant(a), Mode::Constant(b)) => a.to_bits() == b.to_bits(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for Mode {}
 
 impl Mode {
     /// scipy's name for the mode.

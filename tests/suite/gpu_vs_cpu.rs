@@ -313,3 +313,42 @@ fn long_interior_runs() {
         }
     }
 }
+
+/// A NaN `cval`, as scipy takes it (`mode='constant', cval=np.nan`): NaN wherever the kernel
+/// reaches past an edge, the blur elsewhere; also through the Gaussian family.
+#[test]
+fn a_nan_cval_is_nan_near_the_edges() {
+    let Some(gpu) = gpu() else { return };
+    let vol = random_volume((9, 10, 24), 3);
+    for opts in [
+        BlurOptions::new(1.0).mode(Mode::Constant(f32::NAN)),
+        BlurOptions::new([1.0, 0.0, 2.0]).modes([
+            Mode::Reflect,
+            Mode::Wrap,
+            Mode::Constant(f32::NAN),
+        ]),
+    ] {
+        let got = gpu.blur_with(&vol, &opts).expect("GPU blur");
+        let want = cpu::full3d(&vol, &opts).expect("full3d");
+        let nan = want.iter().filter(|v| v.is_nan()).count();
+        assert!(nan > 0 && nan < want.len(), "{nan} NaN of {}", want.len());
+        for (idx, &w) in want.indexed_iter() {
+            let g = f64::from(got[idx]);
+            assert!(
+                (w.is_nan() && g.is_nan()) || (g - w).abs() <= GPU_TOL,
+                "{opts:?} at {idx:?}: got {g}, expected {w}"
+            );
+        }
+        let laplace = gpu
+            .filter(&vol, &opts, blur3d::Filter::Laplace)
+            .expect("GPU Laplacian");
+        let laplace_cpu = cpu::gaussian_laplace(&vol, &opts).expect("CPU Laplacian");
+        for (idx, &w) in laplace_cpu.indexed_iter() {
+            let g = f64::from(laplace[0][idx]);
+            assert!(
+                (w.is_nan() && g.is_nan()) || (g - w).abs() <= 1e-4,
+                "Laplacian {opts:?} at {idx:?}: got {g}, expected {w}"
+            );
+        }
+    }
+}
