@@ -233,7 +233,13 @@ fn gaussian_derivative(sigma: f64, order: u32, x: f64) -> f64 {
 fn max_abs_diff(out: &Array3<f32>, expected: impl Fn((usize, usize, usize)) -> f64) -> f64 {
     out.indexed_iter()
         .map(|(i, &v)| (f64::from(v) - expected(i)).abs())
-        .fold(0.0, f64::max)
+        .fold(0.0, |m: f64, d| {
+            if m.is_nan() || d.is_nan() {
+                f64::NAN
+            } else {
+                m.max(d)
+            }
+        })
 }
 
 /// Viridis (matplotlib's perceptually uniform map) at `t` in [0, 1]. Nine evenly spaced control

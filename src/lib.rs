@@ -13,7 +13,9 @@ pub mod stream;
 mod voxel;
 
 pub use error::BlurError;
-pub use gpu::{GpuBlur, GpuVolume, PassFamily, adapters, describe_adapter, list_adapters};
+pub use gpu::{
+    GpuBlur, GpuVolume, PassFamily, PassesRun, adapters, describe_adapter, list_adapters,
+};
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
 pub use plan::Filter;
 pub use stream::{PlaneSink, PlaneSource};

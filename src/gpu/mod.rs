@@ -17,7 +17,7 @@ use ndarray::{
 mod shader_tests;
 
 pub use context::{adapters, describe_adapter, list_adapters};
-pub use passes::PassFamily;
+pub use passes::{PassFamily, PassesRun};
 
 use crate::plan::{Filter, Plan, into_array};
 use crate::stream::{PlaneSink, PlaneSource};
@@ -168,6 +168,14 @@ impl GpuBlur {
     #[must_use]
     pub fn pass_family(&self) -> PassFamily {
         self.pipeline.family
+    }
+
+    /// The passes this `GpuBlur` has encoded so far, counted by the family that ran them: with
+    /// the GPU family, passes it does not take (rows not a multiple of 4 voxels, a device of few
+    /// storage bindings) run in the CPU family, and this shows it.
+    #[must_use]
+    pub fn passes_run(&self) -> PassesRun {
+        self.pipeline.passes_encoded()
     }
 
     /// The device's limits, which decide the largest volume (`max_storage_buffer_binding_size`).

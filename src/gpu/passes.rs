@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU64;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -384,6 +385,17 @@ impl PassEntry {
     }
 }
 
+/// How many passes (dispatches of a pass, fused or not) a `GpuBlur` has encoded in each family
+/// since it was made: the GPU family falls back to the CPU family's passes where its own do not
+/// apply, and this says which ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassesRun {
+    /// Passes of the CPU family (`shaders/blur_axis.wgsl`).
+    pub cpu_family: u64,
+    /// Passes of the GPU family (`shaders/blur_axis_gpu.wgsl`).
+    pub gpu_family: u64,
+}
+
 /// Which shaders run the passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -423,6 +435,8 @@ pub(crate) struct Pipeline {
     combine_module: wgpu::ShaderModule,
     /// The sum (index 0) and the norm (index 1) of a filter's terms.
     combine: [OnceLock<wgpu::ComputePipeline>; 2],
+    /// Passes encoded so far in each family (index `PassFamily as usize`).
+    passes_encoded: [AtomicU64; 2],
 }
 
 fn uniform_entry(binding: u32, size: usize) -> wgpu::BindGroupLayoutEntry {
@@ -498,6 +512,15 @@ fn pipeline_layout(
 }
 
 impl Pipeline {
+    /// Passes encoded so far in each family: `(cpu, gpu)`.
+    pub(crate) fn passes_encoded(&self) -> PassesRun {
+        let [cpu, gpu] = &self.passes_encoded;
+        PassesRun {
+            cpu_family: cpu.load(Ordering::Relaxed),
+            gpu_family: gpu.load(Ordering::Relaxed),
+        }
+    }
+
     /// The pipelines of `family` (the CPU family where the device lacks the vec4 views the GPU
     /// family needs).
     pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
@@ -569,6 +592,7 @@ impl Pipeline {
             blur_module,
             vec4_views,
             family,
+            passes_encoded: [AtomicU64::new(0), AtomicU64::new(0)],
         };
         // The plain passes every blur needs, at once: a first call does not pay for them.
         let mut plain = vec![PassEntry::Interior, PassEntry::InteriorLong];
@@ -708,6 +732,12 @@ impl Encoder<'_> {
                         PassFamily::Gpu => PassParams::fused_gpu(layout, *axis, &kernels),
                         PassFamily::Cpu => None,
                     };
+                    let ran = if gpu.is_some() {
+                        PassFamily::Gpu
+                    } else {
+                        PassFamily::Cpu
+                    };
+                    self.pipeline.passes_encoded[ran as usize].fetch_add(1, Ordering::Relaxed);
                     work.push(Work::Pass {
                         gpu: gpu.is_some(),
                         params: gpu.unwrap_or_else(|| PassParams::fused(layout, *axis, &kernels)),

@@ -122,7 +122,10 @@ fn output_of_the_wrong_shape() {
 /// A device of our own with small limits stands in for a volume beyond a real GPU's limits.
 fn small_device() -> Option<(wgpu::Device, wgpu::Queue)> {
     gpu()?;
-    let adapter = pollster::block_on(blur3d::adapters()).into_iter().next()?;
+    let adapter = pollster::block_on(blur3d::adapters())
+        .into_iter()
+        .next()
+        .expect("the adapter the shared blur was opened on");
     let limits = wgpu::Limits {
         max_storage_buffer_binding_size: 1 << 16,
         ..wgpu::Limits::downlevel_defaults()

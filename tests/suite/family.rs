@@ -3,9 +3,10 @@
 //! the properties derivatives have.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use blur3d::kernel::gaussian_kernel;
-use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, cpu};
+use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, PassFamily, cpu};
 use ndarray::{Array3, s};
 use ndarray_npy::read_npy;
 use proptest::prelude::*;
@@ -44,8 +45,22 @@ fn tolerance(input: &Array3<f64>, opts: &BlurOptions, orders: &[[u32; 3]]) -> f6
     GPU_TOL * max * gain.max(1.0)
 }
 
+/// A blur of the scipy checks' own (in the family `BLUR3D_PASSES` asks for, as the shared one),
+/// one check at a time, so that the passes it counts are that check's.
+fn counted_gpu() -> Option<MutexGuard<'static, GpuBlur>> {
+    static OWN: OnceLock<Mutex<GpuBlur>> = OnceLock::new();
+    gpu()?;
+    let own = OWN.get_or_init(|| Mutex::new(GpuBlur::try_new().expect("a second blur")));
+    Some(
+        own.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 /// Checks `filter` of `input` against scipy's values: the CPU reference to 1e-12, the GPU to the
-/// documented bound scaled by the kernels' gain.
+/// documented bound scaled by the kernels' gain; and that the GPU's passes ran in the family
+/// asked for (the GPU family's own passes take rows of a multiple of 4 voxels, the CPU
+/// family's the rest).
 #[track_caller]
 fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Array3<f64>]) {
     let cpu_out = cpu::filter(input, opts, filter).unwrap();
@@ -70,7 +85,10 @@ fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Ar
         ],
     };
     let tol = tolerance(input, opts, &orders);
-    for (g, e) in gpu
+    let counted = counted_gpu().expect("the shared blur exists");
+    assert_eq!(counted.pass_family(), gpu.pass_family());
+    let before = counted.passes_run();
+    for (g, e) in counted
         .filter(input, opts, filter)
         .unwrap()
         .iter()
@@ -78,6 +96,39 @@ fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Ar
     {
         assert_close(g, e, tol);
     }
+    let after = counted.passes_run();
+    let (cpu_passes, gpu_passes) = (
+        after.cpu_family - before.cpu_family,
+        after.gpu_family - before.gpu_family,
+    );
+    let gpu_family_takes =
+        counted.pass_family() == PassFamily::Gpu && input.dim().2.is_multiple_of(4);
+    assert!(
+        cpu_passes + gpu_passes > 0,
+        "no pass ran for {filter:?} {opts:?}"
+    );
+    if gpu_family_takes {
+        assert_eq!(
+            (cpu_passes, gpu_passes > 0),
+            (0, true),
+            "the GPU family's passes ran all of {filter:?} {opts:?} on {:?}",
+            input.dim()
+        );
+    } else {
+        assert_eq!(
+            gpu_passes,
+            0,
+            "{:?} ran GPU-family passes",
+            counted.pass_family()
+        );
+    }
+}
+
+/// The fixture volumes: `small` (rows of 5: the CPU family's passes in both families) and
+/// `row8` (rows of 8: the GPU family's own passes when it is asked for), with the prefix of
+/// their scipy results.
+fn volumes() -> [(&'static str, Array3<f64>); 2] {
+    [("", fixture("small")), ("row8_", fixture("row8"))]
 }
 
 fn modes() -> [(&'static str, Mode); 5] {
@@ -92,18 +143,19 @@ fn modes() -> [(&'static str, Mode); 5] {
 
 #[test]
 fn orders_one_to_three_match_scipy_in_every_mode() {
-    let small = fixture("small");
     let tiny = fixture("tiny");
     for (name, mode) in modes() {
         let opts = BlurOptions::new([1.0, 1.5, 0.8])
             .orders([1, 2, 3])
             .mode(mode);
-        check(
-            Filter::Gaussian,
-            &small,
-            &opts,
-            &[fixture(&format!("order_{name}"))],
-        );
+        for (prefix, vol) in &volumes() {
+            check(
+                Filter::Gaussian,
+                vol,
+                &opts,
+                &[fixture(&format!("{prefix}order_{name}"))],
+            );
+        }
         // sigma 3 on axes of 3, 2 and 4 voxels: kernels longer than their axis.
         let opts = BlurOptions::new(3.0).orders([2, 1, 1]).mode(mode);
         check(
@@ -117,21 +169,22 @@ fn orders_one_to_three_match_scipy_in_every_mode() {
 
 #[test]
 fn laplace_and_gradient_magnitude_match_scipy_in_every_mode() {
-    let small = fixture("small");
     for (name, mode) in modes() {
         let opts = BlurOptions::new([1.0, 1.5, 0.8]).mode(mode);
-        check(
-            Filter::Laplace,
-            &small,
-            &opts,
-            &[fixture(&format!("laplace_{name}"))],
-        );
-        check(
-            Filter::GradientMagnitude,
-            &small,
-            &opts,
-            &[fixture(&format!("ggm_{name}"))],
-        );
+        for (prefix, vol) in &volumes() {
+            check(
+                Filter::Laplace,
+                vol,
+                &opts,
+                &[fixture(&format!("{prefix}laplace_{name}"))],
+            );
+            check(
+                Filter::GradientMagnitude,
+                vol,
+                &opts,
+                &[fixture(&format!("{prefix}ggm_{name}"))],
+            );
+        }
     }
 }
 
@@ -181,17 +234,18 @@ fn per_axis_modes_axes_and_radius_match_scipy() {
 
 #[test]
 fn hessian_components_match_scipy() {
-    let small = fixture("small");
-    let expected: Vec<Array3<f64>> = ["00", "01", "02", "11", "12", "22"]
-        .iter()
-        .map(|c| fixture(&format!("hessian_{c}")))
-        .collect();
-    check(
-        Filter::Hessian,
-        &small,
-        &BlurOptions::new(1.2).mode(Mode::Nearest),
-        &expected,
-    );
+    for (prefix, vol) in &volumes() {
+        let expected: Vec<Array3<f64>> = ["00", "01", "02", "11", "12", "22"]
+            .iter()
+            .map(|c| fixture(&format!("{prefix}hessian_{c}")))
+            .collect();
+        check(
+            Filter::Hessian,
+            vol,
+            &BlurOptions::new(1.2).mode(Mode::Nearest),
+            &expected,
+        );
+    }
 }
 
 #[test]
