@@ -306,6 +306,12 @@ class Blur:
         if not passes:
             output[...] = input[...]
             return
+        # scipy reads a bool array as bytes of 0 and 1 and stores into a bool output as C stores
+        # a double into a byte (truncated toward zero): what it does for uint8.
+        if input.dtype == np.bool_:
+            input = input.view(np.uint8)
+        if output.dtype == np.bool_:
+            output = output.view(np.uint8)
         _check_dtype(input.dtype)
         _check_dtype(output.dtype)
         if input.dtype.kind == "c":
@@ -408,15 +414,21 @@ class Blur:
         src = source.transpose(batch + inside + list(axes))
         dst = target.transpose(batch + inside + list(axes))
         volume = (1,) * (spare - len(inside)) + src.shape[len(batch) :]
-        args = (
+        per_axis = [
             [0.0] * spare + list(sigma),
             [0] * spare + list(order),
             ["reflect"] * spare + list(mode),
             [False] * spare + [True] * len(axes),
-            cval,
             [0] * spare + list(radius),
-            truncating,
-        )
+        ]
+        if spare == 2 and volume[:2] == (1, 1):
+            # A line (one axis filtered, nothing else in the volume): as the volume's axis 0,
+            # which the library cuts into slabs with halos when the line is longer than one
+            # buffer; as axis 2, one row, it could not be cut.
+            volume = (volume[2], 1, 1)
+            per_axis = [values[2:] + values[:2] for values in per_axis]
+        sigmas, orders, modes, filtered, radii = per_axis
+        args = (sigmas, orders, modes, filtered, cval, radii, truncating)
         for src4, dst4 in _batches(src, dst, len(batch), volume):
             self._device.filter(filter, src4, dst4, *args)
 

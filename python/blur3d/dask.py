@@ -141,15 +141,19 @@ def _sum_of_terms(func, darr, sigma, mode, cval, axes, dtype, kwargs):
     """Laplace and gradient magnitude: term i filters every axis in ``axes`` with mode i."""
     darr = da.asarray(darr)
     truncate = kwargs.get("truncate", 4.0)
-    axes_, modes, depth = _axis_terms(darr.ndim, axes, sigma, mode, truncate, kwargs.get("radius"))
-    smoothed = axes_
-    if func == "gaussian_gradient_magnitude" and axes_:
+    axes_ = _filters._check_axes(axes, darr.ndim)
+    modes = [_filters._check_mode(m) for m in _filters._normalize_sequence(mode, len(axes_))]
+    if func == "gaussian_gradient_magnitude":
         # scipy gives every term's gaussian_filter `sigma` as it is: one per axis of the input,
         # so the axes left out of `axes` are smoothed too and need their overlap.
         every = _filters._normalize_sequence(sigma, darr.ndim)
-        radii = _filters._normalize_sequence(kwargs.get("radius"), darr.ndim)
-        smoothed = [ax for ax in range(darr.ndim) if every[ax] > 1e-15]
-        depth = {ax: _filters._radius(every[ax], truncate, radii[ax]) for ax in smoothed}
+    else:
+        # gaussian_laplace: one sigma per axis in `axes`, 0 on the others.
+        _, every = _filters.Blur._sigma_over_axes(darr, sigma, axes)
+    # Each term's gaussian_filter takes `radius` over every axis of the input.
+    radii = _filters._normalize_sequence(kwargs.get("radius"), darr.ndim)
+    smoothed = [ax for ax in range(darr.ndim) if every[ax] > 1e-15]
+    depth = {ax: _filters._radius(every[ax], truncate, radii[ax]) for ax in smoothed}
     on_axis = {ax: set(modes) for ax in smoothed}
     return _blurred(darr, func, depth, on_axis, dtype, sigma=sigma, mode=mode, cval=cval, axes=axes, **kwargs)
 

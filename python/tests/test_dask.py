@@ -162,3 +162,19 @@ def test_local_cluster_devices_are_the_workers_own(client):
     assert len({pid for _, pid, _ in seen.values()}) == 2
     for name, _, adapter in seen.values():
         assert adapter.startswith(listed[int(name) % len(listed)][0] + " (")
+
+
+def test_per_axis_sigma_with_axes(rng):
+    # scipy's gaussian_gradient_magnitude takes one sigma per axis of the input (the axes left
+    # out of `axes` are smoothed too); gaussian_laplace one per axis in `axes`.
+    a = random_array(rng, (12, 13, 14), "float32")
+    d = da.from_array(a, chunks=4)
+    ours = blur3d.dask.gaussian_gradient_magnitude(d, [1, 2, 1], axes=(0, 2)).compute(scheduler="threads")
+    check(ours, ndimage.gaussian_gradient_magnitude(a, [1, 2, 1], axes=(0, 2)), a)
+    ours = blur3d.dask.gaussian_laplace(d, [1, 2], axes=(0, 2), radius=[3, 2, 5]).compute(scheduler="threads")
+    check(ours, ndimage.gaussian_laplace(a, [1, 2], axes=(0, 2), radius=[3, 2, 5]), a)
+    with pytest.raises(RuntimeError, match="input rank") as ours_error:
+        blur3d.dask.gaussian_gradient_magnitude(d, [1, 2], axes=(0, 2)).compute(scheduler="threads")
+    with pytest.raises(RuntimeError, match="input rank") as theirs_error:
+        ndimage.gaussian_gradient_magnitude(a, [1, 2], axes=(0, 2))
+    assert str(ours_error.value) == str(theirs_error.value)

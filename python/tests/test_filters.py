@@ -463,3 +463,44 @@ def test_laplace_bad_arguments_raise_what_scipy_raises():
                 call(getattr(ndimage, name))
             with pytest.raises(scipy_error.type):
                 call(getattr(blur3d, name))
+
+
+def test_bool_arrays_as_scipy(rng):
+    # scipy filters a bool array's bytes and stores a bool output as C stores a double into a
+    # byte: True only where the blur reaches 1.
+    a = rng.random((9, 10, 11)) > 0.3
+    a[2:7, 3:8, 2:9] = True
+    trues = 0
+    for kw in [dict(sigma=1.0), dict(sigma=0.6, mode="nearest"), dict(sigma=1.0, order=(0, 1, 0))]:
+        ours, theirs = blur3d.gaussian_filter(a, **kw), ndimage.gaussian_filter(a, **kw)
+        assert ours.dtype == theirs.dtype == np.bool_
+        # As for uint8 (scipy's f64 against the GPU's f32): a window of 1s sums to 1 in f64 and
+        # may sum to 1 - 2^-24 in f32, which truncates to False.
+        assert_integers_match(ours.view(np.uint8), theirs.view(np.uint8), rare=1e-2)
+        trues += int(theirs.sum())
+    assert trues > 0
+    kw = dict(sigma=1.5, output=np.float32)
+    assert_float_close(blur3d.gaussian_filter(a, **kw), ndimage.gaussian_filter(a, **kw), 1.0)
+
+
+def test_a_nan_cval_is_nan_near_the_edges(rng):
+    a = random_array(rng, (10, 11, 24), "float32")
+    for kw in [dict(sigma=1.0), dict(sigma=(1.0, 0.0, 2.0), mode=("reflect", "wrap", "constant"))]:
+        kw = dict(kw, mode=kw.get("mode", "constant"), cval=np.nan)
+        ours, theirs = blur3d.gaussian_filter(a, **kw), ndimage.gaussian_filter(a, **kw)
+        nan = np.isnan(theirs)
+        assert nan.any() and not nan.all()
+        np.testing.assert_array_equal(np.isnan(ours), nan)
+        assert_float_close(ours[~nan], theirs[~nan], 1.0)
+
+
+def test_a_line_longer_than_one_buffer(rng):
+    # 36 M float32 values, 144 MB: more than one storage buffer of the software adapter
+    # (128 MiB), cut into pieces with halos like any other volume.
+    a = rng.random(36_000_000, dtype=np.float32)
+    ours = blur3d.gaussian_filter(a, 2)
+    theirs = ndimage.gaussian_filter(a, 2)
+    assert_float_close(ours, theirs, 1.0)
+    column = a[: 1_000_000 * 3].reshape(-1, 3)
+    kw = dict(sigma=3.0, mode="wrap", axis=0)
+    assert_float_close(blur3d.gaussian_filter1d(column, **kw), ndimage.gaussian_filter1d(column, **kw), 1.0)
