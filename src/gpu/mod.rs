@@ -91,8 +91,8 @@ impl GpuBlur {
         Self::on_adapter_async(context::adapter().await?).await
     }
 
-    /// A blur on a device of its own opened on `adapter` (one of
-    /// `wgpu::Instance::enumerate_adapters`, say, to put one `GpuBlur` on each GPU), with the
+    /// A blur on a device of its own opened on `adapter` (one of [`adapters`](crate::adapters),
+    /// say, to put one `GpuBlur` on each GPU), with the
     /// adapter's own limits, as [`GpuBlur::new`] opens one.
     ///
     /// # Errors
