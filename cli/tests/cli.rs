@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 mod common;
 use blur3d::{BlurOptions, GpuBlur, Mode, cpu};
-use common::{a, blur3d, stderr, tmp};
+use common::{a, blur3d, max_diff, stderr, tmp, worst};
 use ndarray::{Array3, ArrayD, Ix3, ShapeBuilder};
 use ndarray_npy::{ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
 use nifti::writer::WriterOptions;
@@ -118,22 +118,11 @@ fn to_i16(v: &Array3<f64>) -> Array3<i16> {
     v.mapv(|x| x.round().clamp(-32768.0, 32767.0) as i16)
 }
 
+/// Fails when any difference is over `tol`, or NaN.
 #[track_caller]
 fn assert_close(actual: &Array3<f64>, expected: &Array3<f64>, tol: f64) {
-    assert_eq!(actual.shape(), expected.shape());
-    let worst = actual
-        .iter()
-        .zip(expected)
-        .map(|(a, e)| (a - e).abs())
-        .fold(0.0, f64::max);
+    let worst = max_diff(actual, expected);
     assert!(worst <= tol, "max abs difference {worst:e} > {tol:e}");
-}
-
-fn max_diff(a: &Array3<f64>, b: &Array3<f64>) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
 }
 
 fn write_npy<T: WritableElement, D: ndarray::Dimension>(path: &Path, a: &ndarray::Array<T, D>) {
@@ -1100,11 +1089,12 @@ fn readme_examples_match_scipy_on_the_sample_files() {
         let back = d.join("series_s.npy");
         copied(&out, &back);
         let values = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
-        let worst = values
-            .iter()
-            .zip(&series_scipy)
-            .map(|(&v, &s)| (f64::from(v) - s.round()).abs())
-            .fold(0.0, f64::max);
+        let worst = worst(
+            values
+                .iter()
+                .zip(&series_scipy)
+                .map(|(&v, &s)| (f64::from(v) - s.round()).abs()),
+        );
         let tol = if engine.is_empty() { 1.0 } else { 0.0 };
         assert!(worst <= tol, "{engine:?}: off scipy by {worst}");
     }
@@ -1765,11 +1755,12 @@ fn nifti2_from_another_tool_is_read_blurred_and_written_as_nifti2() {
     let back = d.join("back.npy");
     copied(&out, &back);
     let blurred = ndarray::Array4::<i16>::read_npy(fs::File::open(&back).unwrap()).unwrap();
-    let worst = blurred
-        .iter()
-        .zip(&scipy)
-        .map(|(&b, &s)| (f64::from(b) - s.round()).abs())
-        .fold(0.0, f64::max);
+    let worst = worst(
+        blurred
+            .iter()
+            .zip(&scipy)
+            .map(|(&b, &s)| (f64::from(b) - s.round()).abs()),
+    );
     assert_eq!(worst, 0.0, "each volume as scipy blurs it, rounded");
 }
 

@@ -9,11 +9,12 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 mod common;
-use blur3d::GpuBlur;
-use common::{a, blur3d, stderr, tmp};
+use common::fails_with as fails;
+use common::zarr_fixture as fixture;
+use common::{a, blur3d, copy_dir, have_gpu, json, max_diff, names_in, s, stderr, tmp};
 use ndarray::{Array3, ArrayD, Ix3};
 use ndarray_npy::{ReadNpyExt, ReadableElement};
 use serde_json::Value;
@@ -29,54 +30,6 @@ fn succeeds(args: &[&OsStr]) -> Output {
         stderr(&out)
     );
     out
-}
-
-/// Runs blur3d, expecting exit status 1 and one line `blur3d: <file>: ...` with `words`.
-#[track_caller]
-fn fails(args: &[&OsStr], file: &Path, words: &str) -> String {
-    let out = blur3d(args);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    let prefix = format!("blur3d: {}: ", file.display());
-    assert!(
-        err.starts_with(&prefix),
-        "{err:?} should start with {prefix:?}"
-    );
-    assert!(err.contains(words), "{err:?} should contain {words:?}");
-    err
-}
-
-fn s(text: &str) -> &OsStr {
-    OsStr::new(text)
-}
-
-/// Whether a GPU adapter is there (a failure in CI without one).
-fn have_gpu() -> bool {
-    static GPU: OnceLock<Result<(), String>> = OnceLock::new();
-    match GPU.get_or_init(|| GpuBlur::try_new().map(drop).map_err(|e| e.to_string())) {
-        Ok(()) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs a GPU adapter: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU adapter on this machine ({e})");
-            false
-        }
-    }
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/zarr_data")
-        .join(name)
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The array at `node` of the Zarr folder `path`, as f64.
@@ -97,18 +50,6 @@ fn read_zarr<T: ElementOwned + Into<f64>>(path: &Path, node: &str) -> Array3<f64
 fn read_npy<T: ReadableElement + Into<f64> + Clone>(path: &Path) -> Array3<f64> {
     let a = ArrayD::<T>::read_npy(fs::File::open(path).unwrap()).unwrap();
     a.into_dimensionality::<Ix3>().unwrap().mapv(Into::into)
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
-fn max_diff(a: &Array3<f64>, b: &Array3<f64>) -> f64 {
-    assert_eq!(a.dim(), b.dim());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
 }
 
 /// The in-memory result of the same options on the .npy of the same values, on the GPU.
@@ -398,32 +339,9 @@ fn streaming_holds_the_chunks_of_a_block_not_the_volume() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// A copy of fixture `name` in `dir`, with `edit` applied to its metadata.
+/// A copy of fixture `name` as `dir/to`, with `edit` applied to its array metadata.
 fn edited(dir: &Path, name: &str, to: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-    let from = fixture(name);
-    let copy = dir.join(to);
-    copy_dir(&from, &copy);
-    let meta = if copy.join("zarr.json").is_file() {
-        copy.join("zarr.json")
-    } else {
-        copy.join(".zarray")
-    };
-    let mut v = json(&meta);
-    edit(&mut v);
-    fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
-    copy
+    common::edited(dir, name, to, None, edit)
 }
 
 #[test]
