@@ -17,9 +17,10 @@ The series axis is NIfTI's 4th (t), a 4D .npy's first (shape (t, 0, 1, 2)) or th
 leaves out, and an ImageJ hyperstack's frames and channels (frames=, channels=: volume
 t * channels + c).
 
-Units: a number may end with vox (voxels, the default), mm or um (through the voxel spacing in
-the file's header: NIfTI's pixdim and xyzt_units, ImageJ's TIFF tags). A number without a unit
-takes the unit at the end of the list, as in c3d: 2x1x1vox, 1,1,2mm. FWHM = 2 sqrt(2 ln 2) sigma.
+Units: a number may end with vox (voxels, the default) or a unit of length: mm, um (or µm,
+micron), nm, cm, m... (through the voxel spacing in the file's header: NIfTI's pixdim and
+xyzt_units, ImageJ's TIFF tags, OME-Zarr's scale and axis units). A number without a unit takes
+the unit at the end of the list, as in c3d: 2x1x1vox, 1,1,2mm. FWHM = 2 sqrt(2 ln 2) sigma.
 
 Derivatives: --order, --laplace and --gradient-magnitude compute scipy's gaussian_filter with
 order=, gaussian_laplace and gaussian_gradient_magnitude. Their values are signed and fractional:

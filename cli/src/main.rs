@@ -10,6 +10,7 @@ mod formats;
 mod progress;
 mod spec;
 mod streamed;
+mod units;
 mod volume;
 
 use std::fmt;

@@ -3,6 +3,7 @@
 
 use blur3d::Mode;
 
+use crate::units;
 use crate::volume::DType;
 
 /// FWHM = 2 sqrt(2 ln 2) sigma.
@@ -131,6 +132,7 @@ fn split_unit(text: &str) -> (&str, &str) {
 }
 
 /// The number and its unit, if any, with the unit's size in mm or voxels (`um` is 0.001 mm).
+/// The units of length are those of [`units::length`].
 fn parse_one(text: &str) -> Result<(f64, Option<(Unit, f64)>), String> {
     // "inf", "-inf" and "NaN" are numbers (not allowed ones), not units.
     let (number, unit) = if text.parse::<f64>().is_ok() {
@@ -141,17 +143,19 @@ fn parse_one(text: &str) -> Result<(f64, Option<(Unit, f64)>), String> {
     if number.trim().is_empty() {
         return Err(format!("{text:?} is not a number"));
     }
-    // Lengths are kept in mm: micrometres are scaled.
+    // Lengths are kept in mm, through the one table of units of length.
     let unit = match unit.to_lowercase().as_str() {
         "" => None,
         "vox" | "voxel" | "voxels" | "vx" => Some((Unit::Voxels, 1.0)),
-        "mm" => Some((Unit::Millimetres, 1.0)),
-        "um" | "µm" | "μm" | "micron" | "microns" => Some((Unit::Millimetres, 1e-3)),
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?}: use vox (voxels, the default), mm or um"
-            ));
-        }
+        other => match units::length(other) {
+            Some(length) => Some((Unit::Millimetres, length.mm)),
+            None => {
+                return Err(format!(
+                    "unknown unit {unit:?}: use vox (voxels, the default) or a length ({})",
+                    units::USUAL
+                ));
+            }
+        },
     };
     let value: f64 = number
         .trim()
@@ -276,6 +280,8 @@ mod tests {
         assert_eq!(values("0"), [(0.0, V); 3]);
         assert_eq!(values("500um"), [(0.5, Mm); 3]);
         assert_eq!(values("2x2x4µm"), [(0.002, Mm), (0.002, Mm), (0.004, Mm)]);
+        assert_eq!(values("2cm"), [(20.0, Mm); 3]);
+        assert_eq!(values("1,1,2nm"), [(1e-6, Mm), (1e-6, Mm), (2e-6, Mm)]);
     }
 
     #[test]
@@ -283,7 +289,7 @@ mod tests {
         let err = |t| parse_lengths("--sigma", t).unwrap_err();
         assert!(err("-1").contains("finite number >= 0"), "{}", err("-1"));
         assert!(err("abc").contains("not a number"), "{}", err("abc"));
-        assert!(err("2cm").contains("unknown unit \"cm\""), "{}", err("2cm"));
+        assert!(err("2px").contains("unknown unit \"px\""), "{}", err("2px"));
         assert!(err("1,2").contains("not 2"), "{}", err("1,2"));
         assert!(err("inf").contains("finite number"), "{}", err("inf"));
         assert!(err("-inf").contains("finite number"), "{}", err("-inf"));

@@ -880,7 +880,7 @@ fn bad_input_fails_with_one_line_and_leaves_no_output() {
         (npy.clone(), "-1", "finite number >= 0"),
         (npy.clone(), "1,-2,1", "finite number >= 0"),
         (nii.clone(), "abc", "\"abc\" is not a number"),
-        (nii.clone(), "2cm", "unknown unit \"cm\""),
+        (nii.clone(), "2px", "unknown unit \"px\""),
         (npy.clone(), "1.5mm", ".npy files have no voxel spacing"),
         (npy.clone(), "1,2", "one value, or three"),
         (nii.clone(), "1,1,1e9", "kernel radius along z"),

@@ -326,18 +326,9 @@ fn read_meta<R: std::io::Read + Seek>(dec: &mut Decoder<R>) -> TiffMeta {
     }
 }
 
-/// Millimetres per unit of an ImageJ `unit=`.
+/// Millimetres per unit of an ImageJ `unit=` (`micron`, `\u00B5m`, `mm`...).
 fn mm_per_unit(unit: &str) -> Option<f64> {
-    let unit = unit.trim().replace("\\u00B5", "µ").replace("\\u00b5", "µ");
-    Some(match unit.as_str() {
-        "mm" | "millimeter" | "millimetre" | "millimeters" | "millimetres" => 1.0,
-        "micron" | "microns" | "um" | "µm" | "μm" | "micrometer" | "micrometre" => 1e-3,
-        "nm" | "nanometer" | "nanometre" => 1e-6,
-        "cm" | "centimeter" | "centimetre" => 10.0,
-        "m" | "meter" | "metre" => 1000.0,
-        "inch" | "in" => 25.4,
-        _ => return None,
-    })
+    crate::units::length(unit).map(|l| l.mm)
 }
 
 /// A `key=value` line of an ImageJ description.

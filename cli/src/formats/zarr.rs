@@ -27,6 +27,7 @@ use zarrs::array::{Array, ArrayMetadata, ArrayMetadataOptions, DataType};
 use zarrs::array_subset::ArraySubset;
 use zarrs::filesystem::FilesystemStore;
 
+use crate::units;
 use crate::volume::{DType, Element};
 
 /// An OME-Zarr image's level 0, as read from its group.
@@ -78,24 +79,6 @@ pub fn is_zarr_folder(path: &Path) -> bool {
         && [".zarray", ".zgroup", "zarr.json"]
             .iter()
             .any(|m| path.join(m).is_file())
-}
-
-/// Millimetres per `unit`, for the units of length NGFF names.
-fn mm_per(unit: &str) -> Option<f64> {
-    Some(match unit {
-        "angstrom" => 1e-7,
-        "nanometer" => 1e-6,
-        "micrometer" | "micron" => 1e-3,
-        "millimeter" => 1.0,
-        "centimeter" => 10.0,
-        "decimeter" => 100.0,
-        "meter" => 1e3,
-        "kilometer" => 1e6,
-        "inch" => 25.4,
-        "foot" => 304.8,
-        "mile" => 1_609_344.0,
-        _ => return None,
-    })
 }
 
 /// The scale of a list of coordinate transformations (1 on every axis without one).
@@ -305,12 +288,15 @@ impl Input {
                 let mut missing = None;
                 for i in 0..3 {
                     match units[lead + i] {
-                        Some(u) => match mm_per(u) {
-                            Some(f) => mm[i] = scale[lead + i] * f,
+                        Some(u) => match units::length(u) {
+                            Some(length) => mm[i] = scale[lead + i] * length.mm,
                             None => {
                                 missing = Some(format!(
-                                    "the OME-Zarr axis {} has the unit {u:?}, not a length",
-                                    axis_names[i]
+                                    "the OME-Zarr axis {} has the unit {u:?}, which is not a \
+                                     unit of length blur3d knows ({}, or the OME-NGFF names \
+                                     such as \"micrometer\")",
+                                    axis_names[i],
+                                    units::USUAL
                                 ));
                             }
                         },
@@ -776,6 +762,17 @@ fn output_group_attributes(ome: &Ome) -> Map<String, Value> {
         list.truncate(1);
         if let Some(Value::Array(datasets)) = list.get_mut(0).and_then(|m| m.get_mut("datasets")) {
             datasets.truncate(1);
+        }
+        // Units of length as OME-NGFF names them ("um" is read, "micrometer" written).
+        if let Some(Value::Array(axes)) = list.get_mut(0).and_then(|m| m.get_mut("axes")) {
+            for axis in axes {
+                let Some(unit) = axis.get_mut("unit") else {
+                    continue;
+                };
+                if let Some(length) = unit.as_str().and_then(units::length) {
+                    *unit = Value::from(length.ome);
+                }
+            }
         }
     }
     attrs
