@@ -76,8 +76,10 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
                 .to_string(),
         ));
     }
-    // The output's folder is tried before any work: a temporary folder, renamed at the end.
-    let out = Output::create(job.output, job.input).map_err(&at_output)?;
+    // The output's path is checked before any work; its temporary folder (renamed at the end)
+    // is made once the input has been opened and checked, so that a crafted input leaves
+    // nothing behind.
+    Output::check(job.output, job.input).map_err(&at_output)?;
     progress.stage(format!("opening {}", job.input.display()));
     let input = Input::open(job.input).map_err(&at_input)?;
     let names: [&str; 3] = std::array::from_fn(|i| input.axis_names[i].as_str());
@@ -97,6 +99,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     let radii = opts
         .radii()
         .map_err(|e| at_input(crate::options_problem(&e, names, job.radius.is_some())))?;
+    let out = Output::create(job.output, job.input).map_err(&at_output)?;
 
     progress.stage("opening the GPU".to_string());
     let [n0, n1, n2] = input.shape;

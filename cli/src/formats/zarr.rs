@@ -73,6 +73,18 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
     }
 }
 
+/// What kind of JSON value `v` is, in words: "an object", "a number"...
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Whether `path` is a folder holding Zarr metadata.
 pub fn is_zarr_folder(path: &Path) -> bool {
     path.is_dir()
@@ -163,11 +175,20 @@ impl Input {
                     }
                 },
             };
-            let first = ms
-                .as_array()
-                .and_then(|m| m.first())
-                .cloned()
-                .ok_or_else(|| "the OME-Zarr multiscales list is empty".to_string())?;
+            let Some(list) = ms.as_array() else {
+                return Err(format!(
+                    "the OME-Zarr multiscales is {}, not a list: OME-NGFF makes it a list of \
+                     multiscale images ([{{\"axes\": ..., \"datasets\": ...}}]); fix the \
+                     group's attributes ({})",
+                    json_kind(ms),
+                    if v3 { "zarr.json" } else { ".zattrs" }
+                ));
+            };
+            let first = list.first().cloned().ok_or_else(|| {
+                "the OME-Zarr multiscales list is empty: it needs one multiscale image with \
+                 its datasets"
+                    .to_string()
+            })?;
             let dataset = first
                 .get("datasets")
                 .and_then(Value::as_array)
@@ -195,13 +216,22 @@ impl Input {
         let node = ome
             .as_ref()
             .map_or("/".to_string(), |o| format!("/{}", o.dataset));
+        let node_dir = match &ome {
+            Some(o) => path.join(&o.dataset),
+            None => path.to_path_buf(),
+        };
+        let meta_file = check_array_metadata(&node_dir, &node)?;
         let array = Array::open(store, &node).map_err(|e| {
-            let e = e.to_string();
-            if e.contains("ailed to find") || e.contains("not found") || e.contains("missing") {
-                format!("cannot open the Zarr array at {node}: no array there")
+            let e = storage_problem(&e.to_string());
+            let hint = if e.contains("array to bytes codec") {
+                " (the codecs need exactly one array-to-bytes codec, such as \"bytes\")"
             } else {
-                format!("cannot open the Zarr array: {e}")
-            }
+                ""
+            };
+            format!(
+                "cannot open the Zarr array at {node}: its metadata ({meta_file}) is not valid: \
+                 {e}{hint}"
+            )
         })?;
         let v3 = match array.metadata() {
             ArrayMetadata::V3(_) => true,
@@ -222,6 +252,8 @@ impl Input {
                  others must have length 1 (series are not streamed yet)"
             ));
         }
+        // Before anything is allocated per chunk: a crafted shape or chunk grid is refused here.
+        check_grid(&array, dtype, meta_file)?;
         let shape = [
             usize::try_from(full[lead]).map_err(|e| e.to_string())?,
             usize::try_from(full[lead + 1]).map_err(|e| e.to_string())?,
@@ -335,6 +367,107 @@ impl Input {
     }
 }
 
+/// The data types blur3d reads, for messages.
+const SUPPORTED_TYPES: &str = "uint8, int8, uint16, int16, uint32, int32, uint64, int64, float32 \
+                               and float64";
+
+/// The array's metadata file in `dir` (`zarr.json` or `.zarray`), read before zarrs parses it
+/// so that what is wrong is said in a user's words: no array there, a data type blur3d does not
+/// read (zarrs may fail on its fill value first), a v3 array without codecs.
+fn check_array_metadata(dir: &Path, node: &str) -> Result<&'static str, String> {
+    let unsupported = |name: String| {
+        format!(
+            "the Zarr array's data type {name} is not supported: blur3d reads {SUPPORTED_TYPES}; \
+             convert the array to one of them first"
+        )
+    };
+    if let Some(m) = read_json(&dir.join("zarr.json"))? {
+        match m.get("node_type").and_then(Value::as_str) {
+            Some("array") => {}
+            Some("group") => {
+                return Err(format!(
+                    "cannot open the Zarr array at {node}: it is a group, not an array"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "cannot open the Zarr array at {node}: its zarr.json has no node_type \
+                     \"array\""
+                ));
+            }
+        }
+        let name = match m.get("data_type") {
+            Some(Value::String(n)) => n.clone(),
+            Some(Value::Object(o)) => o
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("(unnamed)")
+                .to_string(),
+            Some(other) => other.to_string(),
+            None => {
+                return Err(format!(
+                    "cannot open the Zarr array at {node}: its zarr.json has no data_type"
+                ));
+            }
+        };
+        let known = DType::ALL.iter().any(|d| d.numpy_name() == name);
+        if !known {
+            return Err(unsupported(name));
+        }
+        if m.get("codecs")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
+            return Err(format!(
+                "cannot open the Zarr array at {node}: its zarr.json lists no codecs (\"codecs\": \
+                 {}); a Zarr v3 array needs at least an array-to-bytes codec, such as \
+                 [{{\"name\": \"bytes\", \"configuration\": {{\"endian\": \"little\"}}}}]",
+                m.get("codecs")
+                    .map_or("missing".to_string(), Value::to_string)
+            ));
+        }
+        return Ok("zarr.json");
+    }
+    let Some(m) = read_json(&dir.join(".zarray"))? else {
+        return Err(format!(
+            "cannot open the Zarr array at {node}: no array there (no zarr.json or .zarray)"
+        ));
+    };
+    match m.get("dtype") {
+        Some(Value::String(t)) => {
+            let code = t.trim_start_matches(['<', '>', '|', '=']);
+            let known = ["u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8"];
+            if !known.contains(&code) {
+                let kind = match code {
+                    "b1" => "bool",
+                    "f2" => "float16",
+                    "c8" => "complex64",
+                    "c16" => "complex128",
+                    "f16" => "float128",
+                    _ if code.starts_with("M8") => "datetime64",
+                    _ if code.starts_with("m8") => "timedelta64",
+                    _ if code.starts_with('U') || code.starts_with('S') => "string",
+                    _ if code.starts_with('O') => "object",
+                    _ => "",
+                };
+                return Err(unsupported(if kind.is_empty() {
+                    format!("{t:?}")
+                } else {
+                    format!("{kind} ({t:?})")
+                }));
+            }
+        }
+        Some(Value::Array(_)) => return Err(unsupported("a structured type".to_string())),
+        Some(other) => return Err(unsupported(other.to_string())),
+        None => {
+            return Err(format!(
+                "cannot open the Zarr array at {node}: its .zarray has no dtype"
+            ));
+        }
+    }
+    Ok(".zarray")
+}
+
 /// The data type of a Zarr array, if blur3d takes it.
 fn dtype_of(d: &DataType) -> Result<DType, String> {
     Ok(match d {
@@ -350,11 +483,80 @@ fn dtype_of(d: &DataType) -> Result<DType, String> {
         DataType::Float64 => DType::F64,
         other => {
             return Err(format!(
-                "the Zarr array's data type {other} is not supported: blur3d reads u8, i8, u16, \
-                 i16, u32, i32, u64, i64, f32 and f64"
+                "the Zarr array's data type {other} is not supported: blur3d reads \
+                 {SUPPORTED_TYPES}; convert the array to one of them first"
             ));
         }
     })
+}
+
+/// Most chunks along one axis that blur3d streams: each block holds every chunk across a row
+/// of chunks, and the chunks' ranges are kept per axis.
+const MAX_CHUNKS_PER_AXIS: u64 = 1 << 20;
+/// Most chunks in all: each is visited (decoded, or found missing) at least once, at several
+/// microseconds each.
+const MAX_CHUNKS: u64 = 1 << 28;
+
+/// Refuses a shape that no storage holds, and a chunk grid finer than blur3d streams (per
+/// chunk it keeps a range per axis and, for a block, the chunk's values): what a crafted
+/// header could otherwise make it allocate (or take hours over) before reading a byte.
+fn check_grid(array: &Array<FilesystemStore>, dtype: DType, meta_file: &str) -> Result<(), String> {
+    let shape = array.shape();
+    let bytes = shape
+        .iter()
+        .try_fold(dtype.size() as u64, |acc, &n| acc.checked_mul(n))
+        .filter(|&b| b <= i64::MAX as u64);
+    if bytes.is_none() {
+        return Err(format!(
+            "the Zarr array's shape {shape:?} holds more than 2^63 bytes of {}: no storage holds \
+             that, so its metadata ({meta_file}) is wrong: fix its shape",
+            dtype.numpy_name()
+        ));
+    }
+    let grid = array.chunk_grid_shape();
+    let chunks: Vec<u64> = array
+        .chunk_shape(&vec![0; shape.len()])
+        .map(|c| c.iter().map(|n| n.get()).collect())
+        .unwrap_or_default();
+    let grid_text = grid
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" x ");
+    if grid.iter().zip(shape).any(|(&g, &n)| g > n.max(1)) {
+        return Err(format!(
+            "the Zarr array's chunk grid ({grid_text} chunks) has more chunks along an axis than \
+             its shape {shape:?} has voxels: its metadata ({meta_file}) is corrupt"
+        ));
+    }
+    // Each block holds at least a row of chunks (every chunk along the last axis), decoded.
+    let row = chunks
+        .iter()
+        .try_fold(dtype.size() as u64, |acc, &n| acc.checked_mul(n))
+        .and_then(|chunk| chunk.checked_mul(*grid.last().unwrap_or(&1)));
+    if let Some(memory) = crate::alloc::physical_memory()
+        && row.is_none_or(|r| r > memory)
+    {
+        return Err(format!(
+            "the Zarr array's chunks of {chunks:?} are too large to stream on this machine: a \
+             row of chunks across the array (shape {shape:?}) holds {} of {}, more than its \
+             {} bytes of memory: rewrite the array in smaller chunks, or fix its metadata \
+             ({meta_file}) if the shape or chunks are wrong",
+            row.map_or("more than 2^64 bytes".to_string(), |r| format!("{r} bytes")),
+            dtype.numpy_name(),
+            memory
+        ));
+    }
+    let total = grid.iter().try_fold(1u64, |acc, &g| acc.checked_mul(g));
+    if grid.iter().any(|&g| g > MAX_CHUNKS_PER_AXIS) || total.is_none_or(|t| t > MAX_CHUNKS) {
+        return Err(format!(
+            "the Zarr array's shape {shape:?} in chunks of {chunks:?} makes {grid_text} chunks, \
+             more than blur3d streams (at most {MAX_CHUNKS_PER_AXIS} along an axis and \
+             {MAX_CHUNKS} in all): rewrite the array in larger chunks (64 or more voxels along \
+             each axis is usual), or fix the shape in its metadata ({meta_file}) if it is wrong"
+        ));
+    }
+    Ok(())
 }
 
 /// The chunks' ranges along the three blurred axes.
@@ -565,28 +767,17 @@ pub struct Output {
 }
 
 impl Output {
-    /// Makes the temporary folder beside `path`, checking first that `path` can be replaced.
-    pub fn create(path: &Path, input: &Path) -> Result<Output, String> {
-        if path.exists() {
-            if !is_zarr_folder(path) {
-                return Err(if path.is_dir() {
-                    "exists and is not a Zarr folder: blur3d replaces only a Zarr array or image"
-                        .to_string()
-                } else {
-                    "exists and is a file: blur3d replaces only a Zarr array or image".to_string()
-                });
-            }
-            let same = match (path.canonicalize(), input.canonicalize()) {
-                (Ok(a), Ok(b)) => a == b || b.starts_with(&a) || a.starts_with(&b),
-                _ => false,
-            };
-            if same {
-                return Err(
-                    "is the input (or holds it): give another output folder, the input is \
-                     read while the output is written"
-                        .to_string(),
-                );
-            }
+    /// Checks, before any work, that `path` can take the output of `input`: a new path or an
+    /// older Zarr folder, in a folder that exists, apart from the input (neither inside it nor
+    /// holding it).
+    pub fn check(path: &Path, input: &Path) -> Result<(), String> {
+        if path.exists() && !is_zarr_folder(path) {
+            return Err(if path.is_dir() {
+                "exists and is not a Zarr folder: blur3d replaces only a Zarr array or image"
+                    .to_string()
+            } else {
+                "exists and is a file: blur3d replaces only a Zarr array or image".to_string()
+            });
         }
         let dir = super::folder_of(path);
         if !dir.is_dir() {
@@ -595,6 +786,38 @@ impl Output {
                 dir.display()
             ));
         }
+        if let Ok(input) = input.canonicalize() {
+            // The output (or the folder it would be made in) inside the input: a new array in
+            // the input's folder, written while the input is read.
+            let inside = match path.canonicalize() {
+                Ok(out) => out.starts_with(&input),
+                Err(_) => dir.canonicalize().is_ok_and(|d| d.starts_with(&input)),
+            };
+            if inside {
+                return Err(format!(
+                    "is the input or inside it ({}): write the output outside the input \
+                     folder, for example beside it",
+                    input.display()
+                ));
+            }
+            // The input inside an output folder that would be replaced.
+            if path.canonicalize().is_ok_and(|out| input.starts_with(&out)) {
+                return Err(format!(
+                    "holds the input ({}): replacing it would delete the input; write the \
+                     output elsewhere",
+                    input.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the temporary folder beside `path`, once [`Output::check`] has passed and the
+    /// input has been opened and checked (so that a crafted input leaves nothing behind, even
+    /// if it kills the process).
+    pub fn create(path: &Path, input: &Path) -> Result<Output, String> {
+        Output::check(path, input)?;
+        let dir = super::folder_of(path);
         super::watch_signals();
         let mut pending = super::PENDING
             .lock()
