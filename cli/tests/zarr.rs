@@ -549,3 +549,131 @@ fn an_interrupted_zarr_run_leaves_nothing_behind() {
         );
     }
 }
+
+/// A Zarr volume of 128 x 256 x 256 float32 in 64 chunks, written with zarrs.
+fn write_volume(path: &Path) {
+    use zarrs::array::{ArrayBuilder, DataType, FillValue};
+    let store = Arc::new(FilesystemStore::new(path).unwrap());
+    let shape = [128u64, 256, 256];
+    let array = ArrayBuilder::new(
+        shape.to_vec(),
+        [32u64, 64, 64],
+        DataType::Float32,
+        FillValue::from(0.0f32),
+    )
+    .build(store, "/")
+    .unwrap();
+    array.store_metadata().unwrap();
+    let values: Vec<f32> = (0..shape.iter().product::<u64>())
+        .map(|i| ((i * 2_654_435_761) % 1000) as f32)
+        .collect();
+    array
+        .store_array_subset_elements(&array.subset_all(), &values)
+        .unwrap();
+}
+
+/// Files under `dir` (any depth), 0 when it is gone.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                files_under(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// SIGINT at many moments of a run that replaces an older output: before its temporary folder
+/// exists, and when that folder holds 0 to all 64 of its chunks, near the end above all, where
+/// the chunks of the last blocks are being written by several threads while the signal handler
+/// removes the folder. No `.blur3d-*` folder is ever left, and the output is the old one or,
+/// when the run won the race, the complete new one, never anything else.
+#[test]
+#[cfg(unix)]
+fn an_interrupted_zarr_run_leaves_no_part_folder_at_any_moment() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let input = d.join("in.zarr");
+    write_volume(&input);
+    let out = d.join("out.zarr");
+    let run = |sigma: &str, to: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_blur3d"))
+            .args([a(&input), s("-o"), a(to), s("--sigma"), s(sigma)])
+            .spawn()
+            .unwrap()
+    };
+    // The older output, and the complete new one.
+    assert!(run("1", &out).wait().unwrap().success());
+    let old = common::snapshot(&out);
+    let complete = d.join("complete.zarr");
+    assert!(run("4", &complete).wait().unwrap().success());
+    let new = common::snapshot(&complete);
+    assert_ne!(old, new);
+    let chunks = files_under(&complete.join("c"));
+    assert_eq!(chunks, 64);
+
+    // When to interrupt: after a time, or once the temporary folder holds that many chunks
+    // (and its zarr.json).
+    enum At {
+        Millis(u64),
+        Chunks(usize),
+    }
+    let mut moments = vec![At::Millis(0), At::Millis(200)];
+    moments.extend(
+        [0, 1, 8, 24, 40, 52, 56, 58, 60, 61, 62, 63, 64, 64]
+            .into_iter()
+            .map(At::Chunks),
+    );
+    let mut current = old;
+    let mut interrupted = 0;
+    for at in moments {
+        let mut child = run("4", &out);
+        let start = Instant::now();
+        let what = match at {
+            At::Millis(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                format!("{ms} ms into the run")
+            }
+            At::Chunks(n) => {
+                // Polled as fast as the folder can be read: chunks come every few ms.
+                while child.try_wait().unwrap().is_none() && start.elapsed().as_secs() < 60 {
+                    let part = names_in(d).into_iter().find(|n| n.starts_with(".blur3d-"));
+                    if part.is_some_and(|p| files_under(&d.join(p)) > n) {
+                        break;
+                    }
+                }
+                format!("with {n} chunks written")
+            }
+        };
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        // Interrupted (130, or killed by the signal before the handler was set), or done.
+        let stopped = status.code() == Some(130) || status.signal() == Some(libc::SIGINT);
+        assert!(stopped || status.success(), "{what}: {status:?}");
+        interrupted += usize::from(stopped);
+        eprintln!("{what}: {status:?}");
+        assert_eq!(
+            names_in(d),
+            ["complete.zarr", "in.zarr", "out.zarr"],
+            "{what} ({status:?}): a temporary folder was left"
+        );
+        let now = common::snapshot(&out);
+        assert!(
+            now == current || now == new,
+            "{what} ({status:?}): the output is neither the old one nor the new"
+        );
+        current = now;
+    }
+    assert!(interrupted >= 8, "only {interrupted} runs were interrupted");
+}

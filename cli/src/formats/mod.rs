@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ndarray::{ArrayView, Dimension};
 
@@ -154,6 +155,46 @@ pub struct Output {
 /// The temporary file in the making, for the signal handler to remove.
 static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
 
+/// Set by the signal handler: no new write into the temporary output may start.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Writes into the temporary output in progress (a Zarr output's chunks are written by several
+/// threads at once): the signal handler removes the output only once none is, so that no
+/// writer recreates a file or folder in it after it is gone.
+static WRITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// A write into the temporary output in progress; see [`start_writing`].
+pub struct Writing(());
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Registers a write into the temporary output, to hold while writing; an error once a signal
+/// has come, and the output is being removed. Never blocks (a writer may start another on the
+/// same thread, through rayon).
+pub fn start_writing() -> io::Result<Writing> {
+    WRITERS.fetch_add(1, Ordering::SeqCst);
+    let writing = Writing(());
+    if STOPPING.load(Ordering::SeqCst) {
+        return Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "interrupted: the output is being removed",
+        ));
+    }
+    Ok(writing)
+}
+
+/// Stops new writes and waits (a few seconds at most) for those in progress to end.
+fn stop_writers() {
+    STOPPING.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while WRITERS.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 impl Output {
     pub fn create(path: &Path) -> Result<Output, String> {
         if path.is_dir() {
@@ -248,6 +289,9 @@ fn watch_signals() {
                 let pending = PENDING
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // The writers still at work finish first: one could otherwise create a chunk
+                // (and its folders) in the output after it is removed.
+                stop_writers();
                 if let Some(path) = pending.as_ref() {
                     // A file, or a Zarr output's folder.
                     if path.is_dir() {
@@ -256,8 +300,11 @@ fn watch_signals() {
                         let _ = std::fs::remove_file(path);
                     }
                 }
-                // Exits with the lock held, so that the main thread cannot rename in between.
-                std::process::exit(128 + signal);
+                // Exits with the lock held, so that the main thread cannot rename in between;
+                // at once (_exit), without the atexit handlers and static destructors that
+                // std::process::exit runs: the GPU driver's, run while the other threads still
+                // use it, could crash the process (SIGSEGV) instead of ending it.
+                signal_hook::low_level::exit(128 + signal);
             }
         });
     });

@@ -1012,6 +1012,7 @@ pub fn create_output(
     folder: &Path,
     dtype: DType,
 ) -> Result<Array<FilesystemStore>, String> {
+    let _writing = super::start_writing().map_err(|e| e.to_string())?;
     let node = match &input.ome {
         Some(ome) => {
             let attrs = Value::Object(output_group_attributes(ome));
@@ -1094,10 +1095,13 @@ impl<'a, B, T: Element + zarrs::array::Element> Sink<'a, B, T> {
         chunks
             .into_par_iter()
             .try_for_each(|(k, values)| {
-                array.store_chunk_elements::<T>(&chunk_index(lead, k), &values)
+                let _writing = super::start_writing().map_err(|e| e.to_string())?;
+                array
+                    .store_chunk_elements::<T>(&chunk_index(lead, k), &values)
+                    .map_err(|e| storage_problem(&e.to_string()))
             })
             .map_err(|e| {
-                let problem = format!("cannot write a chunk: {}", storage_problem(&e.to_string()));
+                let problem = format!("cannot write a chunk: {e}");
                 self.failed = Some(problem.clone());
                 std::io::Error::other(problem)
             })
