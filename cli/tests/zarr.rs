@@ -550,6 +550,77 @@ fn an_interrupted_zarr_run_leaves_nothing_behind() {
     }
 }
 
+/// Zarr runs compared with scipy itself (`gaussian_filter` in float64, written by
+/// `make_fixtures.py --scipy`), not only with blur3d's in-memory path: a plain v3 array, both
+/// OME-Zarr versions through their scale (1um is (0.5, 2, 2) voxels), and a v2 float32 array.
+#[test]
+fn zarr_blurs_equal_scipy() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tmp();
+    let d = dir.path();
+    let reflect = ["--sigma", "2,1.5,2.5", "--dtype", "f32"];
+    let nearest = ["--sigma", "1um", "--mode", "nearest", "--dtype", "f32"];
+    let cases: [(&str, &str, &[&str], &str, f64); 5] = [
+        (
+            "v3_zstd_u16.zarr",
+            "/",
+            &reflect,
+            "u16_sigma2-1.5-2.5_reflect_scipy.npy",
+            1e-2,
+        ),
+        (
+            "v2_blosc_u16.zarr",
+            "/",
+            &reflect,
+            "u16_sigma2-1.5-2.5_reflect_scipy.npy",
+            1e-2,
+        ),
+        (
+            "ome05.ome.zarr",
+            "/0",
+            &nearest,
+            "u16_sigma0.5-2-2_nearest_scipy.npy",
+            1e-2,
+        ),
+        (
+            "ome04.ome.zarr",
+            "/0",
+            &nearest,
+            "u16_sigma0.5-2-2_nearest_scipy.npy",
+            1e-2,
+        ),
+        (
+            "v2_gzip_f32.zarr",
+            "/",
+            &["--sigma", "1.2", "--mode", "wrap"],
+            "f32_sigma1.2_wrap_scipy.npy",
+            2e-3,
+        ),
+    ];
+    for (name, node, args, scipy, tol) in cases {
+        let out = d.join("out.zarr");
+        let input = fixture(name);
+        let mut all: Vec<&OsStr> = vec![a(&input), s("-o"), a(&out), s("--max-slab"), s("0")];
+        all.extend(args.iter().map(|x| s(x)));
+        succeeds(&all);
+        let got = read_zarr::<f32>(&out, node);
+        let expected = read_npy::<f64>(&fixture(scipy));
+        let diff = max_diff(&got, &expected);
+        eprintln!("{name} {args:?}: off scipy by {diff:e}");
+        assert!(diff <= tol, "{name} {args:?}: off scipy by {diff}");
+        // Not a trivial match: the blur changed the values.
+        let input = if name.contains("f32") {
+            read_npy::<f32>(&fixture("f32.npy"))
+        } else {
+            read_npy::<u16>(&fixture("u16.npy"))
+        };
+        assert!(max_diff(&input, &expected) > 100.0 * tol, "{name}");
+        fs::remove_dir_all(&out).unwrap();
+    }
+}
+
 /// A Zarr volume of 128 x 256 x 256 float32 in 64 chunks, written with zarrs.
 fn write_volume(path: &Path) {
     use zarrs::array::{ArrayBuilder, DataType, FillValue};

@@ -1,12 +1,16 @@
-"""Writes the Zarr fixtures of cli/tests/zarr.rs with zarr-python (3.x) and numpy.
+"""Writes the Zarr fixtures of cli/tests/zarr.rs with zarr-python (3.x) and numpy, and scipy's
+results on them.
 
-Run from this folder: python make_fixtures.py. The Rust tests need only the files it writes.
-Each volume is (20, 17, 13) in chunks of (6, 5, 4), so that every blur crosses chunk borders
-on every axis, and the same values are written as .npy beside it for the in-memory result.
+Run from this folder: python make_fixtures.py (everything), or python make_fixtures.py --scipy
+(only scipy's results, from the .npy already here). The Rust tests need only the files it
+writes. Each volume is (20, 17, 13) in chunks of (6, 5, 4), so that every blur crosses chunk
+borders on every axis, and the same values are written as .npy beside it for the in-memory
+result.
 """
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,5 +109,25 @@ def main():
             a[:] = data
 
 
+def scipy_results():
+    """scipy.ndimage.gaussian_filter (float64) on the fixtures' values, as float64 .npy: what
+    the Zarr runs in zarr.rs are compared with. The names say the sigma (in voxels, per axis)
+    and the mode."""
+    from scipy.ndimage import gaussian_filter
+
+    u16 = np.load(HERE / "u16.npy").astype(np.float64)
+    f32 = np.load(HERE / "f32.npy").astype(np.float64)
+    # v3_zstd_u16.zarr and v2_blosc_u16.zarr: --sigma 2,1.5,2.5 (reflect).
+    np.save(fresh("u16_sigma2-1.5-2.5_reflect_scipy.npy"),
+            gaussian_filter(u16, sigma=(2, 1.5, 2.5), mode="reflect"))
+    # ome04/ome05: --sigma 1um --mode nearest through the scale (2, 0.5, 0.5) um.
+    np.save(fresh("u16_sigma0.5-2-2_nearest_scipy.npy"),
+            gaussian_filter(u16, sigma=(0.5, 2, 2), mode="nearest"))
+    # v2_gzip_f32.zarr: --sigma 1.2 --mode wrap.
+    np.save(fresh("f32_sigma1.2_wrap_scipy.npy"), gaussian_filter(f32, sigma=1.2, mode="wrap"))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] != ["--scipy"]:
+        main()
+    scipy_results()
