@@ -1,9 +1,9 @@
 //! Zarr v2 and v3 arrays and OME-Zarr images through the `blur3d` command line, streamed on
 //! the GPU (skipped without an adapter, except in CI), compared with the in-memory result of
-//! the same values as .npy. The fixtures in `zarr_data/` were written by zarr-python
-//! (`make_fixtures.py` there): volumes of (20, 17, 13) in chunks of (6, 5, 4), so every blur's
-//! halo crosses chunk borders on every axis, and `--max-slab 0` makes the slabs as thin as the
-//! kernel allows, so they cross chunk rows too.
+//! the same values as .npy and with scipy's (`*_scipy.npy`). The fixtures in `zarr_data/` were
+//! written by zarr-python and scipy (`make_fixtures.py` there): volumes of (20, 17, 13) in
+//! chunks of (6, 5, 4), so every blur's halo crosses chunk borders on every axis, and
+//! `--max-slab 0` makes the slabs as thin as the kernel allows, so they cross chunk rows too.
 
 use std::ffi::OsStr;
 use std::fs;
