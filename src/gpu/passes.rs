@@ -709,8 +709,7 @@ impl Encoder<'_> {
         let mut offsets = Vec::with_capacity(plan.kernels.len());
         for k in &plan.kernels {
             offsets.push(weights.len());
-            #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-            weights.extend(k.weights.iter().map(|&w| w as f32));
+            weights.extend(crate::kernel::f32_weights(&k.weights));
             weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
         let max = if self.pipeline.fuses() {
