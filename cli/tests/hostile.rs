@@ -314,3 +314,40 @@ fn comparisons_fail_on_nan() {
     let inf = Array3::<f64>::from_elem((2, 2, 2), f64::INFINITY);
     assert!(common::max_diff(&inf, &inf).is_nan(), "inf - inf");
 }
+
+/// `--mode constant=nan` as scipy's `cval=np.nan`: NaN wherever a kernel reaches past an edge
+/// along that axis, the blur elsewhere; on the GPU as with `--cpu` (it panicked on the GPU).
+#[test]
+fn a_nan_constant_is_nan_near_the_edges() {
+    use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+    let dir = tmp();
+    let d = dir.path();
+    let input = d.join("in.npy");
+    Array3::from_shape_fn((9, 10, 24), |(i, j, k)| ((i * 7 + j * 3 + k) % 11) as f32)
+        .write_npy(fs::File::create(&input).unwrap())
+        .unwrap();
+    let read = |p: &Path| Array3::<f32>::read_npy(fs::File::open(p).unwrap()).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let mut args = vec![a(&input), s("-o"), a(&out), s("--sigma"), s("1,0,2")];
+        args.extend([s("--mode"), s("reflect,wrap,constant=nan")]);
+        args.extend(extra.iter().map(|e| s(e)));
+        let done = common::blur3d(&args);
+        assert!(done.status.success(), "{}", common::stderr(&done));
+        assert_eq!(common::stderr(&done), "", "a successful run prints nothing");
+        read(&out)
+    };
+    let cpu = run("cpu.npy", &["--cpu"]);
+    let nan = cpu.iter().filter(|v| v.is_nan()).count();
+    assert!(nan > 0 && nan < cpu.len(), "{nan} NaN of {}", cpu.len());
+    if !have_gpu() {
+        return;
+    }
+    let gpu = run("gpu.npy", &[]);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert!(
+            (g.is_nan() && c.is_nan()) || (g - c).abs() <= 1e-4,
+            "GPU {g} against --cpu {c}"
+        );
+    }
+}
