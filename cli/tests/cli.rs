@@ -53,25 +53,16 @@ where
     out
 }
 
-/// Runs blur3d, expecting exit status 1 and one line `blur3d: <file>: ...` containing `words`.
+/// `common::fails_with` for any iterable of arguments.
 #[track_caller]
 fn fails<I, S>(args: I, file: &Path, words: &str) -> String
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = blur3d(args);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    let prefix = format!("blur3d: {}: ", file.display());
-    assert!(
-        err.starts_with(&prefix),
-        "{err:?} should start with {prefix:?}"
-    );
-    assert!(err.contains(words), "{err:?} should contain {words:?}");
-    assert!(out.stdout.is_empty());
-    err
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let args: Vec<&OsStr> = args.iter().map(std::ffi::OsString::as_os_str).collect();
+    common::fails_with(&args, file, words)
 }
 
 /// The shared GPU blur, or `None` without an adapter (a failure in CI).
