@@ -1,14 +1,13 @@
-// blur3d: one 1D Gaussian pass along one axis of a 3D volume.
+// blur3d: the CPU family of passes: one 1D Gaussian pass along one axis of a 3D volume.
 //
-// The volume (standard layout, f32) is seen as [outer, len, stride]: `len` voxels along the
-// blurred axis, `stride` apart in memory. Each invocation computes a run of RUN consecutive
-// outputs of one line from a window of inputs that slides along the line in registers, so each
-// input is loaded about once per run rather than once per tap.
+// Each invocation computes a run of RUN consecutive outputs of one line from a window of inputs
+// that slides along the line in registers, so each input is loaded about once per run rather
+// than once per tap.
 //
-// This file is completed by `blur_axis_vec4.wgsl` (vec4 views of the volume for contiguous
-// lines, and their entry point; the extra outputs of fused passes) or, on devices with fewer
-// than 7 storage bindings per stage, by `blur_axis_scalar.wgsl` (the same functions without
-// them).
+// Variants: with VEC4_VIEWS (devices with 7 storage bindings per stage or more), the vec4 views
+// of `vec4_views.wgsl`, the `interior_aligned` entry point for contiguous lines and the extra
+// outputs of fused passes; without (WebGPU's downlevel limits have 4), every run loads and
+// stores voxel by voxel and passes are never fused.
 //
 // Two entry points split every line: `interior` covers the runs whose taps all fall inside the
 // axis (direct loads, no boundary logic); `border` covers the rest, mapping each load through the
@@ -16,131 +15,26 @@
 // last run instead of returning early, and the mode is uniform. On SIMD backends (llvmpipe) that
 // is what lets the whole workgroup run as one vector program.
 
-struct Params {
-    len: u32,                  // voxels along the axis
-    stride: u32,               // distance in elements between neighbours along the axis
-    radius: u32,
-    mode: u32,                 // 0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant
-    weight_offset: u32,        // first weight of this axis in `weights`
-    cval: f32,
-    interior_runs: u32,        // runs per line starting at `interior_start`, RUN apart
-    left_runs: u32,            // border runs per line starting at 0, RUN apart
-    right_runs: u32,           // border runs per line ending at `len`, RUN apart
-    interior_invocations: u32, // lines * interior_runs
-    border_invocations: u32,   // lines * (left_runs + right_runs)
-    interior_start: u32,       // first output of the first interior run: RUN * left_runs
-    outer_stride: u32,         // distance in elements between consecutive `outer` line groups
-    interior_run: u32,         // outputs per interior run: RUN, or RUN_LONG for `interior_long`
-    quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`)
-    runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line
-    gpu_invocations: u32,      // GPU family: invocations of its entry point
-    weight_offset_b: u32,      // fused passes: first weight of the second kernel
-    weight_offset_c: u32,      // fused passes: first weight of the third kernel
-    pad: u32,
-}
+#import common
+#ifdef VEC4_VIEWS
+#import vec4_views
+#endif
 
 // Outputs per invocation. A constant, not an override, since it shapes the code below;
-// `passes::RUN` mirrors it (a test checks).
+// `kernels::params::RUN` mirrors it (a test checks).
 const RUN: u32 = 32u;
-// Outputs per invocation of `interior_long`; `passes::RUN_LONG` mirrors it.
+// Outputs per invocation of `interior_long`; `kernels::params::RUN_LONG` mirrors it.
 const RUN_LONG: u32 = 64u;
-override WORKGROUP: u32 = 64u;
-// Whether outputs are truncated toward zero (scipy's passes into an integer output). Fixed when
-// the pipeline is made, so passes without it carry no cost.
-override TRUNCATE: bool = false;
-// Kernels one pass applies to its input: 1, or 2 or 3 of the same radius and mode (a fused
-// pass, in either family: the window is loaded once for all of them, and each kernel's sums go
-// to its own output, `dst` then `store_extra`'s and `store4`'s). Fixed when the pipeline is made,
-// so that the sums of kernels a pipeline lacks compile away.
-override KERNELS: u32 = 1u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-// Each axis's weights start at a multiple of 4 and are read as vec4s.
-@group(0) @binding(1) var<storage, read> weights: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-
-const MODE_REFLECT: u32 = 0u;
-const MODE_MIRROR: u32 = 1u;
-const MODE_NEAREST: u32 = 2u;
-const MODE_WRAP: u32 = 3u;
-const MODE_CONSTANT: u32 = 4u;
-
-// How border runs map positions, fixed when the pipeline is made so that the mapping compiles
-// to a few selects (llvmpipe runs every case of a switch and every branch, masked). MODE is
-// one of the modes above, and the kernel is shorter than the axis (radius < len), so one
-// reflection or period reaches every position a tap reads; or MODE_ANY: the mode from `p`, for
-// kernels of any length.
-override MODE: u32 = MODE_ANY;
-const MODE_ANY: u32 = 5u;
-
-// Index along the axis that position `i` reads, or -1 for the constant. Twin of
-// `boundary::source_index`.
-fn source_index(i: i32, n: i32) -> i32 {
-    switch MODE {
-        case MODE_REFLECT: {
-            return select(select(i, 2 * n - 1 - i, i >= n), -1 - i, i < 0);
-        }
-        case MODE_MIRROR: {
-            return select(select(i, 2 * n - 2 - i, i >= n), -i, i < 0);
-        }
-        case MODE_NEAREST: {
-            return clamp(i, 0, n - 1);
-        }
-        case MODE_WRAP: {
-            return select(select(i, i - n, i >= n), i + n, i < 0);
-        }
-        case MODE_CONSTANT: {
-            return select(-1, i, i >= 0 && i < n);
-        }
-        default: {
-            return source_index_any(i, n);
-        }
+// Positions pos .. pos + 4 of the line at `base`. `aligned` (only with the vec4 views): the line
+// is contiguous (stride 1) and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a
+// load is a loop over the invocations: one loop instead of four).
+fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
+#ifdef VEC4_VIEWS
+    if (aligned) {
+        return src4[(base + u32(pos)) / 4u];
     }
-}
-
-// `source_index` for any position and mode. Remainders are only taken of non-negative
-// numbers: GLSL leaves `%` of a negative operand undefined, and the GL backend passes `%`
-// through.
-fn source_index_any(i: i32, n: i32) -> i32 {
-    switch p.mode {
-        case MODE_REFLECT: {
-            // Symmetric about -1/2: position -1 - k reads k. Then the period is 2 n.
-            let m = select(i, -1 - i, i < 0) % (2 * n);
-            return select(2 * n - 1 - m, m, m < n);
-        }
-        case MODE_MIRROR: {
-            // Symmetric about 0: position -k reads k. Then the period is 2 n - 2.
-            let period = max(2 * n - 2, 1);
-            let m = abs(i) % period;
-            return select(period - m, m, m < n);
-        }
-        case MODE_NEAREST: {
-            return clamp(i, 0, n - 1);
-        }
-        case MODE_WRAP: {
-            return select(i % n, n - 1 - (-1 - i) % n, i < 0);
-        }
-        default: {
-            return select(-1, i, i >= 0 && i < n);
-        }
-    }
-}
-
-// The value at position `pos` of the line starting at `base`, extended as the mode says.
-fn load_mapped(base: u32, pos: i32) -> f32 {
-    let n = i32(p.len);
-    let j = source_index(pos, n);
-    // Always load (from a valid index), then choose: no branch.
-    let v = src[base + u32(clamp(j, 0, n - 1)) * p.stride];
-    return select(p.cval, v, j >= 0);
-}
-
-fn load(base: u32, pos: i32, mapped: bool) -> f32 {
-    if (mapped) {
-        return load_mapped(base, pos);
-    }
-    return src[base + u32(pos) * p.stride];
+#endif
+    return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
 }
 
 // Outputs start .. start + RUN of the line at `base`, of each of the pass's KERNELS. Eight vec4s
@@ -292,14 +186,15 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
         store_run(2u, base, start, aligned, c0, c1, c2, c3, c4, c5, c6, c7);
     }
 }
-
 // The sums of a run, truncated when TRUNCATE, into output `k` of the pass (0: `dst`).
 fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+#ifdef VEC4_VIEWS
     if (aligned) {
         // An interior run: every output lies inside the line.
         store_quads(k, (base + u32(start)) / 4u, rounded(a0), rounded(a1), rounded(a2), rounded(a3), rounded(a4), rounded(a5), rounded(a6), rounded(a7));
         return;
     }
+#endif
     let s = p.stride;
     let n = i32(p.len);
     for (var j = 0; j < 4; j++) {
@@ -313,23 +208,6 @@ fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: ve
         if (l + 20 < n) { store_to(k, out + 20u * s, rounded(a5)[j]); }
         if (l + 24 < n) { store_to(k, out + 24u * s, rounded(a6)[j]); }
         if (l + 28 < n) { store_to(k, out + 28u * s, rounded(a7)[j]); }
-    }
-}
-
-// `a` truncated toward zero when the pass truncates (TRUNCATE), else `a`.
-fn rounded(a: vec4<f32>) -> vec4<f32> {
-    if (TRUNCATE) {
-        return trunc(a);
-    }
-    return a;
-}
-
-// Element `i` of output `k` of the pass: `dst`, or a fused pass's others.
-fn store_to(k: u32, i: u32, v: f32) {
-    if (k == 0u) {
-        dst[i] = v;
-    } else {
-        store_extra(k, i, v);
     }
 }
 
@@ -472,27 +350,6 @@ fn run_long(base: u32, start: i32) {
         dst[out + (60u + j) * s] = rounded(a15)[j];
     }
 }
-
-// Four taps `w` on the sums `a` of outputs whose window is `v`, followed by `u`.
-fn step4(a: vec4<f32>, w: vec4<f32>, v: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
-    var s = a + w.x * v;
-    s += w.y * vec4(v.yzw, u.x);
-    s += w.z * vec4(v.zw, u.xy);
-    s += w.w * vec4(v.w, u.xyz);
-    return s;
-}
-
-// Invocation index across a 2D dispatch (2D keeps each dimension within the device's limit),
-// clamped so that surplus invocations redo the last item rather than diverge.
-fn item(gid: vec3<u32>, groups: vec3<u32>, count: u32) -> u32 {
-    return min(gid.x + gid.y * groups.x * WORKGROUP, count - 1u);
-}
-
-// First element of line (outer, inner).
-fn line_base(outer: u32, inner: u32) -> u32 {
-    return outer * p.outer_stride + inner;
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn interior(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let t = item(gid, groups, p.interior_invocations);
@@ -526,3 +383,14 @@ fn border(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let right = n - i32((r - p.left_runs + 1u) * RUN);
     run(line_base(rest / runs, inner), select(right, left, r < p.left_runs), true, false);
 }
+
+#ifdef VEC4_VIEWS
+// `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line
+// length and the radius are multiples of 4.
+@compute @workgroup_size(WORKGROUP)
+fn interior_aligned(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let t = item(gid, groups, p.interior_invocations);
+    let r = t % p.interior_runs;
+    run((t / p.interior_runs) * p.outer_stride, i32(p.interior_start + r * RUN), false, true);
+}
+#endif

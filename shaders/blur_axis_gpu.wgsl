@@ -1,5 +1,5 @@
-// blur3d: the pass family for discrete GPUs. Appended to `blur_axis.wgsl` and
-// `blur_axis_vec4.wgsl` (it uses their params, bindings, vec4 views, mode mapping and `step4`).
+// blur3d: the pass family for discrete GPUs. Imports the parameters, bindings, mode mapping and
+// `step4` of `common.wgsl` and the vec4 views of `vec4_views.wgsl`.
 //
 // On a GPU, neighbouring invocations must touch neighbouring addresses (coalescing). The runs
 // of `blur_axis.wgsl` give each invocation 32 consecutive outputs, which along the contiguous
@@ -14,7 +14,10 @@
 // only invocations at the axis's ends take that path. Fused passes (KERNELS 2 and 3) keep sums
 // of each kernel beside the first's, from the same window.
 
-// Outputs along the axis per `cols4` invocation; `passes::RUN_GPU` mirrors it.
+#import common
+#import vec4_views
+
+// Outputs along the axis per `cols4` invocation; `kernels::params::RUN_GPU` mirrors it.
 const RUN_GPU: u32 = 8u;
 
 // The 4 positions from `e` on of the 8 in `a` then `b`. Selects, not a switch: CPU adapters

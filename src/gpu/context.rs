@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::passes::PassFamily;
+use super::kernels::PassFamily;
 use crate::BlurError;
 
 /// Why the device was lost, once it has been; shared with wgpu's callback.

@@ -1,8 +1,8 @@
 //! [`GpuBlur`]: the blur on a wgpu device.
 
 mod context;
+mod kernels;
 mod layout;
-mod passes;
 mod schedule;
 mod slabs;
 mod transfer;
@@ -17,15 +17,15 @@ use ndarray::{
 mod shader_tests;
 
 pub use context::{adapters, describe_adapter, list_adapters};
-pub use passes::{PassFamily, PassesRun};
+pub use kernels::{PassFamily, PassesRun};
 
 use crate::plan::{Filter, Plan, into_array};
 use crate::stream::{PlaneSink, PlaneSource};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use context::{LostReason, Scopes};
+use kernels::Kernels;
 use layout::Layout;
-use passes::Pipeline;
 pub(crate) use slabs::Halo;
 use transfer::Transfers;
 
@@ -50,7 +50,7 @@ pub struct GpuBlur {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: Option<wgpu::AdapterInfo>,
-    pipeline: Pipeline,
+    kernels: Kernels,
     /// Buffer pools, uploads and readbacks.
     transfers: Transfers,
     lost: LostReason,
@@ -133,14 +133,14 @@ impl GpuBlur {
     ) -> Result<Self, BlurError> {
         let family = context::pass_family(&device)?;
         let scopes = Scopes::push(&device);
-        let pipeline = Pipeline::new(&device, family);
+        let kernels = Kernels::new(&device, family);
         scopes.pop().await?;
         Ok(GpuBlur {
             transfers: Transfers::new(device.clone()),
             device,
             queue,
             adapter,
-            pipeline,
+            kernels,
             lost,
             max_slab_bytes: u64::MAX,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -167,7 +167,7 @@ impl GpuBlur {
     /// adapters such as llvmpipe, the GPU family on every other), or by `BLUR3D_PASSES=gpu|cpu`.
     #[must_use]
     pub fn pass_family(&self) -> PassFamily {
-        self.pipeline.family
+        self.kernels.family
     }
 
     /// The passes this `GpuBlur` has encoded so far, counted by the family that ran them: with
@@ -175,7 +175,7 @@ impl GpuBlur {
     /// storage bindings) run in the CPU family, and this shows it.
     #[must_use]
     pub fn passes_run(&self) -> PassesRun {
-        self.pipeline.passes_encoded()
+        self.kernels.passes_run()
     }
 
     /// The device's limits, which decide the largest volume (`max_storage_buffer_binding_size`).
@@ -732,11 +732,11 @@ impl GpuBlur {
         })
     }
 
-    fn encoding(&self) -> passes::Encoder<'_> {
-        passes::Encoder {
+    fn encoding(&self) -> kernels::Encoder<'_> {
+        kernels::Encoder {
             device: &self.device,
             queue: &self.queue,
-            pipeline: &self.pipeline,
+            kernels: &self.kernels,
             transfers: &self.transfers,
         }
     }

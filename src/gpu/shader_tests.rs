@@ -3,10 +3,8 @@
 
 use std::path::Path;
 
-use super::passes::{
-    BLUR_AXIS_SCALAR_WGSL, BLUR_AXIS_WGSL, COMBINE_WGSL, CombineParams, PassParams, WIDEN_WGSL,
-    WidenParams,
-};
+use super::kernels::shaders;
+use super::kernels::{CombineParams, PassParams, WidenParams};
 
 fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
@@ -20,44 +18,59 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     (module, info)
 }
 
-/// Every WGSL file validates: whole modules alone, `blur_axis_*.wgsl` appended to
-/// `blur_axis.wgsl` (and `blur_axis_gpu.wgsl` to `blur_axis_vec4.wgsl` too), as the crate
-/// builds them.
+/// Every module the crate builds validates, in every variant it composes: both pass families
+/// with the vec4 views, the CPU family without (devices of 4 storage bindings per stage), and
+/// the copy, the widening and the combination; and every WGSL file is part of one of them.
 #[test]
-fn every_shader_validates() {
+fn every_variant_validates() {
+    let variants: [(&str, &str, &[&str]); 6] = [
+        ("blur_axis", shaders::BLUR_AXIS, &[shaders::VEC4_VIEWS]),
+        ("blur_axis", shaders::BLUR_AXIS, &[]),
+        (
+            "blur_axis_gpu",
+            shaders::BLUR_AXIS_GPU,
+            &[shaders::VEC4_VIEWS],
+        ),
+        ("copy", shaders::COPY, &[]),
+        ("widen", shaders::WIDEN, &[]),
+        ("combine", shaders::COMBINE, &[]),
+    ];
+    let mut entry_points = Vec::new();
+    for (name, source, defines) in variants {
+        let (module, _) = module(&shaders::compose(source, defines));
+        entry_points.push((name, defines.len(), module.entry_points.len()));
+    }
+    // The vec4 views' variant has one more entry point (`interior_aligned`).
+    assert_eq!(entry_points[0].2, entry_points[1].2 + 1, "{entry_points:?}");
+    // Every file is a module or a part one imports.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-    let mut count = 0;
+    let composed: String = variants_sources().join("\n");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wgsl") {
-            let name = path.file_name().unwrap().to_str().unwrap();
-            let source = read(name);
-            if name == "blur_axis_gpu.wgsl" {
-                module(&(read("blur_axis.wgsl") + &read("blur_axis_vec4.wgsl") + &source));
-            } else if name.starts_with("blur_axis_") {
-                module(&(read("blur_axis.wgsl") + &source));
-            } else if name != "blur_axis.wgsl" {
-                module(&source);
-            }
-            count += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            let first = text.lines().next().unwrap_or_default();
+            assert!(
+                composed.contains(first),
+                "{} is in no module the crate builds",
+                path.display()
+            );
         }
     }
-    assert!(count >= 7, "shaders missing from {}", dir.display());
 }
 
-#[test]
-fn embedded_shaders_are_the_files() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-    assert_eq!(
-        read("blur_axis.wgsl") + &read("blur_axis_vec4.wgsl") + &read("blur_axis_gpu.wgsl"),
-        BLUR_AXIS_WGSL
-    );
-    assert_eq!(
-        read("blur_axis.wgsl") + &read("blur_axis_scalar.wgsl"),
-        BLUR_AXIS_SCALAR_WGSL
-    );
+/// Every module composed with every define, imports included.
+fn variants_sources() -> Vec<String> {
+    [
+        shaders::BLUR_AXIS,
+        shaders::BLUR_AXIS_GPU,
+        shaders::COPY,
+        shaders::WIDEN,
+        shaders::COMBINE,
+    ]
+    .iter()
+    .map(|s| shaders::compose(s, &[shaders::VEC4_VIEWS]))
+    .collect()
 }
 
 /// Asserts that WGSL struct `name` in `source` has `size` bytes and these member offsets.
@@ -89,7 +102,7 @@ macro_rules! offsets {
 #[test]
 fn rust_mirrors_match_the_wgsl_layouts() {
     assert_layout(
-        BLUR_AXIS_WGSL,
+        &shaders::compose(shaders::BLUR_AXIS, &[]),
         "Params",
         size_of::<PassParams>(),
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
@@ -98,13 +111,13 @@ fn rust_mirrors_match_the_wgsl_layouts() {
             weight_offset_c, pad),
     );
     assert_layout(
-        WIDEN_WGSL,
+        shaders::WIDEN,
         "Widen",
         size_of::<WidenParams>(),
         &offsets!(WidenParams: count, bits, signed, pad),
     );
     assert_layout(
-        COMBINE_WGSL,
+        shaders::COMBINE,
         "Combine",
         size_of::<CombineParams>(),
         &offsets!(CombineParams: quads, inputs, pad1, pad2),

@@ -1,5 +1,6 @@
-// blur3d: the part of `blur_axis.wgsl` for devices with 7 storage bindings per stage or more.
-// Appended to it.
+// blur3d: the vec4 views of a pass's volumes and the extra outputs of fused passes, for devices
+// with 7 storage bindings per stage or more. Imported by both pass families (`#import
+// vec4_views`; the CPU family only with VEC4_VIEWS).
 
 // `src` and `dst` again, four voxels at a time, for lines that are contiguous and 16-byte
 // aligned (`interior_aligned` only; devices with only 4 storage bindings per stage go without).
@@ -33,17 +34,6 @@ fn store4(k: u32, o: u32, v: vec4<f32>) {
         }
     }
 }
-
-// Positions pos .. pos + 4 of the line at `base`. `aligned`: the line is contiguous (stride 1)
-// and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a load is a loop over the
-// invocations: one loop instead of four).
-fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
-    if (aligned) {
-        return src4[(base + u32(pos)) / 4u];
-    }
-    return vec4(load(base, pos, mapped), load(base, pos + 1, mapped), load(base, pos + 2, mapped), load(base, pos + 3, mapped));
-}
-
 // Stores the sums of a run from vec4 `o` of output `k` on (`aligned` runs only).
 fn store_quads(k: u32, o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
     store4(k, o, a0);
@@ -54,13 +44,4 @@ fn store_quads(k: u32, o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: 
     store4(k, o + 5u, a5);
     store4(k, o + 6u, a6);
     store4(k, o + 7u, a7);
-}
-
-// `interior` for contiguous lines (the last axis) whose windows start 16-byte aligned: the line
-// length and the radius are multiples of 4.
-@compute @workgroup_size(WORKGROUP)
-fn interior_aligned(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let t = item(gid, groups, p.interior_invocations);
-    let r = t % p.interior_runs;
-    run((t / p.interior_runs) * p.outer_stride, i32(p.interior_start + r * RUN), false, true);
 }

@@ -1,0 +1,486 @@
+//! The pass families behind one interface: [`Kernels`] holds a device's pipelines and the family
+//! its passes run in, chosen once; [`Encoder`] turns a [`Plan`] (or a widening, or plain copies)
+//! into dispatches.
+
+mod params;
+mod pipelines;
+pub(crate) mod shaders;
+
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::layout::Layout;
+use crate::options::AxisKernel;
+use crate::plan::{Plan, Step};
+pub(crate) use params::{CombineParams, PassParams, WidenParams};
+use params::{FULL_MODULE_BINDINGS, GPU_WORKGROUP, MAX_KERNELS, WORKGROUP, fusable, workgroups};
+use pipelines::{Key, PassEntry, Pipelines};
+
+/// How many passes (dispatches of a pass, fused or not) a `GpuBlur` has encoded in each family
+/// since it was made: the GPU family falls back to the CPU family's passes where its own do not
+/// apply, and this says which ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassesRun {
+    /// Passes of the CPU family (`shaders/blur_axis.wgsl`).
+    pub cpu_family: u64,
+    /// Passes of the GPU family (`shaders/blur_axis_gpu.wgsl`).
+    pub gpu_family: u64,
+}
+
+/// Which shaders run the passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PassFamily {
+    /// Register-window runs, interior and border apart, no divergence: tuned for CPU adapters
+    /// (llvmpipe), whose workgroups run as one SIMD program.
+    Cpu,
+    /// Coalesced vec4 passes (`shaders/blur_axis_gpu.wgsl`) for discrete GPUs: neighbouring
+    /// invocations on neighbouring addresses. Passes it does not take (rows not a multiple of
+    /// 4 voxels) run in the CPU family.
+    Gpu,
+}
+
+/// A device's pipelines, and the family its passes run in.
+#[derive(Debug)]
+pub(crate) struct Kernels {
+    pipelines: Pipelines,
+    /// The family the passes run in.
+    pub family: PassFamily,
+    /// Passes encoded so far in each family (index `PassFamily as usize`).
+    passes_encoded: [AtomicU64; 2],
+}
+
+impl Kernels {
+    /// The kernels of `device` in `family` (the CPU family where the device lacks the storage
+    /// bindings of the vec4 views the GPU family needs), the plain passes of one kernel built at
+    /// once: a first call does not pay for them. Everything else is built on first use.
+    pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
+        // The vec4 views of the volume (bindings 4 and 5) and the fused passes' outputs (6 and
+        // 7) need 7 storage buffers per stage; a device with fewer (WebGPU's downlevel limits
+        // have 4) runs without them.
+        let vec4_views =
+            device.limits().max_storage_buffers_per_shader_stage >= FULL_MODULE_BINDINGS;
+        let family = if vec4_views { family } else { PassFamily::Cpu };
+        let kernels = Kernels {
+            pipelines: Pipelines::new(device, vec4_views),
+            family,
+            passes_encoded: [AtomicU64::new(0), AtomicU64::new(0)],
+        };
+        let mut plain = vec![PassEntry::Interior, PassEntry::InteriorLong];
+        plain.extend((0..=params::MODE_ANY).map(PassEntry::Border));
+        if vec4_views {
+            plain.push(PassEntry::InteriorAligned);
+        }
+        if family == PassFamily::Gpu {
+            plain.extend([PassEntry::Rows4, PassEntry::Cols4]);
+        }
+        for entry in plain {
+            kernels.pass(entry, false, 1);
+        }
+        kernels
+    }
+
+    /// Passes encoded so far in each family.
+    pub(crate) fn passes_run(&self) -> PassesRun {
+        let [cpu, gpu] = &self.passes_encoded;
+        PassesRun {
+            cpu_family: cpu.load(Ordering::Relaxed),
+            gpu_family: gpu.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether passes along one axis from one input can be fused (the vec4 views' variant).
+    fn fuses(&self) -> bool {
+        self.pipelines.vec4_views
+    }
+
+    /// The pipeline of pass entry point `entry` of `kernels` kernels (1 to `MAX_KERNELS`),
+    /// truncating toward zero or not.
+    fn pass(&self, entry: PassEntry, truncate: bool, kernels: usize) -> wgpu::ComputePipeline {
+        self.pipelines.get(Key::Pass {
+            entry,
+            truncate,
+            kernels: kernels.clamp(1, MAX_KERNELS) as u8,
+        })
+    }
+}
+
+/// One dispatch step of encoded GPU work, with the buffers it reads and writes.
+enum Work<'a> {
+    /// A blur pass, in the GPU family when `gpu`; a fused one writes the sums of its second
+    /// and third kernels to `extra`.
+    Pass {
+        params: PassParams,
+        gpu: bool,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+        extra: Vec<&'a wgpu::Buffer>,
+    },
+    /// A plain copy, one voxel per invocation, or four (`vec4`).
+    Copy {
+        vec4: bool,
+        src: &'a wgpu::Buffer,
+        dst: &'a wgpu::Buffer,
+    },
+    /// The sum of the terms, or their norm.
+    Combine {
+        inputs: Vec<&'a wgpu::Buffer>,
+        norm: bool,
+        dst: &'a wgpu::Buffer,
+    },
+}
+
+/// What encoding GPU work needs: the device, its queue (small parameter buffers are written
+/// through it) and the pipelines.
+#[derive(Clone, Copy)]
+pub(crate) struct Encoder<'a> {
+    pub device: &'a wgpu::Device,
+    pub queue: &'a wgpu::Queue,
+    pub kernels: &'a Kernels,
+    /// Where parameter and weight buffers come from (pooled).
+    pub transfers: &'a super::transfer::Transfers,
+}
+
+impl Encoder<'_> {
+    /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
+    /// `buffers[i]`. Returns the parameter buffers it used, to give back once submitted.
+    pub(crate) fn plan(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &Plan,
+        buffers: &[wgpu::Buffer],
+        layout: Layout,
+    ) -> Vec<wgpu::Buffer> {
+        // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
+        // as vec4s.
+        let mut weights: Vec<f32> = Vec::new();
+        let mut offsets = Vec::with_capacity(plan.kernels.len());
+        for k in &plan.kernels {
+            offsets.push(weights.len());
+            weights.extend(crate::kernel::f32_weights(&k.weights));
+            weights.resize(weights.len().next_multiple_of(4), 0.0);
+        }
+        let max = if self.kernels.fuses() { MAX_KERNELS } else { 1 };
+        let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
+        let mut rest = &plan.steps[..];
+        while let Some(step) = rest.first() {
+            let taken = match step {
+                Step::Pass { axis, src, dst, .. } => {
+                    let group = fusable(plan, rest, max);
+                    let kernels: Vec<(&AxisKernel, usize)> = group
+                        .iter()
+                        .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
+                        .collect();
+                    let gpu = match self.kernels.family {
+                        PassFamily::Gpu => PassParams::fused_gpu(layout, *axis, &kernels),
+                        PassFamily::Cpu => None,
+                    };
+                    let ran = if gpu.is_some() {
+                        PassFamily::Gpu
+                    } else {
+                        PassFamily::Cpu
+                    };
+                    self.kernels.passes_encoded[ran as usize].fetch_add(1, Ordering::Relaxed);
+                    work.push(Work::Pass {
+                        gpu: gpu.is_some(),
+                        params: gpu.unwrap_or_else(|| PassParams::fused(layout, *axis, &kernels)),
+                        src: &buffers[*src],
+                        dst: &buffers[*dst],
+                        extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
+                    });
+                    group.len()
+                }
+                Step::Combine { inputs, norm, dst } => {
+                    work.push(Work::Combine {
+                        inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
+                        norm: *norm,
+                        dst: &buffers[*dst],
+                    });
+                    1
+                }
+            };
+            rest = &rest[taken..];
+        }
+        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass)
+    }
+
+    /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
+    /// Returns the parameter buffer it used, to give back once submitted.
+    pub(crate) fn widen(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        packed: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        count: usize,
+        (bits, signed): (u32, bool),
+    ) -> wgpu::Buffer {
+        let Encoder {
+            device,
+            queue,
+            kernels,
+            transfers,
+        } = *self;
+        let params = WidenParams {
+            count: count as u32,
+            bits,
+            signed: u32::from(signed),
+            pad: 0,
+        };
+        let params_buffer = transfers.params(queue, bytemuck::bytes_of(&params));
+        let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("blur3d.widen_bind_group"),
+            layout: &kernels.pipelines.widen_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: binding(&params_buffer, 0, size_of::<WidenParams>() as u64),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: binding(packed, 0, packed_bytes),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: binding(dst, 0, count as u64 * 4),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("blur3d.widen"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&kernels.pipelines.get(Key::Widen));
+        pass.set_bind_group(0, &bind_group, &[]);
+        let (x, y) = workgroups(
+            count as u32,
+            WORKGROUP,
+            device.limits().max_compute_workgroups_per_dimension,
+        );
+        pass.dispatch_workgroups(x, y, 1);
+        drop(pass);
+        params_buffer
+    }
+
+    /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
+    /// passes. Returns whether the result ended in `b`, and the parameter buffers it used, to
+    /// give back once submitted.
+    pub(crate) fn copies(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        [a, b]: [&wgpu::Buffer; 2],
+        layout: Layout,
+        count: usize,
+        vec4: bool,
+    ) -> (bool, Vec<wgpu::Buffer>) {
+        let work: Vec<Work<'_>> = (0..count)
+            .map(|i| {
+                let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                Work::Copy { vec4, src, dst }
+            })
+            .collect();
+        let params = self.dispatch(encoder, layout, &[0.0; 4], &work, false);
+        (count % 2 == 1, params)
+    }
+
+    fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        layout: Layout,
+        weights: &[f32],
+        work: &[Work<'_>],
+        truncate: bool,
+    ) -> Vec<wgpu::Buffer> {
+        let Encoder {
+            device,
+            queue,
+            kernels,
+            transfers,
+        } = *self;
+        let limits = device.limits();
+        let voxels = layout.len();
+        let bytes = layout.bytes();
+        let quads = bytes.next_multiple_of(16);
+        let weights_buffer = transfers.params(queue, bytemuck::cast_slice(weights));
+        // Each step's params in its own slot of one uniform buffer.
+        let slot = (size_of::<PassParams>() as u64)
+            .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
+        let mut uniform_bytes = vec![0u8; (slot * work.len() as u64) as usize];
+        for (i, step) in work.iter().enumerate() {
+            let at = i * slot as usize;
+            let combine;
+            let params: &[u8] = match step {
+                Work::Pass { params, .. } => bytemuck::bytes_of(params),
+                Work::Combine { inputs, .. } => {
+                    combine = CombineParams {
+                        quads: (quads / 16) as u32,
+                        inputs: inputs.len() as u32,
+                        pad1: 0,
+                        pad2: 0,
+                    };
+                    bytemuck::bytes_of(&combine)
+                }
+                Work::Copy { .. } => &[],
+            };
+            uniform_bytes[at..at + params.len()].copy_from_slice(params);
+        }
+        let params_buffer = transfers.params(queue, &uniform_bytes);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("blur3d.passes"),
+            timestamp_writes: None,
+        });
+        for (i, step) in work.iter().enumerate() {
+            let params = |size: usize| binding(&params_buffer, i as u64 * slot, size as u64);
+            let (bind_group, dispatches) = match step {
+                Work::Pass {
+                    params: p,
+                    gpu,
+                    src,
+                    dst,
+                    extra,
+                } => {
+                    let count = 1 + extra.len();
+                    let entry = |e| kernels.pass(e, truncate, count);
+                    (
+                        self.pass_bind_group(
+                            params(size_of::<PassParams>()),
+                            &weights_buffer,
+                            src,
+                            [
+                                dst,
+                                extra.first().unwrap_or(dst),
+                                extra.get(1).unwrap_or(dst),
+                            ],
+                            bytes,
+                        ),
+                        if *gpu && kernels.family == PassFamily::Gpu {
+                            let e = if p.stride == 1 {
+                                PassEntry::Rows4
+                            } else {
+                                PassEntry::Cols4
+                            };
+                            vec![(entry(e), p.gpu_invocations, GPU_WORKGROUP)]
+                        } else {
+                            let interior = PassEntry::interior(p, count, kernels.fuses());
+                            vec![
+                                (entry(interior), p.interior_invocations, WORKGROUP),
+                                (entry(PassEntry::border(p)), p.border_invocations, WORKGROUP),
+                            ]
+                        },
+                    )
+                }
+                Work::Copy { vec4, src, dst } => (
+                    self.pass_bind_group(
+                        params(size_of::<PassParams>()),
+                        &weights_buffer,
+                        src,
+                        [dst; 3],
+                        bytes,
+                    ),
+                    if *vec4 && kernels.fuses() && voxels.is_multiple_of(4) {
+                        let copy4 = kernels.pipelines.get(Key::Copy { vec4: true });
+                        vec![(copy4, (voxels / 4) as u32, WORKGROUP)]
+                    } else {
+                        let copy = kernels.pipelines.get(Key::Copy { vec4: false });
+                        vec![(copy, voxels as u32, WORKGROUP)]
+                    },
+                ),
+                Work::Combine { inputs, norm, dst } => {
+                    let term = |j: usize| binding(inputs.get(j).unwrap_or(&inputs[0]), 0, quads);
+                    let entries = [
+                        params(size_of::<CombineParams>()),
+                        term(0),
+                        term(1),
+                        term(2),
+                        binding(dst, 0, quads),
+                    ];
+                    (
+                        bind_group(
+                            device,
+                            &kernels.pipelines.combine_layout,
+                            "blur3d.combine_bind_group",
+                            entries,
+                        ),
+                        vec![(
+                            kernels.pipelines.get(Key::Combine { norm: *norm }),
+                            (quads / 16) as u32,
+                            WORKGROUP,
+                        )],
+                    )
+                }
+            };
+            pass.set_bind_group(0, &bind_group, &[]);
+            for (entry, invocations, size) in dispatches {
+                if invocations > 0 {
+                    let (x, y) = workgroups(
+                        invocations,
+                        size,
+                        limits.max_compute_workgroups_per_dimension,
+                    );
+                    pass.set_pipeline(&entry);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            }
+        }
+        drop(pass);
+        vec![weights_buffer, params_buffer]
+    }
+
+    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`): the outputs
+    /// of a fused pass's kernels, the first one again in place of kernels it does not have.
+    fn pass_bind_group(
+        &self,
+        params: wgpu::BindingResource<'_>,
+        weights: &wgpu::Buffer,
+        src: &wgpu::Buffer,
+        [dst, dst_b, dst_c]: [&wgpu::Buffer; 3],
+        bytes: u64,
+    ) -> wgpu::BindGroup {
+        let quads = bytes.next_multiple_of(16);
+        let entries = [
+            params,
+            weights.as_entire_binding(),
+            binding(src, 0, bytes),
+            binding(dst, 0, bytes),
+            binding(src, 0, quads),
+            binding(dst, 0, quads),
+            binding(dst_b, 0, quads),
+            binding(dst_c, 0, quads),
+        ];
+        let views = if self.kernels.fuses() { 8 } else { 4 };
+        bind_group(
+            self.device,
+            &self.kernels.pipelines.pass_layout,
+            "blur3d.pass_bind_group",
+            entries.into_iter().take(views),
+        )
+    }
+}
+
+/// A binding of `size` bytes of `buffer` from `offset`.
+fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer,
+        offset,
+        size: NonZeroU64::new(size),
+    })
+}
+
+/// A bind group of `resources` at bindings 0, 1, 2, ...
+fn bind_group<'a>(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    resources: impl IntoIterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .into_iter()
+        .zip(0..)
+        .map(|(resource, binding)| wgpu::BindGroupEntry { binding, resource })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}

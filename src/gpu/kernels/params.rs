@@ -1,0 +1,438 @@
+//! The parameters of the shaders (Rust mirrors of their WGSL structs) and how a pass along
+//! one axis is cut into runs and dispatched: device-free arithmetic, tested without a GPU.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::Mode;
+use crate::gpu::layout::Layout;
+use crate::options::AxisKernel;
+use crate::plan::{Plan, Slot, Step};
+
+/// Mirror of the WGSL `Widen` struct of `shaders/widen.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub(crate) struct WidenParams {
+    /// Voxels to convert.
+    pub count: u32,
+    /// Bits per voxel: 8 or 16.
+    pub bits: u32,
+    /// 1 when the voxels are signed.
+    pub signed: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad: u32,
+}
+
+/// Outputs computed by one invocation (the shader's `RUN`).
+pub(crate) const RUN: u32 = 32;
+/// Outputs of one `interior_long` invocation (the shader's `RUN_LONG`).
+pub(crate) const RUN_LONG: u32 = 64;
+/// Radius from which passes off the last axis take interior runs of `RUN_LONG`: they load 2
+/// inputs per output instead of 3 at radius 32, and spill more; on lavapipe that pays for long
+/// kernels only.
+pub(super) const LONG_RADIUS: usize = 16;
+/// Invocations per workgroup (the shader's `WORKGROUP`) of the CPU family, the copies and the
+/// conversions: what llvmpipe runs as one SIMD program best.
+pub(crate) const WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the GPU family's entry points.
+pub(crate) const GPU_WORKGROUP: u32 = 128;
+/// Outputs along the axis per `cols4` invocation (the shader's `RUN_GPU`).
+pub(crate) const RUN_GPU: u32 = 8;
+/// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
+/// length.
+pub(super) const MODE_ANY: u32 = 5;
+/// Kernels a fused pass applies at most (the shader's `KERNELS`: outputs `dst`, `dst_b`,
+/// `dst_c`).
+pub(crate) const MAX_KERNELS: usize = 3;
+/// Storage bindings per stage the full pass module needs: weights, the volume and its vec4
+/// view, the output and its vec4 view, two more outputs of fused passes.
+pub(super) const FULL_MODULE_BINDINGS: u32 = 7;
+
+/// Mirror of the WGSL `Combine` struct of `shaders/combine.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub(crate) struct CombineParams {
+    /// vec4s to write.
+    pub quads: u32,
+    /// Terms to combine: 1, 2 or 3.
+    pub inputs: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad1: u32,
+    /// Padding.
+    pub pad2: u32,
+}
+
+/// Mirror of the WGSL `Params` struct of `shaders/blur_axis.wgsl`: one pass along one axis.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub(crate) struct PassParams {
+    /// Voxels along the axis.
+    pub len: u32,
+    /// Distance in elements between neighbours along the axis.
+    pub stride: u32,
+    /// Kernel radius.
+    pub radius: u32,
+    /// Mode code (0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant).
+    pub mode: u32,
+    /// Index of the pass's first weight in the weights buffer.
+    pub weight_offset: u32,
+    /// Value outside the axis in constant mode.
+    pub cval: f32,
+    /// Runs per line whose taps all lie inside the axis, starting at `interior_start`.
+    pub interior_runs: u32,
+    /// Border runs per line starting at 0.
+    pub left_runs: u32,
+    /// Border runs per line ending at `len`.
+    pub right_runs: u32,
+    /// Invocations of the interior entry point: lines times `interior_runs`.
+    pub interior_invocations: u32,
+    /// Invocations of the border entry point: lines times `left_runs + right_runs`.
+    pub border_invocations: u32,
+    /// First output of the first interior run: where the left border runs end.
+    pub interior_start: u32,
+    /// Distance in elements from one group of `stride` lines to the next: `len * stride`, or
+    /// more along axis 1 when planes have a spare row.
+    pub outer_stride: u32,
+    /// Outputs per interior run: `RUN`, or `RUN_LONG` (then the `interior_long` entry point).
+    pub interior_run: u32,
+    /// GPU family: vec4s per row (`rows4`), or column quads per group of lines (`cols4`).
+    pub quads: u32,
+    /// `cols4`: runs of `RUN_GPU` outputs per line.
+    pub runs: u32,
+    /// GPU family: invocations of its entry point.
+    pub gpu_invocations: u32,
+    /// Fused passes: index of the second kernel's first weight.
+    pub weight_offset_b: u32,
+    /// Fused passes: index of the third kernel's first weight.
+    pub weight_offset_c: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad: u32,
+}
+
+impl PassParams {
+    /// The pass along `axis` of a volume in `layout` with `kernel`, whose weights start at
+    /// `weight_offset`. The caller has checked that the buffer's element count fits a `u32`.
+    pub(crate) fn along(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Self {
+        Self::runs_along(layout, axis, kernel, weight_offset, true)
+    }
+
+    /// The pass along `axis` with `kernels` (1 to `MAX_KERNELS` of one radius and mode, each
+    /// with the index of its first weight): one read of the input, an output per kernel.
+    /// Interior runs of fused passes are `RUN` long whatever the radius: `interior_long` takes
+    /// one kernel.
+    pub(crate) fn fused(layout: Layout, axis: usize, kernels: &[(&AxisKernel, usize)]) -> Self {
+        let (first, offset) = kernels[0];
+        let mut p = Self::runs_along(layout, axis, first, offset, kernels.len() == 1);
+        p.set_fused(kernels);
+        p
+    }
+
+    /// `fused` in the GPU family, when its entry points take the pass (`along_gpu`).
+    pub(crate) fn fused_gpu(
+        layout: Layout,
+        axis: usize,
+        kernels: &[(&AxisKernel, usize)],
+    ) -> Option<Self> {
+        let (first, offset) = kernels[0];
+        let mut p = Self::along_gpu(layout, axis, first, offset)?;
+        p.set_fused(kernels);
+        Some(p)
+    }
+
+    /// The weights of the second and third of `kernels`.
+    fn set_fused(&mut self, kernels: &[(&AxisKernel, usize)]) {
+        let offset = |i: usize| kernels.get(i).map_or(0, |&(_, o)| o as u32);
+        self.weight_offset_b = offset(1);
+        self.weight_offset_c = offset(2);
+    }
+
+    /// `along`, with interior runs of `RUN_LONG` for long kernels off the last axis when
+    /// `long_runs`.
+    fn runs_along(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+        long_runs: bool,
+    ) -> Self {
+        // Lines run through the buffer as through a volume of its shape, spare rows included
+        // (their lines are blurred too, and never read into the volume's); only along axis 1
+        // does a line stop before the spare row.
+        let buffer = layout.buffer_shape();
+        let (n, r, run) = (layout.shape[axis], kernel.radius, RUN as usize);
+        let stride: usize = buffer[axis + 1..].iter().product();
+        let outer_stride: usize = buffer[axis..].iter().product();
+        let lines = layout.len() / buffer[axis];
+        // Left border runs tile [0, start) with start >= r, interior runs go on from there as
+        // far as their taps stay inside the axis, and right border runs end at n. When n is a
+        // multiple of RUN, that is n / RUN runs, none overlapping. Long kernels off the last
+        // axis take interior runs of RUN_LONG where at least one fits.
+        let start = r.div_ceil(run) * run;
+        let fit = |interior_run: usize| n.saturating_sub(start + r) / interior_run;
+        let long = long_runs && stride > 1 && r >= LONG_RADIUS && fit(RUN_LONG as usize) > 0;
+        let interior_run = if long { RUN_LONG as usize } else { run };
+        let interior_runs = fit(interior_run);
+        let (left_runs, right_runs) = if interior_runs == 0 {
+            (n.div_ceil(run), 0)
+        } else {
+            let rest = n - start - interior_runs * interior_run;
+            (start / run, rest.div_ceil(run))
+        };
+        let (mode, cval) = match kernel.mode {
+            Mode::Reflect => (0, 0.0),
+            Mode::Mirror => (1, 0.0),
+            Mode::Nearest => (2, 0.0),
+            Mode::Wrap => (3, 0.0),
+            Mode::Constant(v) => (4, v),
+        };
+        PassParams {
+            len: n as u32,
+            stride: stride as u32,
+            radius: r as u32,
+            mode,
+            weight_offset: weight_offset as u32,
+            cval,
+            interior_runs: interior_runs as u32,
+            left_runs: left_runs as u32,
+            right_runs: right_runs as u32,
+            interior_invocations: (lines * interior_runs) as u32,
+            border_invocations: (lines * (left_runs + right_runs)) as u32,
+            interior_start: start as u32,
+            outer_stride: outer_stride as u32,
+            interior_run: interior_run as u32,
+            quads: 0,
+            runs: 0,
+            gpu_invocations: 0,
+            weight_offset_b: 0,
+            weight_offset_c: 0,
+            pad: 0,
+        }
+    }
+
+    /// The pass along `axis` in the GPU family, when its entry points take it: rows of a
+    /// multiple of 4 voxels (`rows4` along the last axis, `cols4` along the others, whose
+    /// column quads then start 16-byte aligned).
+    pub(crate) fn along_gpu(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Option<Self> {
+        if !layout.shape[2].is_multiple_of(4) {
+            return None;
+        }
+        let mut p = Self::along(layout, axis, kernel, weight_offset);
+        let elements = layout.len();
+        let (n, stride) = (p.len as usize, p.stride as usize);
+        let (quads, runs, invocations) = if axis == 2 {
+            let quads = n / 4;
+            (quads, 0, elements / n * quads)
+        } else {
+            let (quads, runs) = (stride / 4, n.div_ceil(RUN_GPU as usize));
+            let groups = elements / p.outer_stride as usize;
+            (quads, runs, groups * runs * quads)
+        };
+        p.quads = quads as u32;
+        p.runs = runs as u32;
+        p.gpu_invocations = u32::try_from(invocations).ok()?;
+        Some(p)
+    }
+}
+
+/// Workgroups of `size` to dispatch for `invocations`, as (x, y): y > 1 only when x alone
+/// would pass `max_per_dim`.
+pub(crate) fn workgroups(invocations: u32, size: u32, max_per_dim: u32) -> (u32, u32) {
+    let groups = invocations.div_ceil(size);
+    if groups <= max_per_dim {
+        (groups, 1)
+    } else {
+        (max_per_dim, groups.div_ceil(max_per_dim))
+    }
+}
+
+/// The passes at the head of `steps` that one fused pass computes: `steps[0]` (a pass), and
+/// after it at most `max - 1` passes along the same axis from the same input with kernels of the
+/// same radius and mode (siblings in the plan's tree, which puts them one after another). As
+/// (kernel, output slot) each.
+pub(super) fn fusable(plan: &Plan, steps: &[Step], max: usize) -> Vec<(usize, Slot)> {
+    let mut group = Vec::with_capacity(max);
+    let mut first = None;
+    for step in steps.iter().take(max.max(1)) {
+        let Step::Pass {
+            axis,
+            kernel,
+            src,
+            dst,
+        } = step
+        else {
+            break;
+        };
+        let k = &plan.kernels[*kernel];
+        let key = (*axis, *src, k.radius, k.mode);
+        if *first.get_or_insert(key) != key {
+            break;
+        }
+        group.push((*kernel, *dst));
+    }
+    group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the u32 constant `name` of either pass family's shader.
+    fn shader_const(name: &str) -> u32 {
+        use super::super::shaders::{BLUR_AXIS, BLUR_AXIS_GPU, VEC4_VIEWS, compose};
+        let source = if name == "RUN_GPU" {
+            BLUR_AXIS_GPU
+        } else {
+            BLUR_AXIS
+        };
+        let module =
+            naga::front::wgsl::parse_str(&compose(source, &[VEC4_VIEWS])).expect("shader parses");
+        let (_, c) = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("const {name}"));
+        match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("const {name} is {e:?}"),
+        }
+    }
+
+    #[test]
+    fn constants_match_the_shader() {
+        assert_eq!(shader_const("RUN"), RUN);
+        assert_eq!(shader_const("RUN_LONG"), RUN_LONG);
+        assert_eq!(shader_const("RUN_GPU"), RUN_GPU);
+        assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
+        // The border pipelines are indexed by the params' mode numbers.
+        let modes = [
+            (Mode::Reflect, "MODE_REFLECT"),
+            (Mode::Mirror, "MODE_MIRROR"),
+            (Mode::Nearest, "MODE_NEAREST"),
+            (Mode::Wrap, "MODE_WRAP"),
+            (Mode::Constant(0.0), "MODE_CONSTANT"),
+        ];
+        for (mode, name) in modes {
+            let k = AxisKernel { mode, ..kernel(1) };
+            let p = PassParams::along(Layout::for_shape([1, 1, 8]), 2, &k, 0);
+            assert_eq!(p.mode, shader_const(name), "{name}");
+        }
+    }
+
+    /// The sizes of the fused passes `Encoder::plan` makes of `plan`'s passes.
+    fn fused_sizes(plan: &Plan, max: usize) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let mut rest = &plan.steps[..];
+        while let Some(step) = rest.first() {
+            let n = match step {
+                Step::Pass { .. } => fusable(plan, rest, max).len(),
+                Step::Combine { .. } => 1,
+            };
+            if matches!(step, Step::Pass { .. }) {
+                sizes.push(n);
+            }
+            rest = &rest[n..];
+        }
+        sizes
+    }
+
+    #[test]
+    fn passes_from_one_input_along_one_axis_are_fused() {
+        use crate::{BlurOptions, Filter};
+        let plan = |filter, opts: &BlurOptions| Plan::new(opts, filter, [8, 8, 8], false).unwrap();
+        let opts = BlurOptions::new(1.5);
+        // The Hessian: orders 2, 1, 0 along axis 0 from the input (one pass), then along axis 1
+        // 3 + 2 + 1 kernels from those three (three passes), then 6 passes along axis 2.
+        let h = plan(Filter::Hessian, &opts);
+        assert_eq!(fused_sizes(&h, MAX_KERNELS), [3, 1, 1, 2, 1, 1, 3, 1, 1, 1]);
+        assert_eq!(fused_sizes(&h, 1), [1; 15]);
+        assert_eq!(fused_sizes(&h, 2).len(), 12);
+        // 8 passes in 6 reads for the other filters of the family.
+        for filter in [Filter::GradientMagnitude, Filter::Gradient, Filter::Laplace] {
+            let sizes = fused_sizes(&plan(filter, &opts), MAX_KERNELS);
+            assert_eq!(sizes.iter().sum::<usize>(), 8, "{filter:?}");
+            assert_eq!(sizes.len(), 6, "{filter:?}");
+        }
+        // Radii per axis: the kernels along one axis still share theirs.
+        let radii = BlurOptions::new(1.5).radius([2, 3, 4]);
+        assert_eq!(
+            fused_sizes(&plan(Filter::Hessian, &radii), MAX_KERNELS).len(),
+            10
+        );
+        // Kernels of other modes along the same axis are separate passes: the Laplacian's
+        // terms take the mode of their own axis (then they share no pass either).
+        let modes = opts
+            .clone()
+            .modes([Mode::Reflect, Mode::Wrap, Mode::Nearest]);
+        assert_eq!(
+            fused_sizes(&plan(Filter::Laplace, &modes), MAX_KERNELS),
+            [1; 9]
+        );
+        // A chain of passes (the blur) has nothing to fuse.
+        assert_eq!(
+            fused_sizes(&plan(Filter::Gaussian, &opts), MAX_KERNELS),
+            [1, 1, 1]
+        );
+    }
+
+    fn kernel(radius: usize) -> AxisKernel {
+        AxisKernel {
+            weights: vec![0.0; 2 * radius + 1],
+            radius,
+            mode: Mode::Reflect,
+        }
+    }
+
+    /// Every output of a line is written by some run, interior runs (of either length) never
+    /// read outside, and lines that are a whole number of runs compute no output twice.
+    #[test]
+    fn runs_cover_every_line() {
+        let run = RUN as usize;
+        let mut long = false;
+        for n in 1..200 {
+            for r in 1..40 {
+                for (shape, axis) in [([1, 1, n], 2), ([n, 3, 4], 0), ([2, n, 1024], 1)] {
+                    let p = PassParams::along(Layout::for_shape(shape), axis, &kernel(r), 0);
+                    let mut covered = vec![false; n];
+                    for i in 0..p.interior_runs as usize {
+                        let start = p.interior_start as usize + i * p.interior_run as usize;
+                        assert!(start >= r, "n {n} r {r}: interior run {i} reads before 0");
+                        assert!(
+                            start + p.interior_run as usize + r <= n,
+                            "n {n} r {r}: interior run {i} reads outside"
+                        );
+                        covered[start..start + p.interior_run as usize]
+                            .iter_mut()
+                            .for_each(|c| *c = true);
+                    }
+                    for j in 0..(p.left_runs + p.right_runs) as usize {
+                        let start = if j < p.left_runs as usize {
+                            (j * run).min(n.saturating_sub(run))
+                        } else {
+                            n - (j - p.left_runs as usize + 1) * run
+                        };
+                        covered[start..(start + run).min(n)]
+                            .iter_mut()
+                            .for_each(|c| *c = true);
+                    }
+                    assert!(covered.iter().all(|&c| c), "n {n} r {r}: {p:?}");
+                    let outputs = (p.left_runs + p.right_runs) as usize * run
+                        + p.interior_runs as usize * p.interior_run as usize;
+                    if n % run == 0 && p.interior_runs > 0 {
+                        assert_eq!(outputs, n, "n {n} r {r}: no output twice");
+                    }
+                    long |= p.interior_run == RUN_LONG;
+                }
+            }
+        }
+        assert!(long, "some lines take long interior runs");
+    }
+}

@@ -1,0 +1,284 @@
+//! The compute pipelines of one device: bind group layouts, shader modules composed for the
+//! device's variant, and a cache of pipelines keyed by what makes one (entry point and override
+//! constants), each built on first use.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::{Mutex, OnceLock};
+
+use super::params::{
+    CombineParams, GPU_WORKGROUP, MODE_ANY, PassParams, RUN_LONG, WORKGROUP, WidenParams,
+};
+use super::shaders::{self, VEC4_VIEWS};
+
+/// An entry point of a pass family's module; with `TRUNCATE` and `KERNELS`, what one pass
+/// pipeline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum PassEntry {
+    /// Interior runs of `RUN` outputs.
+    Interior,
+    /// Interior runs of `RUN_LONG` outputs (passes of one kernel).
+    InteriorLong,
+    /// Interior runs of contiguous lines whose windows start 16-byte aligned, through the vec4
+    /// views (with the vec4 views only).
+    InteriorAligned,
+    /// Border runs: of kernels shorter than their axis in one mode (`PassParams::mode` 0..=4),
+    /// or (`MODE_ANY`) of kernels of any length.
+    Border(u32),
+    /// The GPU family along the contiguous axis.
+    Rows4,
+    /// The GPU family along the other axes.
+    Cols4,
+}
+
+impl PassEntry {
+    /// The entry point's name, whether it is the GPU family's, and the override constant it
+    /// takes beyond `TRUNCATE` and `KERNELS`.
+    fn spec(self) -> (&'static str, bool, Option<(&'static str, f64)>) {
+        let gpu = Some(("WORKGROUP", f64::from(GPU_WORKGROUP)));
+        match self {
+            PassEntry::Interior => ("interior", false, None),
+            PassEntry::InteriorLong => ("interior_long", false, None),
+            PassEntry::InteriorAligned => ("interior_aligned", false, None),
+            PassEntry::Border(mode) => ("border", false, Some(("MODE", f64::from(mode)))),
+            PassEntry::Rows4 => ("rows4", true, gpu),
+            PassEntry::Cols4 => ("cols4", true, gpu),
+        }
+    }
+
+    /// The interior entry for pass `p` of `kernels` kernels: runs of `RUN_LONG` when the params
+    /// chose them; else vec4 loads (`vec4_views`) when its lines are contiguous (the last axis)
+    /// and every window starts at a multiple of 4 voxels (line length, run starts and radius
+    /// multiples of 4; storage buffer sizes keep the vec4 view in bounds).
+    pub(crate) fn interior(p: &PassParams, kernels: usize, vec4_views: bool) -> Self {
+        if kernels == 1 && p.interior_run == RUN_LONG {
+            return PassEntry::InteriorLong;
+        }
+        let aligned = p.stride == 1
+            && p.outer_stride.is_multiple_of(4)
+            && p.radius.is_multiple_of(4)
+            && p.interior_start.is_multiple_of(4);
+        if aligned && vec4_views {
+            PassEntry::InteriorAligned
+        } else {
+            PassEntry::Interior
+        }
+    }
+
+    /// The border entry for pass `p`: the one of its mode when the kernel is shorter than the
+    /// axis (every tap then lies within one reflection or period), the general one otherwise.
+    pub(crate) fn border(p: &PassParams) -> Self {
+        if p.radius < p.len {
+            PassEntry::Border(p.mode.min(MODE_ANY))
+        } else {
+            PassEntry::Border(MODE_ANY)
+        }
+    }
+}
+
+/// What one pipeline is: the cache's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    /// A pass of `kernels` kernels (1 to `MAX_KERNELS`), its outputs truncated toward zero or
+    /// not (scipy's passes into an integer output).
+    Pass {
+        entry: PassEntry,
+        truncate: bool,
+        kernels: u8,
+    },
+    /// The plain copy, one voxel per invocation or four.
+    Copy { vec4: bool },
+    /// The conversion of packed integers to f32.
+    Widen,
+    /// The combination of terms: their sum, or their norm.
+    Combine { norm: bool },
+}
+
+/// The bind group layouts of one device, its shader modules (each made on first use) and its
+/// pipelines (each built on first use).
+#[derive(Debug)]
+pub(crate) struct Pipelines {
+    device: wgpu::Device,
+    /// Whether the device has the storage bindings for the vec4 views and the fused passes'
+    /// extra outputs (`FULL_MODULE_BINDINGS`): the variant its modules are composed for.
+    pub vec4_views: bool,
+    /// Passes and copies: params, weights, the volume, the output, and with the vec4 views the
+    /// volume's and the output's vec4 views and two more outputs.
+    pub pass_layout: wgpu::BindGroupLayout,
+    pub widen_layout: wgpu::BindGroupLayout,
+    pub combine_layout: wgpu::BindGroupLayout,
+    pass_pipeline_layout: wgpu::PipelineLayout,
+    widen_pipeline_layout: wgpu::PipelineLayout,
+    combine_pipeline_layout: wgpu::PipelineLayout,
+    /// The CPU family's, the GPU family's, the copy's, the widening's and the combination's
+    /// modules.
+    modules: [OnceLock<wgpu::ShaderModule>; 5],
+    built: Mutex<HashMap<Key, wgpu::ComputePipeline>>,
+}
+
+fn uniform_entry(binding: u32, size: usize) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: NonZeroU64::new(size as u64),
+        },
+        count: None,
+    }
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            // Shaders read these as f32 or vec4: the bound size is checked per dispatch.
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn bind_group_layout(
+    device: &wgpu::Device,
+    label: &str,
+    entries: &[wgpu::BindGroupLayoutEntry],
+) -> (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    (layout, pipeline_layout)
+}
+
+impl Pipelines {
+    /// The layouts of `device`; modules and pipelines come on first use.
+    pub(crate) fn new(device: &wgpu::Device, vec4_views: bool) -> Self {
+        let entries = [
+            uniform_entry(0, size_of::<PassParams>()),
+            storage_entry(1, true),
+            storage_entry(2, true),
+            storage_entry(3, false),
+            storage_entry(4, true),
+            storage_entry(5, false),
+            storage_entry(6, false),
+            storage_entry(7, false),
+        ];
+        let (pass_layout, pass_pipeline_layout) = bind_group_layout(
+            device,
+            "blur3d.pass_layout",
+            &entries[..if vec4_views { 8 } else { 4 }],
+        );
+        let (widen_layout, widen_pipeline_layout) = bind_group_layout(
+            device,
+            "blur3d.widen_layout",
+            &[
+                uniform_entry(0, size_of::<WidenParams>()),
+                storage_entry(1, true),
+                storage_entry(2, false),
+            ],
+        );
+        let (combine_layout, combine_pipeline_layout) = bind_group_layout(
+            device,
+            "blur3d.combine_layout",
+            &[
+                uniform_entry(0, size_of::<CombineParams>()),
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, true),
+                storage_entry(4, false),
+            ],
+        );
+        Pipelines {
+            device: device.clone(),
+            vec4_views,
+            pass_layout,
+            widen_layout,
+            combine_layout,
+            pass_pipeline_layout,
+            widen_pipeline_layout,
+            combine_pipeline_layout,
+            modules: std::array::from_fn(|_| OnceLock::new()),
+            built: Mutex::default(),
+        }
+    }
+
+    /// Module `i` of `modules`, made on first use from its source composed for this device.
+    fn module(&self, i: usize) -> &wgpu::ShaderModule {
+        self.modules[i].get_or_init(|| {
+            let (label, source) = [
+                ("blur3d.blur_axis", shaders::BLUR_AXIS),
+                ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
+                ("blur3d.copy", shaders::COPY),
+                ("blur3d.widen", shaders::WIDEN),
+                ("blur3d.combine", shaders::COMBINE),
+            ][i];
+            let defines: &[&str] = if self.vec4_views { &[VEC4_VIEWS] } else { &[] };
+            self.device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(shaders::compose(source, defines).into()),
+                })
+        })
+    }
+
+    /// The pipeline of `key`, built on first use.
+    pub(crate) fn get(&self, key: Key) -> wgpu::ComputePipeline {
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        built.entry(key).or_insert_with(|| self.build(key)).clone()
+    }
+
+    fn build(&self, key: Key) -> wgpu::ComputePipeline {
+        let (module, layout, name, mut constants) = match key {
+            Key::Pass {
+                entry,
+                truncate,
+                kernels,
+            } => {
+                let (name, gpu, more) = entry.spec();
+                let mut constants = vec![
+                    ("TRUNCATE", f64::from(u8::from(truncate))),
+                    ("KERNELS", f64::from(kernels)),
+                ];
+                constants.extend(more);
+                let module = self.module(usize::from(gpu));
+                (module, &self.pass_pipeline_layout, name, constants)
+            }
+            Key::Copy { vec4 } => {
+                let name = if vec4 { "copy4" } else { "copy" };
+                (self.module(2), &self.pass_pipeline_layout, name, vec![])
+            }
+            Key::Widen => (self.module(3), &self.widen_pipeline_layout, "widen", vec![]),
+            Key::Combine { norm } => (
+                self.module(4),
+                &self.combine_pipeline_layout,
+                "combine",
+                vec![("NORM", f64::from(u8::from(norm)))],
+            ),
+        };
+        if !constants.iter().any(|(name, _)| *name == "WORKGROUP") {
+            constants.push(("WORKGROUP", f64::from(WORKGROUP)));
+        }
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("blur3d.{name}")),
+                layout: Some(layout),
+                module,
+                entry_point: Some(name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            })
+    }
+}
