@@ -1,8 +1,10 @@
 //! [`GpuBlur`]: the blur on a wgpu device.
 
-mod context;
+mod device;
+mod engine;
 mod kernels;
 mod layout;
+mod pool;
 mod schedule;
 mod slabs;
 mod transfer;
@@ -16,18 +18,16 @@ use ndarray::{
 #[cfg(test)]
 mod shader_tests;
 
-pub use context::{adapters, describe_adapter, list_adapters};
+pub use device::{adapters, describe_adapter, list_adapters};
 pub use kernels::{PassFamily, PassesRun};
 
 use crate::plan::{Filter, Plan, into_array};
 use crate::stream::{PlaneSink, PlaneSource};
-use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
-use context::{LostReason, Scopes};
+use device::{LostReason, Scopes};
 use kernels::Kernels;
-use layout::Layout;
+use pool::Pool;
 pub(crate) use slabs::Halo;
-use transfer::Transfers;
 
 pub use volume::GpuVolume;
 
@@ -51,8 +51,8 @@ pub struct GpuBlur {
     queue: wgpu::Queue,
     adapter: Option<wgpu::AdapterInfo>,
     kernels: Kernels,
-    /// Buffer pools, uploads and readbacks.
-    transfers: Transfers,
+    /// Buffers kept between calls.
+    pool: Pool,
     lost: LostReason,
     /// Largest slab in bytes, below the device's own limits (tests force small slabs).
     max_slab_bytes: u64,
@@ -88,7 +88,7 @@ impl GpuBlur {
     /// # Errors
     /// As [`GpuBlur::try_new`].
     pub async fn new_async() -> Result<Self, BlurError> {
-        Self::on_adapter_async(context::adapter().await?).await
+        Self::on_adapter_async(device::adapter().await?).await
     }
 
     /// A blur on a device of its own opened on `adapter` (one of [`adapters`](crate::adapters),
@@ -103,9 +103,9 @@ impl GpuBlur {
     }
 
     async fn on_adapter_async(adapter: wgpu::Adapter) -> Result<Self, BlurError> {
-        let (device, queue) = context::device(&adapter).await?;
+        let (device, queue) = device::device(&adapter).await?;
         // This device is ours: errors that escape a scope are recorded, never a panic.
-        let lost = context::watch_loss(&device);
+        let lost = device::watch_loss(&device);
         let slot = lost.clone();
         device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
             if let Ok(mut s) = slot.lock() {
@@ -121,7 +121,7 @@ impl GpuBlur {
     /// [`BlurError::Gpu`] if the device cannot build the pipeline, [`BlurError::DeviceLost`] if
     /// it is already lost.
     pub fn from_device(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<Self, BlurError> {
-        let lost = context::watch_loss(device);
+        let lost = device::watch_loss(device);
         pollster::block_on(Self::build(device.clone(), queue.clone(), None, lost))
     }
 
@@ -131,12 +131,12 @@ impl GpuBlur {
         adapter: Option<wgpu::AdapterInfo>,
         lost: LostReason,
     ) -> Result<Self, BlurError> {
-        let family = context::pass_family(&device)?;
+        let family = device::pass_family(&device)?;
         let scopes = Scopes::push(&device);
         let kernels = Kernels::new(&device, family);
         scopes.pop().await?;
         Ok(GpuBlur {
-            transfers: Transfers::new(device.clone()),
+            pool: Pool::new(device.clone()),
             device,
             queue,
             adapter,
@@ -619,165 +619,6 @@ impl GpuBlur {
         )
         .await
     }
-
-    /// The largest buffer of f32 voxels (a slab, or a device-resident volume) this device takes,
-    /// in bytes, and the limit that decides it.
-    fn slab_limit(&self) -> (u64, &'static str) {
-        let limits = self.device.limits();
-        [
-            (
-                limits.max_storage_buffer_binding_size,
-                "max_storage_buffer_binding_size",
-            ),
-            (limits.max_buffer_size, "max_buffer_size"),
-            // Indices in the shaders are u32.
-            (u64::from(u32::MAX), "u32 voxel indices"),
-            (self.max_slab_bytes, "GpuBlur::with_max_slab_bytes"),
-        ]
-        .into_iter()
-        .min_by_key(|(bytes, _)| *bytes)
-        .unwrap_or((0, "none"))
-    }
-
-    /// Takes the buffers `plan` needs beyond `input` (its slot 0) and encodes its steps on a
-    /// volume in `layout`. Returns the buffer of every slot, to give back once submitted (all
-    /// but the ones the caller keeps), and the parameter buffers, to give back once submitted
-    /// ([`transfer::Transfers::keep_params`]).
-    async fn encode_plan(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        plan: &Plan,
-        input: wgpu::Buffer,
-        layout: Layout,
-    ) -> Result<(Vec<wgpu::Buffer>, Vec<wgpu::Buffer>), BlurError> {
-        let mut buffers = Vec::with_capacity(plan.slots);
-        buffers.push(input);
-        for _ in 1..plan.slots {
-            buffers.push(self.transfers.storage(layout.bytes()).await?);
-        }
-        let scopes = Scopes::push(&self.device);
-        let params = self.encoding().plan(encoder, plan, &buffers, layout);
-        scopes.pop().await?;
-        Ok((buffers, params))
-    }
-
-    /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
-    /// `layout` says) as f32 into a storage buffer: as they are for f32, widened on the GPU for
-    /// integer types. Returns the volume, and what to recycle once submitted.
-    async fn load<A: Voxel>(
-        &self,
-        planes: &[ndarray::ArrayView2<'_, A>],
-        layout: Layout,
-        encoder: &mut wgpu::CommandEncoder,
-    ) -> Result<(GpuVolume, Loaded), BlurError> {
-        let buffer = self.transfers.storage(layout.bytes()).await?;
-        let loaded = match A::UPLOAD {
-            Upload::F32 | Upload::Host => Loaded {
-                staging: self
-                    .transfers
-                    .upload(planes, layout, false, &buffer, encoder)
-                    .await?,
-                packed: None,
-            },
-            Upload::Packed { bits, signed } => {
-                // Packed in the same layout as the f32 volume, so widening is voxel by voxel.
-                let bytes = (layout.len() * size_of::<A>()) as u64;
-                let words = self.transfers.storage(bytes.next_multiple_of(4)).await?;
-                let staging = self
-                    .transfers
-                    .upload(planes, layout, true, &words, encoder)
-                    .await?;
-                let scopes = Scopes::push(&self.device);
-                let params =
-                    self.encoding()
-                        .widen(encoder, &words, &buffer, layout.len(), (bits, signed));
-                scopes.pop().await?;
-                Loaded {
-                    staging,
-                    packed: Some((words, params)),
-                }
-            }
-        };
-        Ok((
-            GpuVolume {
-                buffer,
-                layout,
-                owner: self.id,
-            },
-            loaded,
-        ))
-    }
-
-    /// Recycles what an upload leaves once its work is submitted.
-    fn recycle(&self, loaded: Loaded) {
-        self.transfers.recycle(loaded.staging);
-        if let Some((packed, params)) = loaded.packed {
-            self.transfers.keep_storage(packed);
-            self.transfers.keep_params([params]);
-        }
-    }
-
-    /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
-    /// error to act on.
-    async fn guard<T>(
-        &self,
-        work: impl Future<Output = Result<T, BlurError>>,
-    ) -> Result<T, BlurError> {
-        self.check_alive()?;
-        work.await.map_err(|e| {
-            // Waiting for the queue lets wgpu deliver a loss it has not reported yet (a destroyed
-            // device is only reported once its queue is maintained). Only failures wait.
-            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
-            self.check_alive().err().unwrap_or(e)
-        })
-    }
-
-    fn encoding(&self) -> kernels::Encoder<'_> {
-        kernels::Encoder {
-            device: &self.device,
-            queue: &self.queue,
-            kernels: &self.kernels,
-            transfers: &self.transfers,
-        }
-    }
-
-    fn encoder(&self) -> wgpu::CommandEncoder {
-        self.device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("blur3d.encoder"),
-            })
-    }
-
-    async fn submit(
-        &self,
-        encoder: wgpu::CommandEncoder,
-    ) -> Result<wgpu::SubmissionIndex, BlurError> {
-        let scopes = Scopes::push(&self.device);
-        let index = self.queue.submit([encoder.finish()]);
-        scopes.pop().await?;
-        Ok(index)
-    }
-
-    fn check_alive(&self) -> Result<(), BlurError> {
-        match self.lost.lock().ok().and_then(|s| s.clone()) {
-            Some(reason) => Err(BlurError::DeviceLost { reason }),
-            None => Ok(()),
-        }
-    }
-
-    /// Bytes of a volume of `voxels` f32 in one buffer, or the limit it passes.
-    fn check_fits(&self, voxels: usize) -> Result<u64, BlurError> {
-        let bytes = voxels as u64 * size_of::<f32>() as u64;
-        let (limit, limit_name) = self.slab_limit();
-        if bytes > limit {
-            return Err(BlurError::VolumeTooLarge {
-                bytes,
-                limit,
-                limit_name,
-            });
-        }
-        Ok(bytes)
-    }
 }
 
 impl Default for GpuBlur {
@@ -785,11 +626,4 @@ impl Default for GpuBlur {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// What an upload leaves to recycle once its work is submitted.
-struct Loaded {
-    staging: transfer::UploadStaging,
-    /// The packed integers widened on the GPU, and the parameters of the widening.
-    packed: Option<(wgpu::Buffer, wgpu::Buffer)>,
 }

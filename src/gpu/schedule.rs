@@ -274,35 +274,31 @@ impl GpuBlur {
         let mut held = None;
         let planes = input.block(&chunk.sources, &chunk.rows, &mut held)?;
         let layout = chunk.layout;
+        let mut frame = self.frame();
         let mut encoder = self.encoder();
-        let (volume, loaded) = self.load(&planes, layout, &mut encoder).await?;
-        let (buffers, params) = self
-            .encode_plan(&mut encoder, plan, volume.buffer, layout)
+        let volume = self.load(&mut frame, &planes, layout, &mut encoder).await?;
+        let buffers = self
+            .encode_plan(&mut frame, &mut encoder, plan, volume.buffer, layout)
             .await?;
         let planes = chunk.first..chunk.first + chunk.out.len();
         let rows = chunk.first_row..chunk.first_row + chunk.out_rows.len();
         let mut staging = Vec::with_capacity(plan.outputs.len());
         for &slot in &plan.outputs {
             staging.push(
-                self.transfers
-                    .stage(
-                        &mut encoder,
-                        &buffers[slot],
-                        layout,
-                        planes.clone(),
-                        rows.clone(),
-                    )
-                    .await?,
+                transfer::stage(
+                    &self.pool,
+                    &mut encoder,
+                    &buffers[slot],
+                    layout,
+                    planes.clone(),
+                    rows.clone(),
+                )
+                .await?,
             );
         }
-        let submission = self.submit(encoder).await?;
-        // Work submitted later runs after this: the next chunk may reuse every buffer but the
-        // staging ones it reads back from.
-        self.recycle(loaded);
-        self.transfers.keep_params(params);
-        for buffer in buffers {
-            self.transfers.keep_storage(buffer);
-        }
+        // The next chunk may reuse every buffer of this one's frame, but not the staging ones
+        // it reads back from, which the readback gives back.
+        let submission = self.submit(frame, encoder).await?;
         Ok(InFlight {
             out: chunk.out.clone(),
             out_rows: chunk.out_rows.clone(),
@@ -316,11 +312,15 @@ impl GpuBlur {
     async fn finish_chunk(&self, chunk: InFlight, sink: &mut Sink<'_>) -> Result<(), BlurError> {
         for (output, staging) in chunk.staging.into_iter().enumerate() {
             let (out, rows) = (chunk.out.clone(), chunk.out_rows.clone());
-            self.transfers
-                .readback(staging, chunk.submission.clone(), chunk.voxels, |values| {
-                    sink(output, out, rows, values)
-                })
-                .await?;
+            transfer::readback(
+                &self.device,
+                &self.pool,
+                staging,
+                chunk.submission.clone(),
+                chunk.voxels,
+                |values| sink(output, out, rows, values),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
-//! Everything between host memory and the device: buffer pools, uploads through reused mapped
-//! staging buffers filled by several threads, readbacks copied out by several threads, and
-//! output arrays whose first touch is cheap.
+//! Everything between host memory and the device: uploads through reused mapped staging
+//! buffers filled by several threads, readbacks copied out by several threads, and output
+//! arrays whose first touch is cheap.
 //!
 //! On a discrete GPU, end to end is bound by the host: `queue.write_buffer` copies into a fresh
 //! staging allocation of its own, one thread copies, and a new output array pays a page fault
@@ -8,286 +8,108 @@
 //! again as soon as the GPU has read it), planes are copied by as many threads as rayon has, and
 //! new outputs ask for transparent huge pages before they are touched.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use super::context::Scopes;
 use super::layout::Layout;
+use super::pool::{Frame, Pool};
 use crate::{BlurError, Voxel};
 
-/// How many idle buffers of each kind stay pooled (the largest ones); a Hessian's plan uses
-/// nine storage buffers per slab, two slabs are in flight.
-const POOLED: usize = 24;
-
-/// A staging buffer the host writes and the GPU copies from, mapped while idle.
-pub(crate) struct UploadStaging {
-    buffer: wgpu::Buffer,
-    /// Set by the map callback once the buffer is mapped for writing again.
-    mapped: Arc<AtomicBool>,
-}
-
-/// The buffers a `GpuBlur` keeps between calls.
-#[derive(Debug)]
-pub(crate) struct Transfers {
-    device: wgpu::Device,
-    /// Idle storage buffers (volumes, slabs, scratch).
-    storage: Mutex<Vec<wgpu::Buffer>>,
-    /// Idle readback staging buffers.
-    readback: Mutex<Vec<wgpu::Buffer>>,
-    /// Upload staging buffers, mapped or being mapped.
-    upload: Mutex<Vec<(wgpu::Buffer, Arc<AtomicBool>)>>,
-    /// Idle buffers of the shaders' parameters and weights.
-    params: Mutex<Vec<wgpu::Buffer>>,
-}
-
-impl Transfers {
-    pub fn new(device: wgpu::Device) -> Self {
-        Transfers {
-            device,
-            storage: Mutex::default(),
-            readback: Mutex::default(),
-            upload: Mutex::default(),
-            params: Mutex::default(),
-        }
-    }
-
-    /// A buffer holding `contents`, the shaders' parameters (uniform) or weights (storage):
-    /// pooled or new, written with `queue.write_buffer`, which lands before the next submit.
-    /// Give it back with [`Transfers::keep_params`] only once the work that reads it has been
-    /// submitted, as storage buffers.
-    pub fn params(&self, queue: &wgpu::Queue, contents: &[u8]) -> wgpu::Buffer {
-        let bytes = (contents.len() as u64).next_multiple_of(16).max(16);
-        let buffer = take_from(&self.params, bytes).unwrap_or_else(|| {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("blur3d.params"),
-                size: bytes,
-                usage: wgpu::BufferUsages::UNIFORM
-                    | wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        });
-        queue.write_buffer(&buffer, 0, contents);
-        buffer
-    }
-
-    /// Keeps parameter buffers for reuse, once the work that reads them has been submitted.
-    pub fn keep_params(&self, buffers: impl IntoIterator<Item = wgpu::Buffer>) {
-        for buffer in buffers {
-            keep(&self.params, buffer);
-        }
-    }
-
-    /// Idle parameter buffers.
-    #[cfg(test)]
-    pub fn params_pooled(&self) -> usize {
-        self.params.lock().map_or(0, |p| p.len())
-    }
-
-    /// A storage buffer of at least `bytes`, from the pool or new.
-    pub async fn storage(&self, bytes: u64) -> Result<wgpu::Buffer, BlurError> {
-        if let Some(b) = take_from(&self.storage, bytes) {
-            return Ok(b);
-        }
-        let scopes = Scopes::push(&self.device);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("blur3d.volume"),
-            // A whole number of vec4s, for the shaders' vec4 views.
-            size: bytes.next_multiple_of(16),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        scopes.pop().await?;
-        Ok(buffer)
-    }
-
-    /// Keeps a storage buffer for reuse. Only once the work that uses it has been submitted:
-    /// a later call's writes then come after it.
-    pub fn keep_storage(&self, buffer: wgpu::Buffer) {
-        keep(&self.storage, buffer);
-    }
-
-    /// Copies `planes` into a mapped staging buffer in `layout` (as f32, or as
-    /// the voxels' own bytes with `raw`), several planes at a time, and encodes the copy into
-    /// `dst`. Give the staging buffer to [`Transfers::recycle`] once submitted.
-    pub async fn upload<A: Voxel>(
-        &self,
-        planes: &[ArrayView2<'_, A>],
-        layout: Layout,
-        raw: bool,
-        dst: &wgpu::Buffer,
-        encoder: &mut wgpu::CommandEncoder,
-    ) -> Result<UploadStaging, BlurError> {
-        let element = if raw {
-            size_of::<A>()
-        } else {
-            size_of::<f32>()
-        };
-        let bytes = (layout.len() * element) as u64;
-        // Copies move whole 4-byte words.
-        let copied = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
-        let staging = self.upload_staging(copied).await?;
-        {
-            let mut view = staging
-                .buffer
-                .slice(..copied)
-                .get_mapped_range_mut()
-                .map_err(|e| BlurError::Gpu {
-                    message: e.to_string(),
-                })?;
-            fill_planes(view.slice(..), planes, layout, raw);
-        }
-        staging.buffer.unmap();
-        encoder.copy_buffer_to_buffer(&staging.buffer, 0, dst, 0, copied);
-        Ok(staging)
-    }
-
-    /// Maps `staging` again for the next upload, once the GPU has read it, and keeps it.
-    pub fn recycle(&self, staging: UploadStaging) {
-        let UploadStaging { buffer, mapped } = staging;
-        mapped.store(false, Ordering::Release);
-        let flag = Arc::clone(&mapped);
-        buffer.map_async(wgpu::MapMode::Write, .., move |result| {
-            flag.store(result.is_ok(), Ordering::Release);
-        });
-        if let Ok(mut pool) = self.upload.lock() {
-            pool.push((buffer, mapped));
-            pool.sort_by_key(|(b, _)| std::cmp::Reverse(b.size()));
-            pool.truncate(POOLED);
-        }
-    }
-
-    /// A mapped upload staging buffer of at least `bytes`: a pooled one whose mapping has
-    /// completed, or a new one, mapped at creation.
-    async fn upload_staging(&self, bytes: u64) -> Result<UploadStaging, BlurError> {
-        for attempt in 0..2 {
-            let ready = self.upload.lock().ok().and_then(|mut pool| {
-                let i = pool
-                    .iter()
-                    .position(|(b, m)| b.size() >= bytes && m.load(Ordering::Acquire))?;
-                Some(pool.swap_remove(i))
-            });
-            if let Some((buffer, mapped)) = ready {
-                return Ok(UploadStaging { buffer, mapped });
-            }
-            if attempt == 0 {
-                // Mappings complete in a poll; this one does not wait for the GPU.
-                let _ = self.device.poll(wgpu::PollType::Poll);
-            }
-        }
-        let scopes = Scopes::push(&self.device);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("blur3d.upload"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: true,
-        });
-        scopes.pop().await?;
-        Ok(UploadStaging {
-            buffer,
-            mapped: Arc::new(AtomicBool::new(true)),
-        })
-    }
-
-    /// A readback staging buffer, and the encoded copy into it of `rows` of `planes` of the
-    /// volume in `buffer` (in `layout`), back to back.
-    pub async fn stage(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        buffer: &wgpu::Buffer,
-        layout: Layout,
-        planes: std::ops::Range<usize>,
-        rows: std::ops::Range<usize>,
-    ) -> Result<wgpu::Buffer, BlurError> {
-        let bytes = (planes.len() * rows.len() * layout.shape[2] * size_of::<f32>()) as u64;
-        let staging = match take_from(&self.readback, bytes) {
-            Some(b) => b,
-            None => {
-                let scopes = Scopes::push(&self.device);
-                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("blur3d.staging"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                scopes.pop().await?;
-                b
-            }
-        };
-        copy_planes(encoder, buffer, layout, planes, rows, &staging);
-        Ok(staging)
-    }
-
-    /// Waits for `submission`, hands the first `len` values of `staging` to `sink`, and keeps
-    /// the staging buffer (also when `sink` fails, whose error is returned).
-    pub async fn readback(
-        &self,
-        staging: wgpu::Buffer,
-        submission: wgpu::SubmissionIndex,
-        len: usize,
-        sink: impl FnOnce(&[f32]) -> Result<(), BlurError>,
-    ) -> Result<(), BlurError> {
-        let slice = staging.slice(..(len * size_of::<f32>()) as u64);
-        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver only goes away if the caller was dropped; nothing is left to tell.
-            let _ = sender.send(result);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(submission),
-                timeout: None,
-            })
+/// Copies `planes` into a mapped staging buffer of `frame` in `layout` (as f32, or as the
+/// voxels' own bytes with `raw`), several planes at a time, and encodes the copy into `dst`.
+pub(crate) async fn upload<A: Voxel>(
+    frame: &mut Frame<'_>,
+    planes: &[ArrayView2<'_, A>],
+    layout: Layout,
+    raw: bool,
+    dst: &wgpu::Buffer,
+    encoder: &mut wgpu::CommandEncoder,
+) -> Result<(), BlurError> {
+    let element = if raw {
+        size_of::<A>()
+    } else {
+        size_of::<f32>()
+    };
+    let bytes = (layout.len() * element) as u64;
+    // Copies move whole 4-byte words.
+    let copied = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+    let staging = frame.upload(copied).await?;
+    {
+        let mut view = staging
+            .slice(..copied)
+            .get_mapped_range_mut()
             .map_err(|e| BlurError::Gpu {
                 message: e.to_string(),
             })?;
-        match receiver.receive().await {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                return Err(BlurError::DeviceLost {
-                    reason: e.to_string(),
-                });
-            }
-            None => {
-                return Err(BlurError::DeviceLost {
-                    reason: "the readback was abandoned".into(),
-                });
-            }
+        fill_planes(view.slice(..), planes, layout, raw);
+    }
+    staging.unmap();
+    encoder.copy_buffer_to_buffer(&staging, 0, dst, 0, copied);
+    Ok(())
+}
+
+/// A readback staging buffer from `pool`, and the encoded copy into it of `rows` of `planes`
+/// of the volume in `buffer` (in `layout`), back to back. [`readback`] gives it back.
+pub(crate) async fn stage(
+    pool: &Pool,
+    encoder: &mut wgpu::CommandEncoder,
+    buffer: &wgpu::Buffer,
+    layout: Layout,
+    planes: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+) -> Result<wgpu::Buffer, BlurError> {
+    let bytes = (planes.len() * rows.len() * layout.shape[2] * size_of::<f32>()) as u64;
+    let staging = pool.readback(bytes).await?;
+    copy_planes(encoder, buffer, layout, planes, rows, &staging);
+    Ok(staging)
+}
+
+/// Waits for `submission`, hands the first `len` values of `staging` to `sink`, and gives the
+/// staging buffer back to `pool` (also when `sink` fails, whose error is returned).
+pub(crate) async fn readback(
+    device: &wgpu::Device,
+    pool: &Pool,
+    staging: wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
+    len: usize,
+    sink: impl FnOnce(&[f32]) -> Result<(), BlurError>,
+) -> Result<(), BlurError> {
+    let slice = staging.slice(..(len * size_of::<f32>()) as u64);
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        // The receiver only goes away if the caller was dropped; nothing is left to tell.
+        let _ = sender.send(result);
+    });
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+        .map_err(|e| BlurError::Gpu {
+            message: e.to_string(),
+        })?;
+    match receiver.receive().await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            return Err(BlurError::DeviceLost {
+                reason: e.to_string(),
+            });
         }
-        let stored = match slice.get_mapped_range() {
-            Ok(view) => sink(bytemuck::cast_slice(&view)),
-            Err(e) => Err(BlurError::Gpu {
-                message: e.to_string(),
-            }),
-        };
-        staging.unmap();
-        keep(&self.readback, staging);
-        stored
+        None => {
+            return Err(BlurError::DeviceLost {
+                reason: "the readback was abandoned".into(),
+            });
+        }
     }
-}
-
-/// A buffer of at least `bytes` from `pool`, if one is idle.
-fn take_from(pool: &Mutex<Vec<wgpu::Buffer>>, bytes: u64) -> Option<wgpu::Buffer> {
-    let mut pool = pool.lock().ok()?;
-    // The smallest that fits, so that large buffers stay for large volumes.
-    let i = (0..pool.len())
-        .filter(|&i| pool[i].size() >= bytes)
-        .min_by_key(|&i| pool[i].size())?;
-    Some(pool.swap_remove(i))
-}
-
-/// Keeps `buffer` for reuse; only the largest few stay, so memory does not pile up.
-fn keep(pool: &Mutex<Vec<wgpu::Buffer>>, buffer: wgpu::Buffer) {
-    if let Ok(mut pool) = pool.lock() {
-        pool.push(buffer);
-        pool.sort_by_key(|b| std::cmp::Reverse(b.size()));
-        pool.truncate(POOLED);
-    }
+    let stored = match slice.get_mapped_range() {
+        Ok(view) => sink(bytemuck::cast_slice(&view)),
+        Err(e) => Err(BlurError::Gpu {
+            message: e.to_string(),
+        }),
+    };
+    staging.unmap();
+    pool.keep_readback(staging);
+    stored
 }
 
 /// Writes `planes` into `dst` in `layout` (each plane at its pitch), as f32 or as the voxels'
@@ -414,43 +236,3 @@ fn advise_huge_pages(ptr: *const u8, len: usize) {
 
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_ptr: *const u8, _len: usize) {}
-
-#[cfg(test)]
-mod tests {
-    use crate::GpuBlur;
-    use ndarray::Array3;
-
-    /// A GPU, or `None` with a note (a failure in CI, which has a software adapter).
-    fn gpu() -> Option<GpuBlur> {
-        match GpuBlur::try_new() {
-            Ok(g) => Some(g),
-            Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("CI needs a GPU adapter (a software one will do): {e}")
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: no GPU adapter on this machine ({e})");
-                None
-            }
-        }
-    }
-
-    #[test]
-    fn weights_and_params_are_pooled_across_calls() {
-        let Some(gpu) = gpu() else { return };
-        let vol = Array3::from_shape_fn((9, 10, 11), |(a, b, c)| (a * 7 + b * 3 + c) as u16);
-        gpu.blur(&vol, [1.0, 2.0, 0.5]).unwrap();
-        // Weights, pass params and the widening's params.
-        let pooled = gpu.transfers.params_pooled();
-        assert_eq!(pooled, 3);
-        for _ in 0..4 {
-            gpu.blur(&vol, [1.0, 2.0, 0.5]).unwrap();
-            gpu.blur_with(&vol.mapv(f32::from), &crate::BlurOptions::new(1.5))
-                .unwrap();
-        }
-        assert_eq!(
-            gpu.transfers.params_pooled(),
-            pooled,
-            "new buffers per call"
-        );
-    }
-}

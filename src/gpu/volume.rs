@@ -74,12 +74,13 @@ impl GpuBlur {
         self.check_fits(Layout::for_shape(shape).len())?;
         self.guard(async {
             let planes: Vec<_> = vol.outer_iter().collect();
+            let mut frame = self.frame();
             let mut encoder = self.encoder();
-            let (volume, loaded) = self
-                .load(&planes, Layout::for_shape(shape), &mut encoder)
+            let volume = self
+                .load(&mut frame, &planes, Layout::for_shape(shape), &mut encoder)
                 .await?;
-            self.submit(encoder).await?;
-            self.recycle(loaded);
+            frame.release(&volume.buffer);
+            self.submit(frame, encoder).await?;
             Ok(volume)
         })
         .await
@@ -98,16 +99,25 @@ impl GpuBlur {
             return Ok(());
         }
         pollster::block_on(self.guard(async {
+            let mut frame = self.frame();
             let mut encoder = self.encoder();
-            let (mut buffers, params) = self
-                .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
+            let buffers = self
+                .encode_plan(
+                    &mut frame,
+                    &mut encoder,
+                    &plan,
+                    volume.buffer.clone(),
+                    volume.layout,
+                )
                 .await?;
-            self.submit(encoder).await?;
-            self.transfers.keep_params(params);
-            volume.buffer = buffers.swap_remove(plan.outputs[0]);
-            for buffer in buffers {
-                self.transfers.keep_storage(buffer);
+            // The volume moves to the buffer of the plan's output; its old one goes back with
+            // the frame.
+            let output = &buffers[plan.outputs[0]];
+            if *output != volume.buffer {
+                frame.release(output);
+                frame.adopt(std::mem::replace(&mut volume.buffer, output.clone()));
             }
+            self.submit(frame, encoder).await?;
             Ok(())
         }))
     }
@@ -128,9 +138,16 @@ impl GpuBlur {
         self.check_owner(volume)?;
         let plan = Plan::new(opts, filter, volume.shape(), true)?;
         pollster::block_on(self.guard(async {
+            let mut frame = self.frame();
             let mut encoder = self.encoder();
-            let (buffers, params) = self
-                .encode_plan(&mut encoder, &plan, volume.buffer.clone(), volume.layout)
+            let buffers = self
+                .encode_plan(
+                    &mut frame,
+                    &mut encoder,
+                    &plan,
+                    volume.buffer.clone(),
+                    volume.layout,
+                )
                 .await?;
             // Each output gets a buffer of its own: a copy where it is the input, or where an
             // earlier output already took its slot.
@@ -139,11 +156,12 @@ impl GpuBlur {
             let mut outputs = Vec::with_capacity(plan.outputs.len());
             for &slot in &plan.outputs {
                 let buffer = if taken[slot] {
-                    let copy = self.transfers.storage(volume.bytes()).await?;
+                    let copy = self.pool.storage(volume.bytes()).await?;
                     encoder.copy_buffer_to_buffer(&buffers[slot], 0, &copy, 0, volume.bytes());
                     copy
                 } else {
                     taken[slot] = true;
+                    frame.release(&buffers[slot]);
                     buffers[slot].clone()
                 };
                 outputs.push(GpuVolume {
@@ -152,13 +170,7 @@ impl GpuBlur {
                     owner: self.id,
                 });
             }
-            self.submit(encoder).await?;
-            self.transfers.keep_params(params);
-            for (buffer, taken) in buffers.into_iter().zip(taken) {
-                if !taken {
-                    self.transfers.keep_storage(buffer);
-                }
-            }
+            self.submit(frame, encoder).await?;
             Ok(outputs)
         }))
     }
@@ -173,19 +185,30 @@ impl GpuBlur {
         pollster::block_on(self.guard(async {
             let mut encoder = self.encoder();
             let [n0, n1, _] = volume.layout.shape;
-            let staging = self
-                .transfers
-                .stage(&mut encoder, &volume.buffer, volume.layout, 0..n0, 0..n1)
-                .await?;
-            let submission = self.submit(encoder).await?;
+            let staging = transfer::stage(
+                &self.pool,
+                &mut encoder,
+                &volume.buffer,
+                volume.layout,
+                0..n0,
+                0..n1,
+            )
+            .await?;
+            let submission = self.submit(self.frame(), encoder).await?;
             let mut out = transfer::fresh_output(volume.shape());
-            self.transfers
-                .readback(staging, submission, volume.len(), |values| {
+            transfer::readback(
+                &self.device,
+                &self.pool,
+                staging,
+                submission,
+                volume.len(),
+                |values| {
                     let mut planes: Vec<_> = out.outer_iter_mut().collect();
                     transfer::store_planes(&mut planes, values);
                     Ok(())
-                })
-                .await?;
+                },
+            )
+            .await?;
             Ok(out)
         }))
     }
@@ -241,10 +264,12 @@ impl GpuBlur {
     ) -> Result<(), BlurError> {
         self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
-            let mut spare = self.transfers.storage(volume.bytes()).await?;
+            let mut frame = self.frame();
+            let spare = frame.storage(volume.bytes()).await?;
             let mut encoder = self.encoder();
             let scopes = super::Scopes::push(&self.device);
-            let (swapped, params) = self.encoding().copies(
+            let swapped = self.encoding().copies(
+                &mut frame,
                 &mut encoder,
                 [&volume.buffer, &spare],
                 volume.layout,
@@ -253,11 +278,10 @@ impl GpuBlur {
             );
             scopes.pop().await?;
             if swapped {
-                std::mem::swap(&mut volume.buffer, &mut spare);
+                frame.release(&spare);
+                frame.adopt(std::mem::replace(&mut volume.buffer, spare));
             }
-            self.submit(encoder).await?;
-            self.transfers.keep_params(params);
-            self.transfers.keep_storage(spare);
+            self.submit(frame, encoder).await?;
             Ok(())
         }))
     }

@@ -10,6 +10,7 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::layout::Layout;
+use super::pool::Frame;
 use crate::options::AxisKernel;
 use crate::plan::{Plan, Step};
 pub(crate) use params::{CombineParams, PassParams, WidenParams};
@@ -131,26 +132,26 @@ enum Work<'a> {
 }
 
 /// What encoding GPU work needs: the device, its queue (small parameter buffers are written
-/// through it) and the pipelines.
+/// through it) and the kernels. Parameter and weight buffers come from the submission's
+/// [`Frame`], which gives them back.
 #[derive(Clone, Copy)]
 pub(crate) struct Encoder<'a> {
     pub device: &'a wgpu::Device,
     pub queue: &'a wgpu::Queue,
     pub kernels: &'a Kernels,
-    /// Where parameter and weight buffers come from (pooled).
-    pub transfers: &'a super::transfer::Transfers,
 }
 
 impl Encoder<'_> {
     /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
-    /// `buffers[i]`. Returns the parameter buffers it used, to give back once submitted.
+    /// `buffers[i]`.
     pub(crate) fn plan(
         &self,
+        frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         plan: &Plan,
         buffers: &[wgpu::Buffer],
         layout: Layout,
-    ) -> Vec<wgpu::Buffer> {
+    ) {
         // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
         // as vec4s.
         let mut weights: Vec<f32> = Vec::new();
@@ -201,24 +202,30 @@ impl Encoder<'_> {
             };
             rest = &rest[taken..];
         }
-        self.dispatch(encoder, layout, &weights, &work, plan.truncate_each_pass)
+        self.dispatch(
+            frame,
+            encoder,
+            layout,
+            &weights,
+            &work,
+            plan.truncate_each_pass,
+        );
     }
 
     /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
-    /// Returns the parameter buffer it used, to give back once submitted.
     pub(crate) fn widen(
         &self,
+        frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         packed: &wgpu::Buffer,
         dst: &wgpu::Buffer,
         count: usize,
         (bits, signed): (u32, bool),
-    ) -> wgpu::Buffer {
+    ) {
         let Encoder {
             device,
             queue,
             kernels,
-            transfers,
         } = *self;
         let params = WidenParams {
             count: count as u32,
@@ -226,7 +233,7 @@ impl Encoder<'_> {
             signed: u32::from(signed),
             pad: 0,
         };
-        let params_buffer = transfers.params(queue, bytemuck::bytes_of(&params));
+        let params_buffer = frame.params(queue, bytemuck::bytes_of(&params));
         let packed_bytes = (count as u64 * u64::from(bits)).div_ceil(32) * 4;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("blur3d.widen_bind_group"),
@@ -258,50 +265,48 @@ impl Encoder<'_> {
             device.limits().max_compute_workgroups_per_dimension,
         );
         pass.dispatch_workgroups(x, y, 1);
-        drop(pass);
-        params_buffer
     }
 
     /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
-    /// passes. Returns whether the result ended in `b`, and the parameter buffers it used, to
-    /// give back once submitted.
+    /// passes. Returns whether the result ended in `b`.
     pub(crate) fn copies(
         &self,
+        frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         [a, b]: [&wgpu::Buffer; 2],
         layout: Layout,
         count: usize,
         vec4: bool,
-    ) -> (bool, Vec<wgpu::Buffer>) {
+    ) -> bool {
         let work: Vec<Work<'_>> = (0..count)
             .map(|i| {
                 let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
                 Work::Copy { vec4, src, dst }
             })
             .collect();
-        let params = self.dispatch(encoder, layout, &[0.0; 4], &work, false);
-        (count % 2 == 1, params)
+        self.dispatch(frame, encoder, layout, &[0.0; 4], &work, false);
+        count % 2 == 1
     }
 
     fn dispatch(
         &self,
+        frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         layout: Layout,
         weights: &[f32],
         work: &[Work<'_>],
         truncate: bool,
-    ) -> Vec<wgpu::Buffer> {
+    ) {
         let Encoder {
             device,
             queue,
             kernels,
-            transfers,
         } = *self;
         let limits = device.limits();
         let voxels = layout.len();
         let bytes = layout.bytes();
         let quads = bytes.next_multiple_of(16);
-        let weights_buffer = transfers.params(queue, bytemuck::cast_slice(weights));
+        let weights_buffer = frame.params(queue, bytemuck::cast_slice(weights));
         // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
@@ -324,7 +329,7 @@ impl Encoder<'_> {
             };
             uniform_bytes[at..at + params.len()].copy_from_slice(params);
         }
-        let params_buffer = transfers.params(queue, &uniform_bytes);
+        let params_buffer = frame.params(queue, &uniform_bytes);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("blur3d.passes"),
             timestamp_writes: None,
@@ -422,8 +427,6 @@ impl Encoder<'_> {
                 }
             }
         }
-        drop(pass);
-        vec![weights_buffer, params_buffer]
     }
 
     /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`): the outputs

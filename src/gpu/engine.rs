@@ -1,0 +1,167 @@
+//! The engine under [`GpuBlur`]'s calls: the size limits of one buffer, loading planes into a
+//! device volume, encoding a plan, submitting a frame's work, and the device's health. The
+//! schedule (`schedule.rs`) and the device-resident volumes (`volume.rs`) are built from these.
+
+use ndarray::ArrayView2;
+
+use super::device::Scopes;
+use super::kernels::Encoder;
+use super::layout::Layout;
+use super::pool::Frame;
+use super::{GpuBlur, GpuVolume, transfer};
+use crate::plan::Plan;
+use crate::voxel::sealed::Upload;
+use crate::{BlurError, Voxel};
+
+impl GpuBlur {
+    /// The largest buffer of f32 voxels (a slab, or a device-resident volume) this device takes,
+    /// in bytes, and the limit that decides it.
+    pub(super) fn slab_limit(&self) -> (u64, &'static str) {
+        let limits = self.device.limits();
+        [
+            (
+                limits.max_storage_buffer_binding_size,
+                "max_storage_buffer_binding_size",
+            ),
+            (limits.max_buffer_size, "max_buffer_size"),
+            // Indices in the shaders are u32.
+            (u64::from(u32::MAX), "u32 voxel indices"),
+            (self.max_slab_bytes, "GpuBlur::with_max_slab_bytes"),
+        ]
+        .into_iter()
+        .min_by_key(|(bytes, _)| *bytes)
+        .unwrap_or((0, "none"))
+    }
+
+    /// Bytes of a volume of `voxels` f32 in one buffer, or the limit it passes.
+    pub(super) fn check_fits(&self, voxels: usize) -> Result<u64, BlurError> {
+        let bytes = voxels as u64 * size_of::<f32>() as u64;
+        let (limit, limit_name) = self.slab_limit();
+        if bytes > limit {
+            return Err(BlurError::VolumeTooLarge {
+                bytes,
+                limit,
+                limit_name,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A frame for one submission's buffers.
+    pub(super) fn frame(&self) -> Frame<'_> {
+        Frame::new(&self.pool)
+    }
+
+    pub(super) fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("blur3d.encoder"),
+            })
+    }
+
+    /// What encodes passes, widenings and copies on this device.
+    pub(super) fn encoding(&self) -> Encoder<'_> {
+        Encoder {
+            device: &self.device,
+            queue: &self.queue,
+            kernels: &self.kernels,
+        }
+    }
+
+    /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
+    /// `layout` says) as f32 into a storage buffer of `frame`: as they are for f32, widened on
+    /// the GPU for integer types. A volume that outlives the frame is
+    /// [`released`](Frame::release) from it.
+    pub(super) async fn load<A: Voxel>(
+        &self,
+        frame: &mut Frame<'_>,
+        planes: &[ArrayView2<'_, A>],
+        layout: Layout,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<GpuVolume, BlurError> {
+        let buffer = frame.storage(layout.bytes()).await?;
+        match A::UPLOAD {
+            Upload::F32 | Upload::Host => {
+                transfer::upload(frame, planes, layout, false, &buffer, encoder).await?;
+            }
+            Upload::Packed { bits, signed } => {
+                // Packed in the same layout as the f32 volume, so widening is voxel by voxel.
+                let bytes = (layout.len() * size_of::<A>()) as u64;
+                let words = frame.storage(bytes.next_multiple_of(4)).await?;
+                transfer::upload(frame, planes, layout, true, &words, encoder).await?;
+                let scopes = Scopes::push(&self.device);
+                self.encoding().widen(
+                    frame,
+                    encoder,
+                    &words,
+                    &buffer,
+                    layout.len(),
+                    (bits, signed),
+                );
+                scopes.pop().await?;
+            }
+        }
+        Ok(GpuVolume {
+            buffer,
+            layout,
+            owner: self.id,
+        })
+    }
+
+    /// Encodes the steps of `plan` on a volume in `layout` held in `input` (the plan's slot 0),
+    /// the other slots in buffers of `frame`. Returns the buffer of every slot.
+    pub(super) async fn encode_plan(
+        &self,
+        frame: &mut Frame<'_>,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &Plan,
+        input: wgpu::Buffer,
+        layout: Layout,
+    ) -> Result<Vec<wgpu::Buffer>, BlurError> {
+        let mut buffers = Vec::with_capacity(plan.slots);
+        buffers.push(input);
+        for _ in 1..plan.slots {
+            buffers.push(frame.storage(layout.bytes()).await?);
+        }
+        let scopes = Scopes::push(&self.device);
+        self.encoding().plan(frame, encoder, plan, &buffers, layout);
+        scopes.pop().await?;
+        Ok(buffers)
+    }
+
+    /// Submits `encoder`'s work, then ends `frame`: its buffers go back to the pool, for work
+    /// submitted later, which runs after this.
+    pub(super) async fn submit(
+        &self,
+        frame: Frame<'_>,
+        encoder: wgpu::CommandEncoder,
+    ) -> Result<wgpu::SubmissionIndex, BlurError> {
+        let scopes = Scopes::push(&self.device);
+        let index = self.queue.submit([encoder.finish()]);
+        scopes.pop().await?;
+        drop(frame);
+        Ok(index)
+    }
+
+    /// Runs `work`; when it fails and the device turns out to be lost, reports the loss, the
+    /// error to act on.
+    pub(super) async fn guard<T>(
+        &self,
+        work: impl Future<Output = Result<T, BlurError>>,
+    ) -> Result<T, BlurError> {
+        self.check_alive()?;
+        work.await.map_err(|e| {
+            // Waiting for the queue lets wgpu deliver a loss it has not reported yet (a destroyed
+            // device is only reported once its queue is maintained). Only failures wait.
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+            self.check_alive().err().unwrap_or(e)
+        })
+    }
+
+    pub(super) fn check_alive(&self) -> Result<(), BlurError> {
+        match self.lost.lock().ok().and_then(|s| s.clone()) {
+            Some(reason) => Err(BlurError::DeviceLost { reason }),
+            None => Ok(()),
+        }
+    }
+}
