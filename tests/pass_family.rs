@@ -1,5 +1,6 @@
 //! `BLUR3D_PASSES` chooses the pass family; any other value than `gpu` or `cpu` is an error that
-//! says what to set. A binary of its own, since it sets the variable for the whole process.
+//! says what to set; `GpuBlur::with_pass_family` chooses it from code, over the variable. A
+//! binary of its own, since it sets the variable for the whole process.
 
 use blur3d::{BlurError, BlurOptions, GpuBlur, PassFamily, cpu};
 use ndarray::Array3;
@@ -33,9 +34,20 @@ fn blur3d_passes_chooses_the_family_or_says_what_is_wrong() {
     let vol = Array3::from_shape_fn((9, 12, 16), |(i, j, k)| ((i * 7 + j * 3 + k) % 11) as f32);
     let opts = BlurOptions::new([1.0, 2.0, 3.0]).orders([0, 1, 2]);
     let expected = cpu::separable(&vol, &opts).unwrap();
-    for (value, family) in [("gpu", PassFamily::Gpu), ("CPU", PassFamily::Cpu)] {
+    let families = [("gpu", PassFamily::Gpu), ("CPU", PassFamily::Cpu)];
+    // By the variable, then from code over the variable's other family.
+    let made = families.iter().map(|&(value, family)| {
         set(value);
-        let gpu = GpuBlur::try_new().unwrap();
+        (family, GpuBlur::try_new().unwrap())
+    });
+    let chosen = families
+        .iter()
+        .zip(families.iter().rev())
+        .map(|(&(value, _), &(_, family))| {
+            set(value);
+            (family, GpuBlur::try_new().unwrap().with_pass_family(family))
+        });
+    for (family, gpu) in made.chain(chosen) {
         assert_eq!(gpu.pass_family(), family);
         let out = gpu.blur_with(&vol, &opts).unwrap();
         // The family asked for ran every pass: no fallback on these rows of 16.

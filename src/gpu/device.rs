@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::PassFamily;
+use super::kernels::{self, PassFamily};
 use crate::BlurError;
 
 /// Why the device was lost, once it has been; shared with wgpu's callback.
@@ -211,21 +211,39 @@ impl Scopes {
     }
 }
 
-/// The pass family for `device`: `BLUR3D_PASSES` (`gpu` or `cpu`) when set, otherwise the CPU
-/// family on CPU adapters (llvmpipe, lavapipe) and the GPU family on every other.
-pub(crate) fn pass_family(device: &wgpu::Device) -> Result<PassFamily, BlurError> {
-    match std::env::var("BLUR3D_PASSES") {
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "gpu" => Ok(PassFamily::Gpu),
-            "cpu" => Ok(PassFamily::Cpu),
-            _ => Err(BlurError::InvalidPasses { value: v }),
-        },
-        Err(std::env::VarError::NotUnicode(v)) => Err(BlurError::InvalidPasses {
-            value: v.to_string_lossy().into_owned(),
-        }),
-        Err(std::env::VarError::NotPresent) => Ok(match device.adapter_info().device_type {
-            wgpu::DeviceType::Cpu => PassFamily::Cpu,
-            _ => PassFamily::Gpu,
-        }),
+impl PassFamily {
+    /// The family `BLUR3D_PASSES` asks for (`gpu` or `cpu`, any case), `None` when it is unset:
+    /// the one place blur3d reads it. [`GpuBlur::new`](super::GpuBlur::new) and the other
+    /// constructors honour it; [`GpuBlur::with_pass_family`](super::GpuBlur::with_pass_family)
+    /// sets the family from code.
+    ///
+    /// # Errors
+    /// [`BlurError::InvalidPasses`] when it names no family.
+    pub fn from_env() -> Result<Option<Self>, BlurError> {
+        match std::env::var("BLUR3D_PASSES") {
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "gpu" => Ok(Some(PassFamily::Gpu)),
+                "cpu" => Ok(Some(PassFamily::Cpu)),
+                _ => Err(BlurError::InvalidPasses { value: v }),
+            },
+            Err(std::env::VarError::NotUnicode(v)) => Err(BlurError::InvalidPasses {
+                value: v.to_string_lossy().into_owned(),
+            }),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+        }
     }
+}
+
+/// The family the passes of `device` run in: the CPU family where the device lacks the storage
+/// bindings of the vec4 views the GPU family needs (`FULL_MODULE_BINDINGS`), otherwise
+/// `requested` when given, otherwise the CPU family on CPU adapters (llvmpipe, lavapipe) and the
+/// GPU family on every other. The only place the family is decided.
+pub(crate) fn choose_family(device: &wgpu::Device, requested: Option<PassFamily>) -> PassFamily {
+    if !kernels::has_vec4_views(device) {
+        return PassFamily::Cpu;
+    }
+    requested.unwrap_or(match device.adapter_info().device_type {
+        wgpu::DeviceType::Cpu => PassFamily::Cpu,
+        _ => PassFamily::Gpu,
+    })
 }

@@ -66,6 +66,11 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 impl GpuBlur {
     /// A blur on the default adapter (or the one `WGPU_ADAPTER_NAME` names).
     ///
+    /// The environment, read here and by every other constructor: wgpu's `WGPU_BACKEND`,
+    /// `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` pick the adapter (see
+    /// [`adapters`](crate::adapters)); `BLUR3D_PASSES=gpu|cpu` picks the pass family
+    /// ([`PassFamily::from_env`]; [`GpuBlur::with_pass_family`] does it from code).
+    ///
     /// # Panics
     /// When no adapter is available or it cannot open a device; the message says what to
     /// install. Use [`GpuBlur::try_new`] to get that as a [`BlurError`] instead.
@@ -131,7 +136,7 @@ impl GpuBlur {
         adapter: Option<wgpu::AdapterInfo>,
         lost: LostReason,
     ) -> Result<Self, BlurError> {
-        let family = device::pass_family(&device)?;
+        let family = device::choose_family(&device, PassFamily::from_env()?);
         let scopes = Scopes::push(&device);
         let kernels = Kernels::new(&device, family);
         scopes.pop().await?;
@@ -145,6 +150,19 @@ impl GpuBlur {
             max_slab_bytes: u64::MAX,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Runs the passes in `family` instead of the one chosen for the adapter (or by
+    /// `BLUR3D_PASSES`); a device without the storage bindings of the GPU family (fewer than 7
+    /// per stage) keeps the CPU family. The pipelines are built again (a fraction of a second).
+    /// Results are equal within a few ulps; see [`PassFamily`].
+    #[must_use]
+    pub fn with_pass_family(mut self, family: PassFamily) -> Self {
+        let family = device::choose_family(&self.device, Some(family));
+        if family != self.kernels.family {
+            self.kernels = Kernels::new(&self.device, family);
+        }
+        self
     }
 
     /// Caps every volume buffer at `bytes` of f32 voxels, below the device's own limits: volumes
@@ -164,7 +182,8 @@ impl GpuBlur {
     }
 
     /// The family of shaders the passes run in: chosen per adapter (the CPU family on CPU
-    /// adapters such as llvmpipe, the GPU family on every other), or by `BLUR3D_PASSES=gpu|cpu`.
+    /// adapters such as llvmpipe, the GPU family on every other), by `BLUR3D_PASSES=gpu|cpu`
+    /// ([`PassFamily::from_env`]), or by [`GpuBlur::with_pass_family`].
     #[must_use]
     pub fn pass_family(&self) -> PassFamily {
         self.kernels.family

@@ -238,9 +238,11 @@ impl GpuBlur {
 
     /// Runs `count` plain copies of `volume` (one voxel per invocation) over the same buffers
     /// as a blur: the floor a blur pass is measured against. The volume's values are unchanged.
+    /// With the `bench` feature only (the crate's benchmarks).
     ///
     /// # Errors
     /// GPU errors.
+    #[cfg(feature = "bench")]
     pub fn copy_passes(&self, volume: &mut GpuVolume, count: usize) -> Result<(), BlurError> {
         self.copy_passes_with(volume, count, false)
     }
@@ -252,10 +254,12 @@ impl GpuBlur {
     ///
     /// # Errors
     /// GPU errors.
+    #[cfg(feature = "bench")]
     pub fn copy_passes_vec4(&self, volume: &mut GpuVolume, count: usize) -> Result<(), BlurError> {
         self.copy_passes_with(volume, count, true)
     }
 
+    #[cfg(feature = "bench")]
     fn copy_passes_with(
         &self,
         volume: &mut GpuVolume,

@@ -41,6 +41,13 @@ pub enum PassFamily {
     Gpu,
 }
 
+/// Whether `device` has the storage bindings of the vec4 views of the volume (bindings 4 and
+/// 5) and of the fused passes' outputs (6 and 7): 7 per stage. A device with fewer (WebGPU's
+/// downlevel limits have 4) runs the CPU family's variant without them.
+pub(crate) fn has_vec4_views(device: &wgpu::Device) -> bool {
+    device.limits().max_storage_buffers_per_shader_stage >= FULL_MODULE_BINDINGS
+}
+
 /// A device's pipelines, and the family its passes run in.
 #[derive(Debug)]
 pub(crate) struct Kernels {
@@ -52,16 +59,11 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    /// The kernels of `device` in `family` (the CPU family where the device lacks the storage
-    /// bindings of the vec4 views the GPU family needs), the plain passes of one kernel built at
-    /// once: a first call does not pay for them. Everything else is built on first use.
+    /// The kernels of `device` in `family` (see `device::choose_family`), the plain passes of
+    /// one kernel built at once: a first call does not pay for them. Everything else is built
+    /// on first use.
     pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
-        // The vec4 views of the volume (bindings 4 and 5) and the fused passes' outputs (6 and
-        // 7) need 7 storage buffers per stage; a device with fewer (WebGPU's downlevel limits
-        // have 4) runs without them.
-        let vec4_views =
-            device.limits().max_storage_buffers_per_shader_stage >= FULL_MODULE_BINDINGS;
-        let family = if vec4_views { family } else { PassFamily::Cpu };
+        let vec4_views = has_vec4_views(device);
         let kernels = Kernels {
             pipelines: Pipelines::new(device, vec4_views),
             family,
@@ -118,6 +120,7 @@ enum Work<'a> {
         extra: Vec<&'a wgpu::Buffer>,
     },
     /// A plain copy, one voxel per invocation, or four (`vec4`).
+    #[cfg(feature = "bench")]
     Copy {
         vec4: bool,
         src: &'a wgpu::Buffer,
@@ -269,6 +272,7 @@ impl Encoder<'_> {
 
     /// Encodes `count` plain copies ping-ponging between `a` and `b`: the floor of `count`
     /// passes. Returns whether the result ended in `b`.
+    #[cfg(feature = "bench")]
     pub(crate) fn copies(
         &self,
         frame: &mut Frame<'_>,
@@ -303,7 +307,6 @@ impl Encoder<'_> {
             kernels,
         } = *self;
         let limits = device.limits();
-        let voxels = layout.len();
         let bytes = layout.bytes();
         let quads = bytes.next_multiple_of(16);
         let weights_buffer = frame.params(queue, bytemuck::cast_slice(weights));
@@ -325,6 +328,7 @@ impl Encoder<'_> {
                     };
                     bytemuck::bytes_of(&combine)
                 }
+                #[cfg(feature = "bench")]
                 Work::Copy { .. } => &[],
             };
             uniform_bytes[at..at + params.len()].copy_from_slice(params);
@@ -374,6 +378,7 @@ impl Encoder<'_> {
                         },
                     )
                 }
+                #[cfg(feature = "bench")]
                 Work::Copy { vec4, src, dst } => (
                     self.pass_bind_group(
                         params(size_of::<PassParams>()),
@@ -382,12 +387,13 @@ impl Encoder<'_> {
                         [dst; 3],
                         bytes,
                     ),
-                    if *vec4 && kernels.fuses() && voxels.is_multiple_of(4) {
+                    if *vec4 && kernels.fuses() && layout.len().is_multiple_of(4) {
+                        let voxels = layout.len();
                         let copy4 = kernels.pipelines.get(Key::Copy { vec4: true });
                         vec![(copy4, (voxels / 4) as u32, WORKGROUP)]
                     } else {
                         let copy = kernels.pipelines.get(Key::Copy { vec4: false });
-                        vec![(copy, voxels as u32, WORKGROUP)]
+                        vec![(copy, layout.len() as u32, WORKGROUP)]
                     },
                 ),
                 Work::Combine { inputs, norm, dst } => {

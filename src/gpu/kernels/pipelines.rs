@@ -87,6 +87,7 @@ pub(crate) enum Key {
         kernels: u8,
     },
     /// The plain copy, one voxel per invocation or four.
+    #[cfg(feature = "bench")]
     Copy { vec4: bool },
     /// The conversion of packed integers to f32.
     Widen,
@@ -253,6 +254,7 @@ impl Pipelines {
                 let module = self.module(usize::from(gpu));
                 (module, &self.pass_pipeline_layout, name, constants)
             }
+            #[cfg(feature = "bench")]
             Key::Copy { vec4 } => {
                 let name = if vec4 { "copy4" } else { "copy" };
                 (self.module(2), &self.pass_pipeline_layout, name, vec![])
