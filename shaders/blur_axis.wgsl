@@ -191,7 +191,7 @@ fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: ve
 #ifdef VEC4_VIEWS
     if (aligned) {
         // An interior run: every output lies inside the line.
-        store_quads(k, (base + u32(start)) / 4u, rounded(a0), rounded(a1), rounded(a2), rounded(a3), rounded(a4), rounded(a5), rounded(a6), rounded(a7));
+        store_quads(k, (base + u32(start)) / 4u, stored(a0), stored(a1), stored(a2), stored(a3), stored(a4), stored(a5), stored(a6), stored(a7));
         return;
     }
 #endif
@@ -200,14 +200,14 @@ fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: ve
     for (var j = 0; j < 4; j++) {
         let l = start + j;
         let out = base + u32(l) * s;
-        if (l < n) { store_to(k, out, rounded(a0)[j]); }
-        if (l + 4 < n) { store_to(k, out + 4u * s, rounded(a1)[j]); }
-        if (l + 8 < n) { store_to(k, out + 8u * s, rounded(a2)[j]); }
-        if (l + 12 < n) { store_to(k, out + 12u * s, rounded(a3)[j]); }
-        if (l + 16 < n) { store_to(k, out + 16u * s, rounded(a4)[j]); }
-        if (l + 20 < n) { store_to(k, out + 20u * s, rounded(a5)[j]); }
-        if (l + 24 < n) { store_to(k, out + 24u * s, rounded(a6)[j]); }
-        if (l + 28 < n) { store_to(k, out + 28u * s, rounded(a7)[j]); }
+        if (l < n) { store_to(k, out, stored(a0)[j]); }
+        if (l + 4 < n) { store_to(k, out + 4u * s, stored(a1)[j]); }
+        if (l + 8 < n) { store_to(k, out + 8u * s, stored(a2)[j]); }
+        if (l + 12 < n) { store_to(k, out + 12u * s, stored(a3)[j]); }
+        if (l + 16 < n) { store_to(k, out + 16u * s, stored(a4)[j]); }
+        if (l + 20 < n) { store_to(k, out + 20u * s, stored(a5)[j]); }
+        if (l + 24 < n) { store_to(k, out + 24u * s, stored(a6)[j]); }
+        if (l + 28 < n) { store_to(k, out + 28u * s, stored(a7)[j]); }
     }
 }
 
@@ -332,22 +332,22 @@ fn run_long(base: u32, start: i32) {
     }
     let out = base + u32(start) * s;
     for (var j = 0u; j < 4u; j++) {
-        dst[out + (0u + j) * s] = rounded(a0)[j];
-        dst[out + (4u + j) * s] = rounded(a1)[j];
-        dst[out + (8u + j) * s] = rounded(a2)[j];
-        dst[out + (12u + j) * s] = rounded(a3)[j];
-        dst[out + (16u + j) * s] = rounded(a4)[j];
-        dst[out + (20u + j) * s] = rounded(a5)[j];
-        dst[out + (24u + j) * s] = rounded(a6)[j];
-        dst[out + (28u + j) * s] = rounded(a7)[j];
-        dst[out + (32u + j) * s] = rounded(a8)[j];
-        dst[out + (36u + j) * s] = rounded(a9)[j];
-        dst[out + (40u + j) * s] = rounded(a10)[j];
-        dst[out + (44u + j) * s] = rounded(a11)[j];
-        dst[out + (48u + j) * s] = rounded(a12)[j];
-        dst[out + (52u + j) * s] = rounded(a13)[j];
-        dst[out + (56u + j) * s] = rounded(a14)[j];
-        dst[out + (60u + j) * s] = rounded(a15)[j];
+        dst[out + (0u + j) * s] = stored(a0)[j];
+        dst[out + (4u + j) * s] = stored(a1)[j];
+        dst[out + (8u + j) * s] = stored(a2)[j];
+        dst[out + (12u + j) * s] = stored(a3)[j];
+        dst[out + (16u + j) * s] = stored(a4)[j];
+        dst[out + (20u + j) * s] = stored(a5)[j];
+        dst[out + (24u + j) * s] = stored(a6)[j];
+        dst[out + (28u + j) * s] = stored(a7)[j];
+        dst[out + (32u + j) * s] = stored(a8)[j];
+        dst[out + (36u + j) * s] = stored(a9)[j];
+        dst[out + (40u + j) * s] = stored(a10)[j];
+        dst[out + (44u + j) * s] = stored(a11)[j];
+        dst[out + (48u + j) * s] = stored(a12)[j];
+        dst[out + (52u + j) * s] = stored(a13)[j];
+        dst[out + (56u + j) * s] = stored(a14)[j];
+        dst[out + (60u + j) * s] = stored(a15)[j];
     }
 }
 @compute @workgroup_size(WORKGROUP)

@@ -104,12 +104,12 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         }
     }
     let o = (base + u32(x)) / 4u;
-    store4(0u, o, rounded(acc));
+    store4(0u, o, stored(acc));
     if (KERNELS > 1u) {
-        store4(1u, o, rounded(acc_b));
+        store4(1u, o, stored(acc_b));
     }
     if (KERNELS > 2u) {
-        store4(2u, o, rounded(acc_c));
+        store4(2u, o, stored(acc_c));
     }
 }
 
@@ -231,12 +231,12 @@ fn store_columns(k: u32, out: u32, s: i32, a0: vec4<f32>, a1: vec4<f32>, a2: vec
     let n = i32(p.len);
     let s4 = p.stride / 4u;
     let o = u32(s);
-    if (s + 0 < n) { store4(k, out + (o + 0u) * s4, rounded(a0)); }
-    if (s + 1 < n) { store4(k, out + (o + 1u) * s4, rounded(a1)); }
-    if (s + 2 < n) { store4(k, out + (o + 2u) * s4, rounded(a2)); }
-    if (s + 3 < n) { store4(k, out + (o + 3u) * s4, rounded(a3)); }
-    if (s + 4 < n) { store4(k, out + (o + 4u) * s4, rounded(a4)); }
-    if (s + 5 < n) { store4(k, out + (o + 5u) * s4, rounded(a5)); }
-    if (s + 6 < n) { store4(k, out + (o + 6u) * s4, rounded(a6)); }
-    if (s + 7 < n) { store4(k, out + (o + 7u) * s4, rounded(a7)); }
+    if (s + 0 < n) { store4(k, out + (o + 0u) * s4, stored(a0)); }
+    if (s + 1 < n) { store4(k, out + (o + 1u) * s4, stored(a1)); }
+    if (s + 2 < n) { store4(k, out + (o + 2u) * s4, stored(a2)); }
+    if (s + 3 < n) { store4(k, out + (o + 3u) * s4, stored(a3)); }
+    if (s + 4 < n) { store4(k, out + (o + 4u) * s4, stored(a4)); }
+    if (s + 5 < n) { store4(k, out + (o + 5u) * s4, stored(a5)); }
+    if (s + 6 < n) { store4(k, out + (o + 6u) * s4, stored(a6)); }
+    if (s + 7 < n) { store4(k, out + (o + 7u) * s4, stored(a7)); }
 }

@@ -127,13 +127,16 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
     }
     return src[base + u32(pos) * p.stride];
 }
-// `a` truncated toward zero when the pass truncates (TRUNCATE), else `a`.
-fn rounded(a: vec4<f32>) -> vec4<f32> {
+
+// `a` as the pass stores it: truncated toward zero when TRUNCATE (scipy's passes into an
+// integer output), else as it is.
+fn stored(a: vec4<f32>) -> vec4<f32> {
     if (TRUNCATE) {
         return trunc(a);
     }
     return a;
 }
+
 // Element `i` of output `k` of the pass: `dst`, or a fused pass's others.
 fn store_to(k: u32, i: u32, v: f32) {
     if (k == 0u) {
@@ -145,6 +148,7 @@ fn store_to(k: u32, i: u32, v: f32) {
     }
 #endif
 }
+
 // Four taps `w` on the sums `a` of outputs whose window is `v`, followed by `u`.
 fn step4(a: vec4<f32>, w: vec4<f32>, v: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
     var s = a + w.x * v;

@@ -9,6 +9,7 @@ pub mod guide;
 pub mod kernel;
 mod options;
 mod plan;
+mod slabs;
 pub mod stream;
 mod voxel;
 

@@ -304,10 +304,11 @@ impl BlurOptions {
 
     /// Validates the options against a volume's shape and computes the kernel of each axis
     /// (`None` where the axis is left as it is).
-    pub(crate) fn plan(&self, shape: [usize; 3]) -> Result<[Option<AxisKernel>; 3], BlurError> {
-        if let Some(axis) = shape.iter().position(|&n| n == 0) {
-            return Err(BlurError::EmptyAxis { axis, shape });
-        }
+    pub(crate) fn axis_kernels(
+        &self,
+        shape: [usize; 3],
+    ) -> Result<[Option<AxisKernel>; 3], BlurError> {
+        check_not_empty(shape)?;
         self.kernels()
     }
 
@@ -402,6 +403,15 @@ pub(crate) struct AxisKernel {
     pub mode: Mode,
 }
 
+/// [`BlurError::EmptyAxis`] for a volume of `shape` with no voxel along some axis: the one
+/// check every entry point makes before anything else.
+pub(crate) fn check_not_empty(shape: [usize; 3]) -> Result<(), BlurError> {
+    match shape.iter().position(|&n| n == 0) {
+        Some(axis) => Err(BlurError::EmptyAxis { axis, shape }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,14 +444,16 @@ mod tests {
 
     #[test]
     fn plan_skips_identity_axes_and_validates() {
-        let plan = BlurOptions::new([0.0, 1.0, 2.0]).plan([3, 4, 5]).unwrap();
+        let plan = BlurOptions::new([0.0, 1.0, 2.0])
+            .axis_kernels([3, 4, 5])
+            .unwrap();
         assert!(plan[0].is_none());
         assert_eq!(plan[1].as_ref().unwrap().radius, 4);
         assert_eq!(plan[2].as_ref().unwrap().radius, 8);
         let r = BlurOptions::new(1.0).radius([1, 0, 3]).radii().unwrap();
         assert_eq!(r, [1, 0, 3]);
         assert_eq!(
-            BlurOptions::new(1.0).plan([3, 0, 5]),
+            BlurOptions::new(1.0).axis_kernels([3, 0, 5]),
             Err(BlurError::EmptyAxis {
                 axis: 1,
                 shape: [3, 0, 5]

@@ -6,8 +6,8 @@
 //! the passes form a tree whose root is the input and whose leaves are the terms. Each node is one
 //! pass, run once; buffers ("slots") are reused as soon as no pass still reads them.
 
-use crate::gpu::Halo;
 use crate::options::AxisKernel;
+use crate::slabs::Halo;
 use crate::{BlurError, BlurOptions, Mode};
 
 /// What to compute: the Gaussian filter, or a filter of its family, each as scipy (and
@@ -186,9 +186,7 @@ impl Plan {
         shape: [usize; 3],
         keep_input: bool,
     ) -> Result<Self, BlurError> {
-        if let Some(axis) = shape.iter().position(|&n| n == 0) {
-            return Err(BlurError::EmptyAxis { axis, shape });
-        }
+        crate::options::check_not_empty(shape)?;
         let (terms, combine) = terms(opts, filter)?;
         Ok(Self::from_terms(
             filter,
@@ -310,6 +308,14 @@ impl Plan {
             .filter(|s| matches!(s, Step::Pass { .. }))
             .count()
     }
+}
+
+/// The shape of any 3D array, as an array (input volumes and output arrays alike).
+pub(crate) fn shape_of<S: ndarray::RawData>(
+    vol: &ndarray::ArrayBase<S, ndarray::Ix3>,
+) -> [usize; 3] {
+    let (a, b, c) = vol.dim();
+    [a, b, c]
 }
 
 #[derive(Default)]

@@ -134,7 +134,7 @@ impl<A: Voxel> PlaneSource for ArrayView3<'_, A> {
     type Voxel = A;
 
     fn shape(&self) -> [usize; 3] {
-        crate::cpu::shape_of(self)
+        crate::plan::shape_of(self)
     }
 
     fn read_plane(&mut self, index: usize, mut plane: ArrayViewMut2<'_, A>) -> std::io::Result<()> {

@@ -54,8 +54,8 @@ where
     S: Data<Elem = A>,
     A: Voxel,
 {
-    let shape = super::shape_of(vol);
-    let kernels = opts.plan(shape)?;
+    let shape = crate::plan::shape_of(vol);
+    let kernels = opts.axis_kernels(shape)?;
     let taps: Vec<Vec<Taps>> = (0..3)
         .map(|a| axis_taps(shape[a], kernels[a].as_ref()))
         .collect();

@@ -10,7 +10,7 @@ mod separable;
 pub use full3d::full3d;
 pub use separable::separable;
 
-use ndarray::{Array3, ArrayBase, Data, Ix3, RawData, Zip};
+use ndarray::{Array3, ArrayBase, Data, Ix3, Zip};
 
 use crate::plan::{Combine, Filter, terms};
 use crate::{BlurError, BlurOptions, Voxel};
@@ -29,10 +29,7 @@ where
     S: Data<Elem = A>,
     A: Voxel,
 {
-    let shape = shape_of(vol);
-    if let Some(axis) = shape.iter().position(|&n| n == 0) {
-        return Err(BlurError::EmptyAxis { axis, shape });
-    }
+    crate::options::check_not_empty(crate::plan::shape_of(vol))?;
     let (terms, combine) = terms(opts, filter)?;
     let input = vol.mapv(Voxel::to_f64);
     let Some((last, others)) = terms.split_last() else {
@@ -135,10 +132,4 @@ fn only<T>(outputs: Vec<T>) -> T {
         .into_iter()
         .next()
         .unwrap_or_else(|| unreachable!("one output"))
-}
-
-/// The shape of any 3D array, as an array (input volumes and output arrays alike).
-pub(crate) fn shape_of<S: RawData>(vol: &ArrayBase<S, Ix3>) -> [usize; 3] {
-    let (a, b, c) = vol.dim();
-    [a, b, c]
 }

@@ -23,7 +23,7 @@ where
     S: Data<Elem = A>,
     A: Voxel,
 {
-    let kernels = opts.plan(super::shape_of(vol))?;
+    let kernels = opts.axis_kernels(crate::plan::shape_of(vol))?;
     Ok(term(
         vol.mapv(Voxel::to_f64),
         &kernels,

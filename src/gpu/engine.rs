@@ -5,7 +5,7 @@
 use ndarray::ArrayView2;
 
 use super::device::Scopes;
-use super::kernels::Encoder;
+use super::kernels::Dispatcher;
 use super::layout::Layout;
 use super::pool::Frame;
 use super::{GpuBlur, GpuVolume, transfer};
@@ -52,7 +52,7 @@ impl GpuBlur {
         Frame::new(&self.pool)
     }
 
-    pub(super) fn encoder(&self) -> wgpu::CommandEncoder {
+    pub(super) fn command_encoder(&self) -> wgpu::CommandEncoder {
         self.device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("blur3d.encoder"),
@@ -60,8 +60,8 @@ impl GpuBlur {
     }
 
     /// What encodes passes, widenings and copies on this device.
-    pub(super) fn encoding(&self) -> Encoder<'_> {
-        Encoder {
+    pub(super) fn dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher {
             device: &self.device,
             queue: &self.queue,
             kernels: &self.kernels,
@@ -90,7 +90,7 @@ impl GpuBlur {
                 let words = frame.storage(bytes.next_multiple_of(4)).await?;
                 transfer::upload(frame, planes, layout, true, &words, encoder).await?;
                 let scopes = Scopes::push(&self.device);
-                self.encoding().widen(
+                self.dispatcher().widen(
                     frame,
                     encoder,
                     &words,
@@ -124,7 +124,8 @@ impl GpuBlur {
             buffers.push(frame.storage(layout.bytes()).await?);
         }
         let scopes = Scopes::push(&self.device);
-        self.encoding().plan(frame, encoder, plan, &buffers, layout);
+        self.dispatcher()
+            .plan(frame, encoder, plan, &buffers, layout);
         scopes.pop().await?;
         Ok(buffers)
     }

@@ -6,7 +6,6 @@ mod kernels;
 mod layout;
 mod pool;
 mod schedule;
-mod slabs;
 mod transfer;
 mod volume;
 
@@ -21,13 +20,12 @@ mod shader_tests;
 pub use device::{adapters, describe_adapter, list_adapters};
 pub use kernels::{PassFamily, PassesRun};
 
-use crate::plan::{Filter, Plan, into_array};
+use crate::plan::{Filter, Plan, into_array, shape_of};
 use crate::stream::{PlaneSink, PlaneSource};
 use crate::{BlurError, BlurOptions, Sigma, Voxel};
 use device::{LostReason, Scopes};
 use kernels::Kernels;
 use pool::Pool;
-pub(crate) use slabs::Halo;
 
 pub use volume::GpuVolume;
 
@@ -258,7 +256,7 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
+        let mut out = transfer::fresh_output(shape_of(vol));
         pollster::block_on(self.filter_into_inner(
             vol,
             opts,
@@ -283,7 +281,7 @@ impl GpuBlur {
         vol: &ArrayBase<impl Data<Elem = impl Voxel>, Ix3>,
         opts: &BlurOptions,
     ) -> Result<Array3<B>, BlurError> {
-        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
+        let mut out = transfer::fresh_output(shape_of(vol));
         self.blur_into(vol, opts, &mut out)?;
         Ok(out)
     }
@@ -328,7 +326,7 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let mut out = transfer::fresh_output(crate::cpu::shape_of(vol));
+        let mut out = transfer::fresh_output(shape_of(vol));
         self.filter_into_inner(
             vol,
             opts,
@@ -446,7 +444,7 @@ impl GpuBlur {
         A: Voxel,
     {
         let mut outs: Vec<Array3<f32>> = (0..filter.outputs())
-            .map(|_| transfer::fresh_output(crate::cpu::shape_of(vol)))
+            .map(|_| transfer::fresh_output(shape_of(vol)))
             .collect();
         let mut views: Vec<ArrayViewMut3<'_, f32>> =
             outs.iter_mut().map(|o| o.view_mut()).collect();

@@ -13,8 +13,9 @@ use bytemuck::Zeroable;
 use ndarray::{Array3, ArrayView2, ArrayView4, ArrayViewMut2, Axis};
 
 use super::layout::Layout;
-use super::{GpuBlur, slabs, transfer};
+use super::{GpuBlur, transfer};
 use crate::plan::Plan;
+use crate::slabs;
 use crate::stream::{PlaneSink, PlaneSource};
 use crate::{BlurError, Voxel};
 
@@ -275,7 +276,7 @@ impl GpuBlur {
         let planes = input.block(&chunk.sources, &chunk.rows, &mut held)?;
         let layout = chunk.layout;
         let mut frame = self.frame();
-        let mut encoder = self.encoder();
+        let mut encoder = self.command_encoder();
         let volume = self.load(&mut frame, &planes, layout, &mut encoder).await?;
         let buffers = self
             .encode_plan(&mut frame, &mut encoder, plan, volume.buffer, layout)

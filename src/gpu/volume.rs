@@ -67,15 +67,13 @@ impl GpuBlur {
         S: Data<Elem = A>,
         A: Voxel,
     {
-        let shape = crate::cpu::shape_of(vol);
-        if let Some(axis) = shape.iter().position(|&n| n == 0) {
-            return Err(BlurError::EmptyAxis { axis, shape });
-        }
+        let shape = crate::plan::shape_of(vol);
+        crate::options::check_not_empty(shape)?;
         self.check_fits(Layout::for_shape(shape).len())?;
         self.guard(async {
             let planes: Vec<_> = vol.outer_iter().collect();
             let mut frame = self.frame();
-            let mut encoder = self.encoder();
+            let mut encoder = self.command_encoder();
             let volume = self
                 .load(&mut frame, &planes, Layout::for_shape(shape), &mut encoder)
                 .await?;
@@ -100,7 +98,7 @@ impl GpuBlur {
         }
         pollster::block_on(self.guard(async {
             let mut frame = self.frame();
-            let mut encoder = self.encoder();
+            let mut encoder = self.command_encoder();
             let buffers = self
                 .encode_plan(
                     &mut frame,
@@ -139,7 +137,7 @@ impl GpuBlur {
         let plan = Plan::new(opts, filter, volume.shape(), true)?;
         pollster::block_on(self.guard(async {
             let mut frame = self.frame();
-            let mut encoder = self.encoder();
+            let mut encoder = self.command_encoder();
             let buffers = self
                 .encode_plan(
                     &mut frame,
@@ -183,7 +181,7 @@ impl GpuBlur {
     pub fn download(&self, volume: &GpuVolume) -> Result<Array3<f32>, BlurError> {
         self.check_owner(volume)?;
         pollster::block_on(self.guard(async {
-            let mut encoder = self.encoder();
+            let mut encoder = self.command_encoder();
             let [n0, n1, _] = volume.layout.shape;
             let staging = transfer::stage(
                 &self.pool,
@@ -270,9 +268,9 @@ impl GpuBlur {
         pollster::block_on(self.guard(async {
             let mut frame = self.frame();
             let spare = frame.storage(volume.bytes()).await?;
-            let mut encoder = self.encoder();
+            let mut encoder = self.command_encoder();
             let scopes = super::Scopes::push(&self.device);
-            let swapped = self.encoding().copies(
+            let swapped = self.dispatcher().copies(
                 &mut frame,
                 &mut encoder,
                 [&volume.buffer, &spare],

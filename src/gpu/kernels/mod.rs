@@ -1,5 +1,5 @@
 //! The pass families behind one interface: [`Kernels`] holds a device's pipelines and the family
-//! its passes run in, chosen once; [`Encoder`] turns a [`Plan`] (or a widening, or plain copies)
+//! its passes run in, chosen once; [`Dispatcher`] turns a [`Plan`] (or a widening, or plain copies)
 //! into dispatches.
 
 mod params;
@@ -138,13 +138,13 @@ enum Work<'a> {
 /// through it) and the kernels. Parameter and weight buffers come from the submission's
 /// [`Frame`], which gives them back.
 #[derive(Clone, Copy)]
-pub(crate) struct Encoder<'a> {
+pub(crate) struct Dispatcher<'a> {
     pub device: &'a wgpu::Device,
     pub queue: &'a wgpu::Queue,
     pub kernels: &'a Kernels,
 }
 
-impl Encoder<'_> {
+impl Dispatcher<'_> {
     /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
     /// `buffers[i]`.
     pub(crate) fn plan(
@@ -225,7 +225,7 @@ impl Encoder<'_> {
         count: usize,
         (bits, signed): (u32, bool),
     ) {
-        let Encoder {
+        let Dispatcher {
             device,
             queue,
             kernels,
@@ -301,7 +301,7 @@ impl Encoder<'_> {
         work: &[Work<'_>],
         truncate: bool,
     ) {
-        let Encoder {
+        let Dispatcher {
             device,
             queue,
             kernels,
