@@ -4,6 +4,7 @@
 pub mod boundary;
 pub mod cpu;
 mod error;
+mod filter;
 mod gpu;
 pub mod guide;
 pub mod kernel;
@@ -14,10 +15,10 @@ pub mod stream;
 mod voxel;
 
 pub use error::BlurError;
+pub use filter::Filter;
 pub use gpu::{
     GpuBlur, GpuVolume, PassFamily, PassesRun, adapters, describe_adapter, list_adapters,
 };
 pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
-pub use plan::Filter;
 pub use stream::{PlaneSink, PlaneSource};
 pub use voxel::Voxel;
