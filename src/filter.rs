@@ -37,7 +37,22 @@ impl Filter {
         }
     }
 
-    /// The function's name, for messages.
+    /// Every filter, in the order of its variants.
+    pub const ALL: [Filter; 5] = [
+        Filter::Gaussian,
+        Filter::Laplace,
+        Filter::GradientMagnitude,
+        Filter::Gradient,
+        Filter::Hessian,
+    ];
+
+    /// The filter whose [`Filter::name`] is `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The function's name (scipy's, where scipy has the filter), for messages.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -131,4 +146,17 @@ pub(crate) fn terms(opts: &BlurOptions, filter: Filter) -> Result<(Vec<Term>, Co
             Combine::Each,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_found_by_their_names() {
+        for f in Filter::ALL {
+            assert_eq!(Filter::from_name(f.name()), Some(f));
+        }
+        assert_eq!(Filter::from_name("gaussian"), None);
+    }
 }

@@ -101,6 +101,34 @@ impl PartialEq for Mode {
 impl Eq for Mode {}
 
 impl Mode {
+    /// scipy's names of the modes, its aliases included, as its filters accept them.
+    pub const NAMES: [&'static str; 8] = [
+        "reflect",
+        "grid-mirror",
+        "mirror",
+        "nearest",
+        "wrap",
+        "grid-wrap",
+        "constant",
+        "grid-constant",
+    ];
+
+    /// The mode scipy's `mode=name, cval=cval` asks for: one of [`Mode::NAMES`], exactly as
+    /// scipy spells it.
+    ///
+    /// # Errors
+    /// [`ParseModeError`] for any other name.
+    pub fn from_scipy(name: &str, cval: f32) -> Result<Self, ParseModeError> {
+        Ok(match name {
+            "reflect" | "grid-mirror" => Mode::Reflect,
+            "mirror" => Mode::Mirror,
+            "nearest" => Mode::Nearest,
+            "wrap" | "grid-wrap" => Mode::Wrap,
+            "constant" | "grid-constant" => Mode::Constant(cval),
+            _ => return Err(ParseModeError(name.to_string())),
+        })
+    }
+
     /// scipy's name for the mode.
     #[must_use]
     pub fn scipy_name(&self) -> &'static str {
@@ -134,31 +162,21 @@ pub struct ParseModeError(pub String);
 impl FromStr for Mode {
     type Err = ParseModeError;
 
-    /// Parses scipy's names: `reflect`, `mirror`, `nearest`, `wrap`, `constant` (value 0) or
-    /// `constant=VALUE`, and scipy's aliases `grid-mirror`, `grid-wrap`, `grid-constant`.
+    /// Parses scipy's names ([`Mode::NAMES`], any case): `reflect`, `mirror`, `nearest`,
+    /// `wrap`, `constant` (value 0) or `constant=VALUE`, and scipy's aliases `grid-mirror`,
+    /// `grid-wrap`, `grid-constant`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseModeError(s.to_string());
         let (name, value) = match s.split_once('=') {
             Some((n, v)) => (n.trim(), Some(v.trim())),
             None => (s.trim(), None),
         };
-        let mode = match name.to_ascii_lowercase().as_str() {
-            "reflect" | "grid-mirror" => Mode::Reflect,
-            "mirror" => Mode::Mirror,
-            "nearest" => Mode::Nearest,
-            "wrap" | "grid-wrap" => Mode::Wrap,
-            "constant" | "grid-constant" => {
-                let v = value
-                    .map_or(Ok(0.0), str::parse::<f32>)
-                    .map_err(|_| err())?;
-                return Ok(Mode::Constant(v));
-            }
-            _ => return Err(err()),
-        };
-        if value.is_some() {
-            return Err(err());
+        let mode = Mode::from_scipy(&name.to_ascii_lowercase(), 0.0).map_err(|_| err())?;
+        match (mode, value) {
+            (Mode::Constant(_), Some(v)) => v.parse().map(Mode::Constant).map_err(|_| err()),
+            (_, Some(_)) => Err(err()),
+            (mode, None) => Ok(mode),
         }
-        Ok(mode)
     }
 }
 
@@ -440,6 +458,19 @@ mod tests {
         ] {
             assert_eq!(m.to_string().parse(), Ok(m));
         }
+        // scipy's own spelling, with its cval apart: every name, and nothing else.
+        for name in Mode::NAMES {
+            let mode = Mode::from_scipy(name, 2.0).unwrap();
+            assert_eq!(
+                Ok(mode),
+                name.parse().map(|m: Mode| match m {
+                    Mode::Constant(_) => Mode::Constant(2.0),
+                    m => m,
+                })
+            );
+        }
+        assert!(Mode::from_scipy("Reflect", 0.0).is_err());
+        assert!(Mode::from_scipy("constant=1", 0.0).is_err());
     }
 
     #[test]

@@ -33,8 +33,8 @@ __all__ = [
     "gaussian_gradient_magnitude",
 ]
 
-# scipy's names of the boundary modes a filter accepts.
-_MODES = ("reflect", "grid-mirror", "mirror", "nearest", "wrap", "grid-wrap", "constant", "grid-constant")
+# scipy's names of the boundary modes a filter accepts, as the library spells them.
+_MODES = tuple(_native.MODE_NAMES)
 
 
 def adapters():

@@ -97,19 +97,11 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
     Ok((blur, blur3d::describe_adapter(&info)))
 }
 
-/// scipy's mode name (`reflect`, `grid-mirror`, `mirror`, `nearest`, `wrap`, `grid-wrap`,
-/// `constant`, `grid-constant`) with the constant `cval`.
+/// scipy's mode name (one of `Mode::NAMES`) with the constant `cval`; scipy's error otherwise.
 fn mode(name: &str, cval: f64) -> PyResult<Mode> {
     #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-    let cval = cval as f32;
-    Ok(match name {
-        "reflect" | "grid-mirror" => Mode::Reflect,
-        "mirror" => Mode::Mirror,
-        "nearest" => Mode::Nearest,
-        "wrap" | "grid-wrap" => Mode::Wrap,
-        "constant" | "grid-constant" => Mode::Constant(cval),
-        _ => return Err(PyRuntimeError::new_err("boundary mode not supported")),
-    })
+    Mode::from_scipy(name, cval as f32)
+        .map_err(|_| PyRuntimeError::new_err("boundary mode not supported"))
 }
 
 /// What one call computes: the filter of the Gaussian family and the library's options, built
@@ -131,17 +123,14 @@ impl Spec {
         radius: [usize; 3],
         truncate_each_pass: bool,
     ) -> PyResult<Self> {
-        let filter = match filter {
-            "gaussian_filter" => Filter::Gaussian,
-            "gaussian_laplace" => Filter::Laplace,
-            "gaussian_gradient_magnitude" => Filter::GradientMagnitude,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown filter {other:?}: use gaussian_filter, gaussian_laplace or \
+        let filter = Filter::from_name(filter)
+            .filter(|f| f.outputs() == 1)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "unknown filter {filter:?}: use gaussian_filter, gaussian_laplace or \
                      gaussian_gradient_magnitude"
-                )));
-            }
-        };
+                ))
+            })?;
         let modes = [
             mode(&modes[0], cval)?,
             mode(&modes[1], cval)?,
@@ -309,5 +298,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Device>()?;
     m.add_function(wrap_pyfunction!(adapters, m)?)?;
     m.add("GpuError", m.py().get_type::<GpuError>())?;
+    m.add("MODE_NAMES", Mode::NAMES.to_vec())?;
     Ok(())
 }
