@@ -3,6 +3,7 @@
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 use super::layout::Layout;
+use super::pool::Frame;
 use super::{GpuBlur, transfer};
 use crate::plan::{Filter, Plan};
 use crate::{BlurError, BlurOptions, Voxel};
@@ -97,17 +98,7 @@ impl GpuBlur {
             return Ok(());
         }
         pollster::block_on(self.guard(async {
-            let mut frame = self.frame();
-            let mut encoder = self.command_encoder();
-            let buffers = self
-                .encode_plan(
-                    &mut frame,
-                    &mut encoder,
-                    &plan,
-                    volume.buffer.clone(),
-                    volume.layout,
-                )
-                .await?;
+            let (mut frame, encoder, buffers) = self.encoded(volume, &plan).await?;
             // The volume moves to the buffer of the plan's output; its old one goes back with
             // the frame.
             let output = &buffers[plan.outputs[0]];
@@ -136,17 +127,7 @@ impl GpuBlur {
         self.check_owner(volume)?;
         let plan = Plan::new(opts, filter, volume.shape(), true)?;
         pollster::block_on(self.guard(async {
-            let mut frame = self.frame();
-            let mut encoder = self.command_encoder();
-            let buffers = self
-                .encode_plan(
-                    &mut frame,
-                    &mut encoder,
-                    &plan,
-                    volume.buffer.clone(),
-                    volume.layout,
-                )
-                .await?;
+            let (mut frame, mut encoder, buffers) = self.encoded(volume, &plan).await?;
             // Each output gets a buffer of its own: a copy where it is the input, or where an
             // earlier output already took its slot.
             let mut taken = vec![false; buffers.len()];
@@ -209,6 +190,22 @@ impl GpuBlur {
             .await?;
             Ok(out)
         }))
+    }
+
+    /// A frame and an encoder holding `plan`'s steps on `volume`, and the buffer of each of its
+    /// slots (slot 0 is the volume's own).
+    async fn encoded(
+        &self,
+        volume: &GpuVolume,
+        plan: &Plan,
+    ) -> Result<(Frame<'_>, wgpu::CommandEncoder, Vec<wgpu::Buffer>), BlurError> {
+        let mut frame = self.frame();
+        let mut encoder = self.command_encoder();
+        let input = volume.buffer.clone();
+        let buffers = self
+            .encode_plan(&mut frame, &mut encoder, plan, input, volume.layout)
+            .await?;
+        Ok((frame, encoder, buffers))
     }
 
     /// A volume may only be used with the `GpuBlur` that made it: its buffer lives on that
