@@ -5,6 +5,7 @@
 
 mod alloc;
 mod args;
+mod atomic;
 mod blur;
 mod formats;
 mod job;
@@ -22,8 +23,9 @@ use blur3d::{BlurError, Filter, GpuBlur};
 use clap::Parser;
 
 use args::Cli;
+use atomic::Output;
 use blur::{Engine, Plan};
-use formats::{Format, Meta, Output};
+use formats::{Format, Meta};
 use job::Job;
 use progress::Progress;
 use volume::{DType, Volume};
@@ -113,7 +115,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         return finish(progress, outcome);
     }
     // The output's folder is tried before any work: a temporary file there, renamed at the end.
-    let out_file = Output::create(job.output).map_err(Failure::at(job.output))?;
+    let out_file = Output::file(job.output).map_err(Failure::at(job.output))?;
     let progress = Progress::new(cli.quiet);
     let outcome = in_memory(&job, out_file, &progress);
     finish(progress, outcome)

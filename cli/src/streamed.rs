@@ -6,7 +6,7 @@ use blur3d::{BlurError, GpuBlur, Voxel};
 
 use crate::Failure;
 use crate::formats::Format;
-use crate::formats::zarr::{self, Input, Output, Sink, Source};
+use crate::formats::zarr::{self, Input, Sink, Source};
 use crate::job::Job;
 use crate::progress::Progress;
 use crate::volume::{Element, with_dtype};
@@ -62,7 +62,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     // The output's path is checked before any work; its temporary folder (renamed at the end)
     // is made once the input has been opened and checked, so that a crafted input leaves
     // nothing behind.
-    Output::check(job.output, job.input).map_err(&at_output)?;
+    zarr::check_output(job.output, job.input).map_err(&at_output)?;
     progress.stage(format!("opening {}", job.input.display()));
     let input = Input::open(job.input).map_err(&at_input)?;
     let names: [&str; 3] = std::array::from_fn(|i| input.axis_names[i].as_str());
@@ -73,7 +73,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     let plan = job.plan(sigma);
     let opts = plan.options(false);
     let radii = job.radii(&plan, names)?;
-    let out = Output::create(job.output, job.input).map_err(&at_output)?;
+    let out = zarr::output_folder(job.output, job.input).map_err(&at_output)?;
 
     progress.stage("opening the GPU".to_string());
     let [n0, n1, n2] = input.shape;
@@ -101,7 +101,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     };
 
     let out_dtype = job.out_dtype(input.dtype);
-    let array = zarr::create_output(&input, out.folder(), out_dtype).map_err(&at_output)?;
+    let array = zarr::create_output(&input, out.folder_path(), out_dtype).map_err(&at_output)?;
     let size = format!("{n0}x{n1}x{n2}");
     progress.stage(format!(
         "blurring {size} on {adapter}, sigma {sigma:?} voxels"

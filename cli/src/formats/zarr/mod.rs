@@ -28,7 +28,7 @@ use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
 
 pub use input::{Input, is_zarr_folder};
-pub use output::{Output, create_output};
+pub use output::{check_output, create_output, output_folder};
 pub use sink::Sink;
 pub use source::Source;
 

@@ -1,7 +1,7 @@
 //! The output Zarr array: its place checked, its temporary folder, and its metadata (the
 //! input's, with the output's data type, and an OME-Zarr image's group of level 0 only).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -10,143 +10,62 @@ use zarrs::filesystem::FilesystemStore;
 
 use super::input::Ome;
 use super::{Input, is_zarr_folder, read_json, storage_problem};
-use crate::formats::{PENDING, folder_of, io_problem, start_writing, watch_signals};
+use crate::atomic::{Output, folder_of, start_writing};
+use crate::formats::io_problem;
 use crate::units;
 use crate::volume::DType;
 
-/// The output array in the making: a temporary folder beside `path`, renamed over it when
-/// complete. Dropped before, it removes itself.
-pub struct Output {
-    path: PathBuf,
-    tmp: Option<tempfile::TempDir>,
-}
-
-impl Output {
-    /// Checks, before any work, that `path` can take the output of `input`: a new path or an
-    /// older Zarr folder, in a folder that exists, apart from the input (neither inside it nor
-    /// holding it).
-    pub fn check(path: &Path, input: &Path) -> Result<(), String> {
-        if path.exists() && !is_zarr_folder(path) {
-            return Err(if path.is_dir() {
-                "exists and is not a Zarr folder: blur3d replaces only a Zarr array or image"
-                    .to_string()
-            } else {
-                "exists and is a file: blur3d replaces only a Zarr array or image".to_string()
-            });
-        }
-        let dir = folder_of(path);
-        if !dir.is_dir() {
+/// Checks, before any work, that `path` can take the output of `input`: a new path or an
+/// older Zarr folder, in a folder that exists, apart from the input (neither inside it nor
+/// holding it).
+pub fn check_output(path: &Path, input: &Path) -> Result<(), String> {
+    if path.exists() && !is_zarr_folder(path) {
+        return Err(if path.is_dir() {
+            "exists and is not a Zarr folder: blur3d replaces only a Zarr array or image"
+                .to_string()
+        } else {
+            "exists and is a file: blur3d replaces only a Zarr array or image".to_string()
+        });
+    }
+    let dir = folder_of(path);
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot create a folder in {}: no such folder",
+            dir.display()
+        ));
+    }
+    if let Ok(input) = input.canonicalize() {
+        // The output (or the folder it would be made in) inside the input: a new array in
+        // the input's folder, written while the input is read.
+        let inside = match path.canonicalize() {
+            Ok(out) => out.starts_with(&input),
+            Err(_) => dir.canonicalize().is_ok_and(|d| d.starts_with(&input)),
+        };
+        if inside {
             return Err(format!(
-                "cannot create a folder in {}: no such folder",
-                dir.display()
+                "is the input or inside it ({}): write the output outside the input \
+                 folder, for example beside it",
+                input.display()
             ));
         }
-        if let Ok(input) = input.canonicalize() {
-            // The output (or the folder it would be made in) inside the input: a new array in
-            // the input's folder, written while the input is read.
-            let inside = match path.canonicalize() {
-                Ok(out) => out.starts_with(&input),
-                Err(_) => dir.canonicalize().is_ok_and(|d| d.starts_with(&input)),
-            };
-            if inside {
-                return Err(format!(
-                    "is the input or inside it ({}): write the output outside the input \
-                     folder, for example beside it",
-                    input.display()
-                ));
-            }
-            // The input inside an output folder that would be replaced.
-            if path.canonicalize().is_ok_and(|out| input.starts_with(&out)) {
-                return Err(format!(
-                    "holds the input ({}): replacing it would delete the input; write the \
-                     output elsewhere",
-                    input.display()
-                ));
-            }
+        // The input inside an output folder that would be replaced.
+        if path.canonicalize().is_ok_and(|out| input.starts_with(&out)) {
+            return Err(format!(
+                "holds the input ({}): replacing it would delete the input; write the \
+                 output elsewhere",
+                input.display()
+            ));
         }
-        Ok(())
     }
-
-    /// Makes the temporary folder beside `path`, once [`Output::check`] has passed and the
-    /// input has been opened and checked (so that a crafted input leaves nothing behind, even
-    /// if it kills the process).
-    pub fn create(path: &Path, input: &Path) -> Result<Output, String> {
-        Output::check(path, input)?;
-        let dir = folder_of(path);
-        watch_signals();
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tmp = tempfile::Builder::new()
-            .prefix(".blur3d-")
-            .suffix(".zarr.part")
-            .tempdir_in(&dir)
-            .map_err(|e| {
-                format!(
-                    "cannot create a folder in {}: {}",
-                    dir.display(),
-                    io_problem(&e)
-                )
-            })?;
-        *pending = Some(tmp.path().to_path_buf());
-        Ok(Output {
-            path: path.to_path_buf(),
-            tmp: Some(tmp),
-        })
-    }
-
-    /// The temporary folder.
-    pub fn folder(&self) -> &Path {
-        self.tmp
-            .as_ref()
-            .map_or(&self.path, tempfile::TempDir::path)
-    }
-
-    /// Renames the complete folder to its path, replacing an older Zarr folder there.
-    pub fn persist(mut self) -> Result<(), String> {
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(tmp) = self.tmp.take() else {
-            return Ok(());
-        };
-        let done = tmp.keep();
-        let result = (|| {
-            if self.path.exists() {
-                // The old output goes aside first, and is removed once the new one is in place.
-                let old = tempfile::Builder::new()
-                    .prefix(".blur3d-old-")
-                    .tempdir_in(folder_of(&self.path))
-                    .map_err(|e| io_problem(&e))?;
-                let aside = old.path().join("old");
-                std::fs::rename(&self.path, &aside).map_err(|e| io_problem(&e))?;
-                if let Err(e) = std::fs::rename(&done, &self.path) {
-                    let _ = std::fs::rename(&aside, &self.path);
-                    return Err(io_problem(&e));
-                }
-                drop(old);
-                Ok(())
-            } else {
-                std::fs::rename(&done, &self.path).map_err(|e| io_problem(&e))
-            }
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&done);
-        }
-        *pending = None;
-        result.map_err(|e| format!("cannot write: {e}"))
-    }
+    Ok(())
 }
 
-impl Drop for Output {
-    fn drop(&mut self) {
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The temporary folder removes itself when dropped.
-        self.tmp.take();
-        *pending = None;
-    }
+/// The temporary folder of the output array beside `path`, once [`check_output`] has passed
+/// and the input has been opened and checked (so that a crafted input leaves nothing behind,
+/// even if it kills the process); renamed over `path` when complete.
+pub fn output_folder(path: &Path, input: &Path) -> Result<Output, String> {
+    check_output(path, input)?;
+    Output::folder(path, ".zarr.part")
 }
 
 /// The v2 and v3 names of a data type.

@@ -10,7 +10,7 @@ use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
 
 use super::{chunk_index, chunk_of, grid_ranges, storage_problem};
-use crate::formats::start_writing;
+use crate::atomic::start_writing;
 use crate::volume::Element;
 
 /// Writes blocks of voxels `B` into the array as elements `T`, each chunk whole, as soon as
