@@ -68,10 +68,10 @@ impl Engine {
                     self.blur_volume(one!(a).mapv(f64::from).view(), &mut out, t, plan)?
                 }
                 Voxels::U64(a) => {
-                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                    self.blur_volume(one!(a).mapv(Voxel::to_f64).view(), &mut out, t, plan)?;
                 }
                 Voxels::I64(a) => {
-                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                    self.blur_volume(one!(a).mapv(Voxel::to_f64).view(), &mut out, t, plan)?;
                 }
             }
             progress(t + 1, count);
@@ -102,7 +102,7 @@ impl Engine {
     }
 
     /// Into an output type the library writes itself: no intermediate volume on a GPU.
-    fn blur_into<A: Voxel, B: Voxel + Element>(
+    fn blur_into<A: Voxel, B: Element>(
         &self,
         vol: ArrayView3<'_, A>,
         out: ArrayViewMut3<'_, B>,

@@ -2,7 +2,7 @@
 //! touch them and the output's written as blocks complete them, so host memory depends on the
 //! chunks and the blocks, not the volume.
 
-use blur3d::{BlurError, GpuBlur, Voxel};
+use blur3d::{BlurError, GpuBlur};
 
 use crate::Failure;
 use crate::formats::Format;
@@ -14,12 +14,12 @@ use crate::volume::{Element, with_dtype};
 /// The voxel type in which the GPU reads elements of this type: the type itself when the
 /// library takes it, else i16 (for i8) or f64 (exact but for the largest 64-bit integers).
 pub trait Read: zarrs::array::ElementOwned + Element {
-    type V: Voxel + Element;
+    type V: Element;
 }
 /// The voxel type the GPU writes for elements of this type: the type itself when the library
 /// writes it, else f32 (what the GPU computes), rounded and clamped into the type.
 pub trait Write: zarrs::array::Element + Element {
-    type V: Voxel + Element;
+    type V: Element;
 }
 
 macro_rules! voxels {

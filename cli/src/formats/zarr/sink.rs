@@ -64,7 +64,7 @@ impl<'a, B, T: Element + zarrs::array::Element> Sink<'a, B, T> {
 
 impl<B, T> PlaneSink for Sink<'_, B, T>
 where
-    B: Voxel + Element,
+    B: Element,
     T: zarrs::array::Element + Element + Send,
 {
     type Voxel = B;
@@ -126,7 +126,7 @@ where
                             let line = block.slice(ndarray::s![p - p0, r - r0, xs.clone()]);
                             let at = ((p - zs.start) * fy + (r - ys.start)) * fx;
                             for (o, &v) in values[at..at + xs.len()].iter_mut().zip(line) {
-                                *o = T::from_f64(Element::to_f64(v));
+                                *o = T::from_f64(Voxel::to_f64(v));
                             }
                         }
                     }

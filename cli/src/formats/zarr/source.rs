@@ -101,7 +101,7 @@ where
 impl<T, A> PlaneSource for Source<'_, T, A>
 where
     T: zarrs::array::ElementOwned + Element + Send,
-    A: Voxel + Element,
+    A: Element,
 {
     type Voxel = A;
 
@@ -157,7 +157,7 @@ where
                     let src = &chunk[at..at + xs.len()];
                     let dst = line.slice_mut(ndarray::s![xs.clone()]);
                     for (o, &v) in dst.into_iter().zip(src) {
-                        *o = A::from_f64(Element::to_f64(v));
+                        *o = A::from_f64(Voxel::to_f64(v));
                     }
                 }
             }
