@@ -94,11 +94,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     let gpu = GpuBlur::try_new()
         .map_err(|e| Failure::general(format!("{e}: Zarr is blurred on a GPU")))?
         .with_max_slab_bytes(cap);
-    let engine = crate::blur::Engine::Gpu(Box::new(gpu));
-    let adapter = engine.describe();
-    let crate::blur::Engine::Gpu(gpu) = engine else {
-        unreachable!()
-    };
+    let adapter = crate::blur::adapter_name(&gpu);
 
     let out_dtype = job.out_dtype(input.dtype);
     let array = zarr::create_output(&input, out.folder_path(), out_dtype).map_err(&at_output)?;

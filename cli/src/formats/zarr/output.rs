@@ -68,19 +68,20 @@ pub fn output_folder(path: &Path, input: &Path) -> Result<Output, String> {
     Output::folder(path, ".zarr.part")
 }
 
-/// The v2 and v3 names of a data type.
-fn zarr_names(d: DType) -> (&'static str, &'static str) {
+/// A data type's name in Zarr v2 (numpy's type code, little-endian); v3 names it as numpy does
+/// (`DType::numpy_name`).
+fn v2_name(d: DType) -> &'static str {
     match d {
-        DType::U8 => ("|u1", "uint8"),
-        DType::I8 => ("|i1", "int8"),
-        DType::U16 => ("<u2", "uint16"),
-        DType::I16 => ("<i2", "int16"),
-        DType::U32 => ("<u4", "uint32"),
-        DType::I32 => ("<i4", "int32"),
-        DType::U64 => ("<u8", "uint64"),
-        DType::I64 => ("<i8", "int64"),
-        DType::F32 => ("<f4", "float32"),
-        DType::F64 => ("<f8", "float64"),
+        DType::U8 => "|u1",
+        DType::I8 => "|i1",
+        DType::U16 => "<u2",
+        DType::I16 => "<i2",
+        DType::U32 => "<u4",
+        DType::I32 => "<i4",
+        DType::U64 => "<u8",
+        DType::I64 => "<i8",
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
     }
 }
 
@@ -125,7 +126,6 @@ fn output_metadata(input: &Input, dtype: DType) -> Result<ArrayMetadata, String>
         return Ok(meta);
     }
     let mut json = serde_json::to_value(&meta).map_err(|e| e.to_string())?;
-    let (v2_name, v3_name) = zarr_names(dtype);
     let zero = if matches!(dtype, DType::F32 | DType::F64) {
         Value::from(0.0)
     } else {
@@ -133,14 +133,14 @@ fn output_metadata(input: &Input, dtype: DType) -> Result<ArrayMetadata, String>
     };
     match &meta {
         ArrayMetadata::V3(_) => {
-            json["data_type"] = Value::from(v3_name);
+            json["data_type"] = Value::from(dtype.numpy_name());
             json["fill_value"] = zero;
             if let Some(codecs) = json.get_mut("codecs") {
                 retype_codecs(codecs, dtype.size());
             }
         }
         ArrayMetadata::V2(_) => {
-            json["dtype"] = Value::from(v2_name);
+            json["dtype"] = Value::from(v2_name(dtype));
             json["fill_value"] = zero;
         }
     }
