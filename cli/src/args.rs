@@ -1,5 +1,5 @@
 //! The command line, as clap parses it. Values with a grammar of their own (sigma, modes, dtype)
-//! are kept as text here and parsed in `options.rs`, so that their errors name the input file.
+//! are kept as text here and parsed in `spec.rs`, so that their errors name the input file.
 
 use std::path::PathBuf;
 

@@ -16,10 +16,7 @@ impl Engine {
     /// Words for the progress line: the adapter's name, or "the CPU".
     pub fn describe(&self) -> String {
         match self {
-            // "llvmpipe (LLVM 15.0.6, 256 bits)" is "llvmpipe" here.
-            Engine::Gpu(g) => g.adapter_info().map_or("the GPU".to_string(), |i| {
-                i.name.split(" (").next().unwrap_or(&i.name).to_string()
-            }),
+            Engine::Gpu(g) => adapter_name(g),
             Engine::Cpu => "the CPU".to_string(),
         }
     }
@@ -68,10 +65,10 @@ impl Engine {
                     self.blur_volume(one!(a).mapv(f64::from).view(), &mut out, t, plan)?
                 }
                 Voxels::U64(a) => {
-                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                    self.blur_volume(one!(a).mapv(Voxel::to_f64).view(), &mut out, t, plan)?;
                 }
                 Voxels::I64(a) => {
-                    self.blur_volume(one!(a).mapv(Element::to_f64).view(), &mut out, t, plan)?;
+                    self.blur_volume(one!(a).mapv(Voxel::to_f64).view(), &mut out, t, plan)?;
                 }
             }
             progress(t + 1, count);
@@ -102,7 +99,7 @@ impl Engine {
     }
 
     /// Into an output type the library writes itself: no intermediate volume on a GPU.
-    fn blur_into<A: Voxel, B: Voxel + Element>(
+    fn blur_into<A: Voxel, B: Element>(
         &self,
         vol: ArrayView3<'_, A>,
         out: ArrayViewMut3<'_, B>,
@@ -141,6 +138,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The adapter's name for the progress line: "llvmpipe (LLVM 15.0.6, 256 bits)" is "llvmpipe"
+/// here; "the GPU" when the blur did not open its device itself.
+pub fn adapter_name(g: &GpuBlur) -> String {
+    g.adapter_info().map_or("the GPU".to_string(), |i| {
+        i.name.split(" (").next().unwrap_or(&i.name).to_string()
+    })
 }
 
 /// Bytes of f64 voxels that the CPU blurs at a time (it holds two such slabs).

@@ -5,8 +5,10 @@
 
 mod alloc;
 mod args;
+mod atomic;
 mod blur;
 mod formats;
+mod job;
 mod progress;
 mod spec;
 mod streamed;
@@ -18,13 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use blur3d::{BlurError, Filter, GpuBlur};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 use args::Cli;
+use atomic::Output;
 use blur::{Engine, Plan};
-use formats::{Format, Meta, Output};
+use formats::{Format, Meta};
+use job::Job;
 use progress::Progress;
-use spec::{DTypeChoice, FWHM_PER_SIGMA};
 use volume::{DType, Volume};
 
 /// What went wrong, and with which file.
@@ -98,204 +101,29 @@ fn list_adapters() -> Result<(), Failure> {
     Ok(())
 }
 
-/// A usage error in clap's words, exit status 2.
-fn usage(message: &str) -> ! {
-    Cli::command()
-        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
-        .exit()
-}
-
+/// Checks what the command line asks for, then blurs INPUT into OUTPUT: streamed for Zarr,
+/// in memory for the other formats.
 fn run(cli: &Cli) -> Result<(), Failure> {
-    let (Some(input), Some(output)) = (cli.input.as_deref(), cli.output.as_deref()) else {
-        usage("INPUT and --output are required");
-    };
-    let at_input = Failure::at(input);
-    let at_output = Failure::at(output);
-
     // Everything the command line says is checked before any file is read.
-    let (lengths, per_sigma) = match (&cli.sigma, &cli.fwhm) {
-        (Some(s), _) => (spec::parse_lengths("--sigma", s), 1.0),
-        (None, Some(f)) => (spec::parse_lengths("--fwhm", f), FWHM_PER_SIGMA),
-        (None, None) => usage("give the width of the blur with --sigma or --fwhm"),
-    };
-    let lengths = lengths.map_err(&at_input)?;
-    let modes = spec::parse_modes(&cli.mode).map_err(&at_input)?;
-    let radius = cli
-        .radius
-        .as_deref()
-        .map(spec::parse_radius)
-        .transpose()
-        .map_err(&at_input)?;
-    let dtype = spec::parse_dtype(&cli.dtype).map_err(&at_input)?;
-    let orders = cli
-        .order
-        .as_deref()
-        .map(spec::parse_orders)
-        .transpose()
-        .map_err(&at_input)?
-        .unwrap_or([0; 3]);
-    let filter = if cli.laplace {
-        Filter::Laplace
-    } else if cli.gradient_magnitude {
-        Filter::GradientMagnitude
-    } else {
-        Filter::Gaussian
-    };
-    let derivative = filter != Filter::Gaussian || orders != [0; 3];
-    let axes = cli
-        .axes
-        .as_deref()
-        .map(spec::parse_axes)
-        .transpose()
-        .map_err(&at_input)?;
-    let in_format = Format::of(input).map_err(&at_input)?;
-    let out_format = Format::of(output).map_err(&at_output)?;
+    let job = Job::parse(cli)?;
     if let Some(name) = &cli.adapter {
         check_adapter(name)?;
     }
-    if in_format == Format::Zarr || out_format == Format::Zarr {
-        let job = streamed::Job {
-            cli,
-            input,
-            output,
-            lengths,
-            per_sigma,
-            modes,
-            radius,
-            dtype,
-            orders,
-            filter,
-        };
+    if job.streams() {
         let progress = Progress::new(cli.quiet);
-        return match streamed::run(&job, &progress) {
-            Ok(summary) => {
-                progress.done(&summary);
-                Ok(())
-            }
-            Err(e) => {
-                progress.abandon();
-                Err(e)
-            }
-        };
+        let outcome = streamed::run(&job, &progress);
+        return finish(progress, outcome);
     }
     // The output's folder is tried before any work: a temporary file there, renamed at the end.
-    let out_file = Output::create(output).map_err(&at_output)?;
-
+    let out_file = Output::file(job.output).map_err(Failure::at(job.output))?;
     let progress = Progress::new(cli.quiet);
-    let outcome = (|| {
-        progress.stage(format!("reading {}", input.display()));
-        let mut volume = in_format.read(input).map_err(&at_input)?;
-        // The file's axes in the order of the series and the lists, and back.
-        let (order, axis_names) = match axes {
-            None => ([0, 1, 2, 3], in_format.axis_names().map(String::from)),
-            Some(_) if in_format != Format::Npy || !volume.series => {
-                return Err(at_input(
-                    "--axes is for 4D .npy files: NIfTI and TIFF say which axis is the series"
-                        .to_string(),
-                ));
-            }
-            Some(([a, b, c], series)) => {
-                let names = [a, b, c].map(|axis| format!("axis {axis}"));
-                ([series, a, b, c], names)
-            }
-        };
-        let axis_names = axis_names.each_ref().map(String::as_str);
-        volume.voxels = volume.voxels.permuted_axes(order);
-        let sigma = lengths
-            .to_voxels(
-                per_sigma,
-                volume.spacing,
-                axis_names,
-                in_format.no_spacing_reason(),
-            )
-            .map_err(&at_input)?;
-        let plan = Plan {
-            sigma,
-            modes,
-            truncate: cli.truncate,
-            radius,
-            orders,
-            filter,
-        };
-        // Validates sigma, truncate and radius (axes in the file's order).
-        let radii = plan
-            .options(false)
-            .radii()
-            .map_err(|e| at_input(options_problem(&e, axis_names, radius.is_some())))?;
+    let outcome = in_memory(&job, out_file, &progress);
+    finish(progress, outcome)
+}
 
-        let engine = if cli.cpu {
-            Engine::Cpu
-        } else {
-            progress.stage("opening the GPU".to_string());
-            let gpu = GpuBlur::try_new()
-                .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?
-                .with_max_slab_bytes(slab_cap(volume.voxels.shape(), radii));
-            Engine::Gpu(Box::new(gpu))
-        };
-        let [volumes, n0, n1, n2] = volume.voxels.shape();
-        let size = if volume.series {
-            format!("{volumes} volumes of {n0}x{n1}x{n2}")
-        } else {
-            format!("{n0}x{n1}x{n2}")
-        };
-        let what = match (filter, orders) {
-            (Filter::Gaussian, [0, 0, 0]) => "blurring".to_string(),
-            (Filter::Gaussian, o) => format!("gaussian_filter order {o:?} of"),
-            (f, _) => format!("{} of", f.name()),
-        };
-        let stage = format!(
-            "{what} {size} on {}, sigma {sigma:?} voxels",
-            engine.describe()
-        );
-        progress.stage(stage.clone());
-        let out_dtype = match dtype {
-            // Derivatives are signed and fractional: an integer type would clamp them.
-            DTypeChoice::Same
-                if derivative && !matches!(volume.voxels.dtype(), DType::F32 | DType::F64) =>
-            {
-                DType::F32
-            }
-            DTypeChoice::Same => volume.voxels.dtype(),
-            DTypeChoice::Given(d) => d,
-        };
-        let blurred = engine
-            .blur(&volume.voxels, &plan, out_dtype, &mut |done, total| {
-                progress.part(&stage, done, total);
-            })
-            .map_err(|e| at_input(blur_problem(&e, axis_names, true)))?;
-        drop(volume.voxels);
-
-        progress.stage(format!("writing {}", output.display()));
-        // A .npy keeps its axes where they were.
-        let blurred = if out_format == Format::Npy {
-            let mut back = [0; 4];
-            for (position, &axis) in order.iter().enumerate() {
-                back[axis] = position;
-            }
-            blurred.permuted_axes(back)
-        } else {
-            blurred
-        };
-        let result = for_output(
-            volume.spacing,
-            volume.series,
-            volume.meta,
-            blurred,
-            in_format,
-            out_format,
-        );
-        let mut out_file = out_file;
-        out_format
-            .write(&mut out_file, &result)
-            .map_err(&at_output)?;
-        out_file.persist().map_err(&at_output)?;
-        Ok(format!(
-            "wrote {} ({size} {}, sigma {sigma:?} voxels, on {})",
-            output.display(),
-            out_dtype.name(),
-            engine.describe()
-        ))
-    })();
+/// Shows the summary line of a run that succeeded, or takes the spinner away from one that
+/// failed.
+fn finish(progress: Progress, outcome: Result<String, Failure>) -> Result<(), Failure> {
     match outcome {
         Ok(summary) => {
             progress.done(&summary);
@@ -306,6 +134,165 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             Err(e)
         }
     }
+}
+
+/// Reads the input, blurs it and writes the output through `out_file`; the summary line.
+fn in_memory(job: &Job<'_>, out_file: Output, progress: &Progress) -> Result<String, Failure> {
+    let (volume, axes) = read(job, progress)?;
+    let (plan, radii) = plan(job, &volume, &axes)?;
+    let engine = engine(job.cli, progress, slab_cap(volume.voxels.shape(), radii))?;
+    let out_dtype = job.out_dtype(volume.voxels.dtype());
+    let size = size(&volume);
+    let sigma = plan.sigma;
+    let stage = format!(
+        "{} {size} on {}, sigma {sigma:?} voxels",
+        what(job.filter, job.orders),
+        engine.describe()
+    );
+    let blurred = blur(&engine, volume.voxels, &plan, out_dtype, &stage, progress)
+        .map_err(|e| Failure::at(job.input)(blur_problem(&e, axes.names(), true)))?;
+    progress.stage(format!("writing {}", job.output.display()));
+    let result = for_output(
+        volume.spacing,
+        volume.series,
+        volume.meta,
+        axes.restored(blurred, job.out_format),
+        job.in_format,
+        job.out_format,
+    );
+    write(job, out_file, &result)?;
+    Ok(format!(
+        "wrote {} ({size} {}, sigma {sigma:?} voxels, on {})",
+        job.output.display(),
+        out_dtype.name(),
+        engine.describe()
+    ))
+}
+
+/// The file's axes in the order of the series and the lists (`--axes` for a 4D .npy), and
+/// their names in messages.
+struct Axes {
+    order: [usize; 4],
+    names: [String; 3],
+}
+
+impl Axes {
+    fn names(&self) -> [&str; 3] {
+        self.names.each_ref().map(String::as_str)
+    }
+
+    /// `voxels` in the file's axis order again where the output keeps it: a .npy keeps its
+    /// axes where they were.
+    fn restored(&self, voxels: volume::Voxels, out_format: Format) -> volume::Voxels {
+        if out_format != Format::Npy {
+            return voxels;
+        }
+        let mut back = [0; 4];
+        for (position, &axis) in self.order.iter().enumerate() {
+            back[axis] = position;
+        }
+        voxels.permuted_axes(back)
+    }
+}
+
+/// Reads the input, its axes in the order of the series and the lists.
+fn read(job: &Job<'_>, progress: &Progress) -> Result<(Volume, Axes), Failure> {
+    progress.stage(format!("reading {}", job.input.display()));
+    let mut volume = job
+        .in_format
+        .read(job.input)
+        .map_err(Failure::at(job.input))?;
+    let axes = match job.axes {
+        None => Axes {
+            order: [0, 1, 2, 3],
+            names: job.in_format.axis_names().map(String::from),
+        },
+        Some(_) if job.in_format != Format::Npy || !volume.series => {
+            return Err(Failure::at(job.input)(
+                "--axes is for 4D .npy files: NIfTI and TIFF say which axis is the series"
+                    .to_string(),
+            ));
+        }
+        Some(([a, b, c], series)) => Axes {
+            order: [series, a, b, c],
+            names: [a, b, c].map(|axis| format!("axis {axis}")),
+        },
+    };
+    volume.voxels = volume.voxels.permuted_axes(axes.order);
+    Ok((volume, axes))
+}
+
+/// The blur asked for, with sigma in voxels through the volume's spacing, and its kernel
+/// radii, checked.
+fn plan(job: &Job<'_>, volume: &Volume, axes: &Axes) -> Result<(Plan, [usize; 3]), Failure> {
+    let sigma = job
+        .lengths
+        .to_voxels(
+            job.per_sigma,
+            volume.spacing,
+            axes.names(),
+            job.in_format.no_spacing_reason(),
+        )
+        .map_err(Failure::at(job.input))?;
+    let plan = job.plan(sigma);
+    let radii = job.radii(&plan, axes.names())?;
+    Ok((plan, radii))
+}
+
+/// The CPU with `--cpu`, else the GPU with slabs of at most `slab_cap` bytes.
+fn engine(cli: &Cli, progress: &Progress, slab_cap: u64) -> Result<Engine, Failure> {
+    if cli.cpu {
+        return Ok(Engine::Cpu);
+    }
+    progress.stage("opening the GPU".to_string());
+    let gpu = GpuBlur::try_new()
+        .map_err(|e| Failure::general(format!("{e}; or run with --cpu")))?
+        .with_max_slab_bytes(slab_cap);
+    Ok(Engine::Gpu(Box::new(gpu)))
+}
+
+/// The size of the volume or series, in words.
+fn size(volume: &Volume) -> String {
+    let [volumes, n0, n1, n2] = volume.voxels.shape();
+    if volume.series {
+        format!("{volumes} volumes of {n0}x{n1}x{n2}")
+    } else {
+        format!("{n0}x{n1}x{n2}")
+    }
+}
+
+/// What the filter does, in words for the progress line.
+fn what(filter: Filter, orders: [u32; 3]) -> String {
+    match (filter, orders) {
+        (Filter::Gaussian, [0, 0, 0]) => "blurring".to_string(),
+        (Filter::Gaussian, o) => format!("gaussian_filter order {o:?} of"),
+        (f, _) => format!("{} of", f.name()),
+    }
+}
+
+/// Blurs `voxels` into a series of `out_dtype`, showing `stage` and the volumes done; the
+/// input's voxels are gone when it returns.
+fn blur(
+    engine: &Engine,
+    voxels: volume::Voxels,
+    plan: &Plan,
+    out_dtype: DType,
+    stage: &str,
+    progress: &Progress,
+) -> Result<volume::Voxels, BlurError> {
+    progress.stage(stage.to_string());
+    engine.blur(&voxels, plan, out_dtype, &mut |done, total| {
+        progress.part(stage, done, total);
+    })
+}
+
+/// Writes `result` through `out_file` and renames it to the output's name.
+fn write(job: &Job<'_>, mut out_file: Output, result: &Volume) -> Result<(), Failure> {
+    let at_output = Failure::at(job.output);
+    job.out_format
+        .write(&mut out_file, result)
+        .map_err(&at_output)?;
+    out_file.persist().map_err(&at_output)
 }
 
 /// The output volume: the input's header when the formats agree, and the axes turned round
@@ -338,35 +325,6 @@ fn for_output(
             series,
             meta,
         }
-    }
-}
-
-/// The library's message, with the axis named as the file's format names it.
-fn options_problem(e: &BlurError, axis_names: [&str; 3], radius_given: bool) -> String {
-    match e {
-        BlurError::RadiusTooLarge {
-            axis,
-            radius: Some(radius),
-            max,
-        } if radius_given => format!(
-            "--radius along {} is {radius} voxels, more than the {max} blur3d supports: give a \
-             smaller one",
-            axis_names[*axis]
-        ),
-        BlurError::RadiusTooLarge { axis, radius, max } => format!(
-            "the kernel radius along {} would be {}, more than the {max} voxels blur3d \
-             supports: use a smaller sigma or --truncate, or set --radius",
-            axis_names[*axis],
-            radius.map_or_else(
-                || "beyond any number of voxels".to_string(),
-                |r| format!("{r} voxels")
-            ),
-        ),
-        BlurError::InvalidSigma { axis, value } => format!(
-            "sigma along {} is {value}: it must be a finite number >= 0",
-            axis_names[*axis]
-        ),
-        other => other.to_string(),
     }
 }
 
@@ -453,18 +411,5 @@ mod tests {
             !zarr.contains("--cpu") && zarr.contains("along x"),
             "{zarr}"
         );
-    }
-
-    #[test]
-    fn a_given_radius_is_not_suggested_again() {
-        let e = BlurError::RadiusTooLarge {
-            axis: 2,
-            radius: Some(100_000),
-            max: 4096,
-        };
-        let given = options_problem(&e, ["x", "y", "z"], true);
-        assert!(given.starts_with("--radius along z is 100000") && !given.contains("set --radius"));
-        let computed = options_problem(&e, ["x", "y", "z"], false);
-        assert!(computed.contains("or set --radius"), "{computed}");
     }
 }

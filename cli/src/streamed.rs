@@ -2,41 +2,24 @@
 //! touch them and the output's written as blocks complete them, so host memory depends on the
 //! chunks and the blocks, not the volume.
 
-use std::path::Path;
+use blur3d::{BlurError, GpuBlur};
 
-use blur3d::{BlurError, GpuBlur, Mode, Voxel};
-
-use crate::blur::Plan;
+use crate::Failure;
 use crate::formats::Format;
-use crate::formats::zarr::{self, Input, Output, Sink, Source};
+use crate::formats::zarr::{self, Input, Sink, Source};
+use crate::job::Job;
 use crate::progress::Progress;
-use crate::spec::{DTypeChoice, LengthSpec};
 use crate::volume::{Element, with_dtype};
-use crate::{Failure, args::Cli};
-
-/// What the command line asked for, parsed.
-pub struct Job<'a> {
-    pub cli: &'a Cli,
-    pub input: &'a Path,
-    pub output: &'a Path,
-    pub lengths: LengthSpec,
-    pub per_sigma: f64,
-    pub modes: [Mode; 3],
-    pub radius: Option<[usize; 3]>,
-    pub dtype: DTypeChoice,
-    pub orders: [u32; 3],
-    pub filter: blur3d::Filter,
-}
 
 /// The voxel type in which the GPU reads elements of this type: the type itself when the
 /// library takes it, else i16 (for i8) or f64 (exact but for the largest 64-bit integers).
 pub trait Read: zarrs::array::ElementOwned + Element {
-    type V: Voxel + Element;
+    type V: Element;
 }
 /// The voxel type the GPU writes for elements of this type: the type itself when the library
 /// writes it, else f32 (what the GPU computes), rounded and clamped into the type.
 pub trait Write: zarrs::array::Element + Element {
-    type V: Voxel + Element;
+    type V: Element;
 }
 
 macro_rules! voxels {
@@ -79,7 +62,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     // The output's path is checked before any work; its temporary folder (renamed at the end)
     // is made once the input has been opened and checked, so that a crafted input leaves
     // nothing behind.
-    Output::check(job.output, job.input).map_err(&at_output)?;
+    zarr::check_output(job.output, job.input).map_err(&at_output)?;
     progress.stage(format!("opening {}", job.input.display()));
     let input = Input::open(job.input).map_err(&at_input)?;
     let names: [&str; 3] = std::array::from_fn(|i| input.axis_names[i].as_str());
@@ -87,19 +70,10 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
         .lengths
         .to_voxels(job.per_sigma, input.spacing, names, &input.no_spacing)
         .map_err(&at_input)?;
-    let plan = Plan {
-        sigma,
-        modes: job.modes,
-        truncate: job.cli.truncate,
-        radius: job.radius,
-        orders: job.orders,
-        filter: job.filter,
-    };
+    let plan = job.plan(sigma);
     let opts = plan.options(false);
-    let radii = opts
-        .radii()
-        .map_err(|e| at_input(crate::options_problem(&e, names, job.radius.is_some())))?;
-    let out = Output::create(job.output, job.input).map_err(&at_output)?;
+    let radii = job.radii(&plan, names)?;
+    let out = zarr::output_folder(job.output, job.input).map_err(&at_output)?;
 
     progress.stage("opening the GPU".to_string());
     let [n0, n1, n2] = input.shape;
@@ -120,28 +94,10 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     let gpu = GpuBlur::try_new()
         .map_err(|e| Failure::general(format!("{e}: Zarr is blurred on a GPU")))?
         .with_max_slab_bytes(cap);
-    let engine = crate::blur::Engine::Gpu(Box::new(gpu));
-    let adapter = engine.describe();
-    let crate::blur::Engine::Gpu(gpu) = engine else {
-        unreachable!()
-    };
+    let adapter = crate::blur::adapter_name(&gpu);
 
-    let derivative = job.filter != blur3d::Filter::Gaussian || job.orders != [0; 3];
-    let out_dtype = match job.dtype {
-        // Derivatives are signed and fractional: an integer type would clamp them.
-        DTypeChoice::Same
-            if derivative
-                && !matches!(
-                    input.dtype,
-                    crate::volume::DType::F32 | crate::volume::DType::F64
-                ) =>
-        {
-            crate::volume::DType::F32
-        }
-        DTypeChoice::Same => input.dtype,
-        DTypeChoice::Given(d) => d,
-    };
-    let array = zarr::create_output(&input, out.folder(), out_dtype).map_err(&at_output)?;
+    let out_dtype = job.out_dtype(input.dtype);
+    let array = zarr::create_output(&input, out.folder_path(), out_dtype).map_err(&at_output)?;
     let size = format!("{n0}x{n1}x{n2}");
     progress.stage(format!(
         "blurring {size} on {adapter}, sigma {sigma:?} voxels"

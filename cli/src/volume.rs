@@ -1,6 +1,7 @@
 //! Volumes as read from a file: a series of volumes (often of one) in one of the element types
 //! the formats hold, the voxel spacing when the file has one, and the header to write back.
 
+use blur3d::Voxel;
 use ndarray::Array4;
 
 use crate::formats::Meta;
@@ -67,14 +68,14 @@ impl DType {
     }
 }
 
-/// An element type of a volume: how a blurred value (f64) becomes one, and how it is stored.
-pub trait Element: bytemuck::Pod + Send + Sync + 'static {
+/// An element type of a volume: one of the library's [`Voxel`] types (which gives its value as
+/// f64), with how a blurred value (f64) becomes one and which [`Voxels`] variant holds it.
+pub trait Element: Voxel + 'static {
     const DTYPE: DType;
     /// Integers: rounded to nearest with halves away from zero, then clamped to the type's
     /// range, NaN becoming 0 (as the library's `Voxel::from_f32` and `GpuBlur::blur_as`).
     /// Floats: converted.
     fn from_f64(v: f64) -> Self;
-    fn to_f64(self) -> f64;
     /// The voxels, as the variant of [`Voxels`] that holds this type.
     fn wrap(a: Array4<Self>) -> Voxels;
 }
@@ -87,10 +88,6 @@ macro_rules! integer_element {
             fn from_f64(v: f64) -> Self {
                 // `as` from a float saturates at the type's bounds and maps NaN to 0.
                 v.round() as $t
-            }
-            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
-            fn to_f64(self) -> f64 {
-                self as f64
             }
             fn wrap(a: Array4<Self>) -> Voxels {
                 Voxels::$v(a)
@@ -108,9 +105,6 @@ impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
     fn wrap(a: Array4<Self>) -> Voxels {
         Voxels::F32(a)
     }
@@ -120,9 +114,6 @@ impl Element for f64 {
     const DTYPE: DType = DType::F64;
     fn from_f64(v: f64) -> Self {
         v
-    }
-    fn to_f64(self) -> f64 {
-        self
     }
     fn wrap(a: Array4<Self>) -> Voxels {
         Voxels::F64(a)

@@ -260,7 +260,7 @@ fn ome_zarr_images_are_read_at_level_0_with_their_spacing() {
         assert!(!out.join("1").exists(), "{name}: no level 1");
         // Names of the axes in the messages: z, y, x.
         fails(
-            &[
+            [
                 a(&fixture(name)),
                 s("-o"),
                 a(&out),
@@ -351,7 +351,7 @@ fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
     let out = d.join("out.zarr");
     let run = |input: &Path, words: &str| {
         fails(
-            &[a(input), s("-o"), a(&out), s("--sigma"), s("1")],
+            [a(input), s("-o"), a(&out), s("--sigma"), s("1")],
             input,
             words,
         );
@@ -407,7 +407,7 @@ fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
     // Zarr goes to Zarr, on a GPU.
     let input = fixture("v3_zstd_u16.zarr");
     fails(
-        &[
+        [
             a(&input),
             s("-o"),
             a(&d.join("o.npy")),
@@ -428,20 +428,20 @@ fn bad_zarr_inputs_fail_with_one_line_and_leave_no_output() {
     assert!(err.contains("--cpu blurs the in-memory formats"), "{err}");
     // A plain array has no spacing.
     fails(
-        &[a(&input), s("-o"), a(&out), s("--sigma"), s("1um")],
+        [a(&input), s("-o"), a(&out), s("--sigma"), s("1um")],
         &input,
         "no voxel spacing",
     );
     // The output may not be the input.
     let copy = edited(d, "v3_zstd_u16.zarr", "copy.zarr", |_| {});
     fails(
-        &[a(&copy), s("-o"), a(&copy), s("--sigma"), s("1")],
+        [a(&copy), s("-o"), a(&copy), s("--sigma"), s("1")],
         &copy,
         "is the input",
     );
     // Nor a folder that is not Zarr.
     fails(
-        &[a(&input), s("-o"), a(&foreign), s("--sigma"), s("1")],
+        [a(&input), s("-o"), a(&foreign), s("--sigma"), s("1")],
         &foreign,
         "not a Zarr folder",
     );

@@ -12,12 +12,11 @@ pub mod zarr;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::path::Path;
 
 use ndarray::{ArrayView, Dimension};
 
+use crate::atomic::Output;
 use crate::volume::{Element, Volume};
 
 /// A supported file format.
@@ -122,7 +121,7 @@ impl Format {
         if self == Format::Zarr {
             return Err(ZARR_TO_ZARR.to_string());
         }
-        let file = out.file()?;
+        let file = out.as_file()?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         match self {
             Format::Npy => npy::write(&mut w, volume)?,
@@ -141,180 +140,6 @@ impl Format {
         drop(w);
         file.sync_all()
             .map_err(|e| format!("cannot write: {}", io_problem(&e)))
-    }
-}
-
-/// The output file: a temporary file beside its path, made before any work (so that a folder
-/// that cannot take it is found at once), renamed over the path once complete. Until then
-/// nothing is left behind: dropped, on an error, or at SIGINT, SIGTERM or SIGHUP.
-pub struct Output {
-    path: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
-}
-
-/// The temporary file in the making, for the signal handler to remove.
-static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// Set by the signal handler: no new write into the temporary output may start.
-static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Writes into the temporary output in progress (a Zarr output's chunks are written by several
-/// threads at once): the signal handler removes the output only once none is, so that no
-/// writer recreates a file or folder in it after it is gone.
-static WRITERS: AtomicUsize = AtomicUsize::new(0);
-
-/// A write into the temporary output in progress; see [`start_writing`].
-pub struct Writing(());
-
-impl Drop for Writing {
-    fn drop(&mut self) {
-        WRITERS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Registers a write into the temporary output, to hold while writing; an error once a signal
-/// has come, and the output is being removed. Never blocks (a writer may start another on the
-/// same thread, through rayon).
-pub fn start_writing() -> io::Result<Writing> {
-    WRITERS.fetch_add(1, Ordering::SeqCst);
-    let writing = Writing(());
-    if STOPPING.load(Ordering::SeqCst) {
-        return Err(io::Error::new(
-            io::ErrorKind::Interrupted,
-            "interrupted: the output is being removed",
-        ));
-    }
-    Ok(writing)
-}
-
-/// Stops new writes and waits (a few seconds at most) for those in progress to end.
-fn stop_writers() {
-    STOPPING.store(true, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while WRITERS.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-}
-
-impl Output {
-    pub fn create(path: &Path) -> Result<Output, String> {
-        if path.is_dir() {
-            return Err("is a folder: give the name of a file to write".to_string());
-        }
-        let dir = folder_of(path);
-        if !dir.is_dir() {
-            return Err(format!(
-                "cannot create a file in {}: no such folder",
-                dir.display()
-            ));
-        }
-        watch_signals();
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".blur3d-").suffix(".part");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // As File::create would: 0o666 less the umask (tempfile's default is 0o600).
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        // Held while the file is made, so that a signal cannot slip in between.
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tmp = builder.tempfile_in(&dir).map_err(|e| {
-            format!(
-                "cannot create a file in {}: {}",
-                dir.display(),
-                io_problem(&e)
-            )
-        })?;
-        *pending = Some(tmp.path().to_path_buf());
-        Ok(Output {
-            path: path.to_path_buf(),
-            tmp: Some(tmp),
-        })
-    }
-
-    fn file(&mut self) -> Result<&File, String> {
-        self.tmp
-            .as_ref()
-            .map(tempfile::NamedTempFile::as_file)
-            .ok_or_else(|| "cannot write: the output is already complete".to_string())
-    }
-
-    /// Renames the complete file to its path.
-    pub fn persist(mut self) -> Result<(), String> {
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(tmp) = self.tmp.take() else {
-            return Ok(());
-        };
-        let result = tmp
-            .persist(&self.path)
-            .map(drop)
-            .map_err(|e| format!("cannot write: {}", io_problem(&e.error)));
-        *pending = None;
-        result
-    }
-}
-
-impl Drop for Output {
-    fn drop(&mut self) {
-        let mut pending = PENDING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The temporary file removes itself when dropped.
-        self.tmp.take();
-        *pending = None;
-    }
-}
-
-/// On SIGINT, SIGTERM or SIGHUP: removes the temporary output, then exits as the signal
-/// would (128 + its number).
-#[cfg(not(unix))]
-fn watch_signals() {}
-
-/// On SIGINT, SIGTERM or SIGHUP: removes the temporary output, then exits as the signal
-/// would (128 + its number).
-#[cfg(unix)]
-fn watch_signals() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    static WATCHING: std::sync::Once = std::sync::Once::new();
-    WATCHING.call_once(|| {
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-            return;
-        };
-        std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                let pending = PENDING
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // The writers still at work finish first: one could otherwise create a chunk
-                // (and its folders) in the output after it is removed.
-                stop_writers();
-                if let Some(path) = pending.as_ref() {
-                    // A file, or a Zarr output's folder.
-                    if path.is_dir() {
-                        let _ = std::fs::remove_dir_all(path);
-                    } else {
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
-                // Exits with the lock held, so that the main thread cannot rename in between;
-                // at once (_exit), without the atexit handlers and static destructors that
-                // std::process::exit runs: the GPU driver's, run while the other threads still
-                // use it, could crash the process (SIGSEGV) instead of ending it.
-                signal_hook::low_level::exit(128 + signal);
-            }
-        });
-    });
-}
-
-/// The folder `path` is in (`.` for a bare file name).
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 
