@@ -26,6 +26,26 @@ pub(crate) struct Halo {
     pub mode: Mode,
 }
 
+impl Halo {
+    /// The halo of an axis in one piece (no halo needed).
+    pub(crate) fn whole() -> Self {
+        Halo {
+            radius: 0,
+            mode: Mode::Reflect,
+        }
+    }
+}
+
+/// `planes` as a range, when they are one run of consecutive indices.
+pub(crate) fn run_of(planes: &[usize]) -> Option<std::ops::Range<usize>> {
+    let first = *planes.first()?;
+    planes
+        .iter()
+        .enumerate()
+        .all(|(i, &p)| p == first + i)
+        .then_some(first..first + planes.len())
+}
+
 /// One slab: which planes of the volume it holds, in order, and which output planes it yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Slab {

@@ -40,6 +40,9 @@ pub trait Voxel: bytemuck::Pod + Send + Sync + sealed::Sealed {
     /// A blurred value stored in this type: integer types round to nearest (halves away from
     /// zero) and clamp to their range, NaN becomes 0; float types convert.
     fn from_f32(value: f32) -> Self;
+    /// A value of the CPU references stored in this type, by the rule of
+    /// [`Voxel::from_f32`].
+    fn from_f64(value: f64) -> Self;
     /// The values themselves when they are already f32 (nothing to convert).
     fn as_f32_slice(values: &[Self]) -> Option<&[f32]> {
         let _ = values;
@@ -62,6 +65,10 @@ macro_rules! integer_voxel {
             #[allow(clippy::cast_possible_truncation)] // rounded and clamped first
             fn from_f32(value: f32) -> Self {
                 // `as` saturates and maps NaN to 0.
+                value.round() as $t
+            }
+            #[allow(clippy::cast_possible_truncation)] // rounded and clamped first
+            fn from_f64(value: f64) -> Self {
                 value.round() as $t
             }
         }
@@ -90,6 +97,10 @@ macro_rules! wide_integer_voxel {
                 // `as` saturates and maps NaN to 0.
                 value.round() as $t
             }
+            #[allow(clippy::cast_possible_truncation)] // rounded and clamped first
+            fn from_f64(value: f64) -> Self {
+                value.round() as $t
+            }
         }
     )*};
 }
@@ -110,6 +121,10 @@ impl Voxel for f32 {
     fn from_f32(value: f32) -> Self {
         value
     }
+    #[allow(clippy::cast_possible_truncation)] // f64 -> f32 rounds; that is the intent
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
     fn as_f32_slice(values: &[Self]) -> Option<&[f32]> {
         Some(values)
     }
@@ -129,6 +144,9 @@ impl Voxel for f64 {
     }
     fn from_f32(value: f32) -> Self {
         f64::from(value)
+    }
+    fn from_f64(value: f64) -> Self {
+        value
     }
 }
 
@@ -156,5 +174,13 @@ mod tests {
         assert_eq!(i64::from_f32(f32::NAN), 0);
         assert_eq!(i64::MIN.to_f64(), -(2f64.powi(63)));
         assert_eq!(u32::MAX.to_f32(), 2f32.powi(32));
+        // The same rule from f64, to the last bit of the wide types.
+        assert_eq!(u8::from_f64(2.5), 3);
+        assert_eq!(i16::from_f64(-40000.0), i16::MIN);
+        assert_eq!(u32::from_f64(4_294_967_295.4), u32::MAX);
+        assert_eq!(i64::from_f64(-1e300), i64::MIN);
+        assert_eq!(u64::from_f64(f64::NAN), 0);
+        assert_eq!(i32::from_f64(123_456_789.5), 123_456_790);
+        assert_eq!(f32::from_f64(0.1), 0.1f32);
     }
 }

@@ -2,7 +2,7 @@
 //! memory layout.
 
 use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, Voxel, cpu};
-use ndarray::{ArrayView3, ArrayView4, ArrayViewMut3, ArrayViewMut4, Axis, Zip, s};
+use ndarray::{ArrayView3, ArrayView4, ArrayViewMut3, ArrayViewMut4, Axis, Zip};
 
 use crate::volume::{DType, Element, Voxels, with_voxels};
 
@@ -151,64 +151,15 @@ pub fn adapter_name(g: &GpuBlur) -> String {
 /// Bytes of f64 voxels that the CPU blurs at a time (it holds two such slabs).
 const CPU_SLAB_BYTES: usize = 16 << 20;
 
-/// `cpu::separable` slab by slab along axis 0, each slab with the kernel's reach of real
-/// planes on either side, so that only the input, the output and two slabs of f64 are held.
-/// Every output voxel is the same sum as over the whole volume: within a slab's core, the
-/// pass along axis 0 reads real planes only (or the volume's own edge), and the passes along
-/// axes 1 and 2 stay within their plane. Wrap along axis 0 reads the far edge, and is blurred
-/// whole.
+/// The library's CPU reference slab by slab along axis 0 (`cpu::filter_into`): only the input,
+/// the output and a slab of f64 are held.
 fn cpu_blur<A: Voxel, B: Element>(
     vol: &ArrayView3<'_, A>,
     opts: &BlurOptions,
     filter: Filter,
     out: &mut ArrayViewMut3<'_, B>,
 ) -> Result<(), BlurError> {
-    cpu_blur_in_slabs(vol, opts, filter, out, CPU_SLAB_BYTES)
-}
-
-fn cpu_blur_in_slabs<A: Voxel, B: Element>(
-    vol: &ArrayView3<'_, A>,
-    opts: &BlurOptions,
-    filter: Filter,
-    out: &mut ArrayViewMut3<'_, B>,
-    slab_bytes: usize,
-) -> Result<(), BlurError> {
-    let (n0, n1, n2) = vol.dim();
-    let reach = opts.radii()?[0];
-    let plane = (n1 * n2 * size_of::<f64>()).max(1);
-    let core = (slab_bytes / plane)
-        .saturating_sub(2 * reach)
-        .max(2 * reach)
-        .max(1);
-    // The Laplacian's and gradient magnitude's terms take each axis's mode on every axis (as
-    // scipy's do), so any wrap may wrap along axis 0.
-    let wraps = match filter {
-        Filter::Gaussian => opts.modes_per_axis()[0] == Mode::Wrap,
-        _ => opts.modes_per_axis().contains(&Mode::Wrap),
-    };
-    let whole = wraps || core >= n0;
-    let core = if whole { n0 } else { core };
-    let mut start = 0;
-    while start < n0 {
-        let end = (start + core).min(n0);
-        let (lo, hi) = if whole {
-            (0, n0)
-        } else {
-            (start.saturating_sub(reach), (end + reach).min(n0))
-        };
-        let [blurred] =
-            <[_; 1]>::try_from(cpu::filter(&vol.slice(s![lo..hi, .., ..]), opts, filter)?)
-                .map_err(|_| BlurError::OutputCount {
-                    filter: filter.name(),
-                    expected: 1,
-                    given: filter.outputs(),
-                })?;
-        Zip::from(out.slice_mut(s![start..end, .., ..]))
-            .and(blurred.slice(s![start - lo..end - lo, .., ..]))
-            .for_each(|o, &v| *o = B::from_f64(v));
-        start = end;
-    }
-    Ok(())
+    cpu::filter_into(vol, opts, filter, out, CPU_SLAB_BYTES)
 }
 
 /// The whole series on a GPU in one call, its volumes going through together as many at a time
@@ -316,46 +267,6 @@ impl Plan {
         match self.radius {
             Some(r) => opts.radius(order(r, reverse)),
             None => opts,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::Array3;
-
-    #[test]
-    fn cpu_slabs_give_the_sums_of_the_whole_volume() {
-        let vol = Array3::from_shape_fn((37, 5, 4), |(i, j, k)| {
-            ((i * 7919 + j * 104_729 + k * 1_299_709) % 1000) as f32 / 7.0
-        });
-        for (sigma, mode) in [
-            (2.0, Mode::Reflect),
-            (1.0, Mode::Mirror),
-            (3.5, Mode::Nearest),
-            (0.7, Mode::Constant(2.5)),
-            (2.0, Mode::Wrap),
-            (9.0, Mode::Reflect), // a kernel longer than a slab
-        ] {
-            let opts = BlurOptions::new([sigma, 1.0, 0.5]).mode(mode);
-            let whole = cpu::separable(&vol, &opts).unwrap();
-            // Slabs of 3 planes of f64 (5 x 4 voxels each), and of one.
-            for planes in [3, 1] {
-                let mut out = Array3::<f64>::zeros(vol.dim());
-                cpu_blur_in_slabs(
-                    &vol.view(),
-                    &opts,
-                    Filter::Gaussian,
-                    &mut out.view_mut(),
-                    planes * 5 * 4 * 8,
-                )
-                .unwrap();
-                assert_eq!(
-                    out, whole,
-                    "sigma {sigma}, {mode:?}, slabs of {planes} planes"
-                );
-            }
         }
     }
 }

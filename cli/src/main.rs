@@ -367,11 +367,7 @@ fn slab_cap(shape: [usize; 4], radii: [usize; 3]) -> u64 {
 /// Checks that some adapter's name contains `name`, listing them all when none does.
 fn check_adapter(name: &str) -> Result<(), Failure> {
     let adapters = pollster::block_on(blur3d::list_adapters());
-    let wanted = name.to_lowercase();
-    if adapters
-        .iter()
-        .any(|a| a.name.to_lowercase().contains(&wanted))
-    {
+    if adapters.iter().any(|a| blur3d::adapter_matches(a, name)) {
         return Ok(());
     }
     let available = if adapters.is_empty() {

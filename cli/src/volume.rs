@@ -72,10 +72,6 @@ impl DType {
 /// f64), with how a blurred value (f64) becomes one and which [`Voxels`] variant holds it.
 pub trait Element: Voxel + 'static {
     const DTYPE: DType;
-    /// Integers: rounded to nearest with halves away from zero, then clamped to the type's
-    /// range, NaN becoming 0 (as the library's `Voxel::from_f32` and `GpuBlur::blur_as`).
-    /// Floats: converted.
-    fn from_f64(v: f64) -> Self;
     /// The voxels, as the variant of [`Voxels`] that holds this type.
     fn wrap(a: Array4<Self>) -> Voxels;
 }
@@ -84,11 +80,6 @@ macro_rules! integer_element {
     ($($t:ty => $v:ident),*) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$v;
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            fn from_f64(v: f64) -> Self {
-                // `as` from a float saturates at the type's bounds and maps NaN to 0.
-                v.round() as $t
-            }
             fn wrap(a: Array4<Self>) -> Voxels {
                 Voxels::$v(a)
             }
@@ -102,9 +93,6 @@ integer_element!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => 
 impl Element for f32 {
     const DTYPE: DType = DType::F32;
     #[allow(clippy::cast_possible_truncation)]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
     fn wrap(a: Array4<Self>) -> Voxels {
         Voxels::F32(a)
     }
@@ -112,9 +100,6 @@ impl Element for f32 {
 
 impl Element for f64 {
     const DTYPE: DType = DType::F64;
-    fn from_f64(v: f64) -> Self {
-        v
-    }
     fn wrap(a: Array4<Self>) -> Voxels {
         Voxels::F64(a)
     }

@@ -30,12 +30,7 @@ pub(crate) async fn adapter() -> Result<wgpu::Adapter, BlurError> {
         .collect();
     adapters
         .into_iter()
-        .find(|a| {
-            a.get_info()
-                .name
-                .to_lowercase()
-                .contains(&wanted.to_lowercase())
-        })
+        .find(|a| adapter_matches(&a.get_info(), &wanted))
         .ok_or_else(|| BlurError::NoAdapter {
             detail: format!(
                 ": none matches WGPU_ADAPTER_NAME={wanted:?} (available: {})",
@@ -46,6 +41,13 @@ pub(crate) async fn adapter() -> Result<wgpu::Adapter, BlurError> {
                 }
             ),
         })
+}
+
+/// Whether the adapter's name contains `wanted`, ignoring case: how `WGPU_ADAPTER_NAME` picks an
+/// adapter, and how a front end should pick one by name.
+#[must_use]
+pub fn adapter_matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
+    info.name.to_lowercase().contains(&wanted.to_lowercase())
 }
 
 /// Every adapter wgpu can see (restricted by `WGPU_BACKEND` when set), the one

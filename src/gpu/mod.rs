@@ -15,7 +15,7 @@ mod volume;
 #[cfg(test)]
 mod shader_tests;
 
-pub use device::{adapters, describe_adapter, list_adapters};
+pub use device::{adapter_matches, adapters, describe_adapter, list_adapters};
 pub use kernels::{PassFamily, PassesRun};
 
 use crate::BlurError;

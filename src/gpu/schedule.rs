@@ -65,7 +65,7 @@ impl<A: Voxel> Input<'_, A> {
                         .index_axis_move(Axis(0), v)
                         .index_axis_move(Axis(0), p)
                 };
-                if let Some(run) = run_of(rows) {
+                if let Some(run) = slabs::run_of(rows) {
                     return Ok(sources
                         .iter()
                         .map(|s| plane(s).slice_move(ndarray::s![run.clone(), ..]))
@@ -93,15 +93,6 @@ impl<A: Voxel> Input<'_, A> {
         }
         Ok(held.insert(block).outer_iter().collect())
     }
-}
-
-/// `rows` as a range, when they are one run of consecutive rows.
-fn run_of(rows: &[usize]) -> Option<Range<usize>> {
-    let first = *rows.first()?;
-    rows.iter()
-        .enumerate()
-        .all(|(i, &r)| r == first + i)
-        .then_some(first..first + rows.len())
 }
 
 /// The planes of one upload and where its output planes go.

@@ -231,3 +231,92 @@ fn u16_512_cubed() {
             .all(|(&g, &f)| g == blur3d::Voxel::from_f32(f))
     );
 }
+
+/// The CPU reference in slabs (`cpu::filter_into`) gives the volume's own sums, to the bit:
+/// every mode, kernels longer than a slab, slabs of one plane, the Laplacian with a mode per axis
+/// (whole when one of them wraps), and integer outputs stored by `from_f64`.
+#[test]
+fn cpu_slabs_give_the_sums_of_the_whole_volume() {
+    use blur3d::{BlurError, BlurOptions, Filter, Mode, cpu};
+    use ndarray::Array3;
+    let vol = Array3::from_shape_fn((37, 5, 4), |(i, j, k)| {
+        ((i * 7919 + j * 104_729 + k * 1_299_709) % 1000) as f32 / 7.0
+    });
+    let per_axis = [Mode::Nearest, Mode::Wrap, Mode::Mirror];
+    let cases = [
+        (2.0, BlurOptions::new([2.0, 1.0, 0.5]), Filter::Gaussian),
+        (
+            1.0,
+            BlurOptions::new([1.0, 1.0, 0.5]).mode(Mode::Mirror),
+            Filter::Gaussian,
+        ),
+        (
+            3.5,
+            BlurOptions::new([3.5, 1.0, 0.5]).mode(Mode::Nearest),
+            Filter::Gaussian,
+        ),
+        (
+            0.7,
+            BlurOptions::new([0.7, 1.0, 0.5]).mode(Mode::Constant(2.5)),
+            Filter::Gaussian,
+        ),
+        (
+            2.0,
+            BlurOptions::new([2.0, 1.0, 0.5]).mode(Mode::Wrap),
+            Filter::Gaussian,
+        ),
+        // A kernel longer than a slab.
+        (9.0, BlurOptions::new([9.0, 1.0, 0.5]), Filter::Gaussian),
+        (1.5, BlurOptions::new(1.5).modes(per_axis), Filter::Laplace),
+        (
+            1.5,
+            BlurOptions::new(1.5).modes([Mode::Nearest, Mode::Reflect, Mode::Mirror]),
+            Filter::GradientMagnitude,
+        ),
+    ];
+    for (sigma, opts, filter) in cases {
+        let whole = cpu::filter(&vol, &opts, filter).unwrap().remove(0);
+        // Slabs of 3 planes of f64 (5 x 4 voxels each), and of one.
+        for planes in [3, 1] {
+            let mut out = Array3::<f64>::zeros(vol.dim());
+            cpu::filter_into(&vol, &opts, filter, &mut out.view_mut(), planes * 5 * 4 * 8).unwrap();
+            assert_eq!(
+                out, whole,
+                "sigma {sigma}, {filter:?}, {opts:?}, slabs of {planes}"
+            );
+            let mut ints = Array3::<i16>::zeros(vol.dim());
+            cpu::filter_into(
+                &vol,
+                &opts,
+                filter,
+                &mut ints.view_mut(),
+                planes * 5 * 4 * 8,
+            )
+            .unwrap();
+            assert_eq!(ints, whole.mapv(|v| v.round() as i16));
+        }
+    }
+    // What it refuses, and says why.
+    let mut wrong = Array3::<f64>::zeros((37, 5, 3));
+    assert!(matches!(
+        cpu::filter_into(
+            &vol,
+            &BlurOptions::new(1.0),
+            Filter::Gaussian,
+            &mut wrong.view_mut(),
+            1 << 20
+        ),
+        Err(BlurError::ShapeMismatch { .. })
+    ));
+    let mut out = Array3::<f64>::zeros(vol.dim());
+    assert!(matches!(
+        cpu::filter_into(
+            &vol,
+            &BlurOptions::new(1.0),
+            Filter::Hessian,
+            &mut out.view_mut(),
+            1 << 20
+        ),
+        Err(BlurError::OutputCount { .. })
+    ));
+}
