@@ -10,7 +10,8 @@
 // - `cols4` (the other axes, rows of a multiple of 4 voxels): one invocation per 4 neighbouring
 //   columns and RUN_GPU consecutive outputs along the axis; each vec4 holds the 4 columns, so
 //   loads and stores are coalesced, and the window of RUN_GPU positions slides in registers.
-// Positions outside the axis go through the mode (`source_index`, MODE_ANY: any kernel length);
+// Positions outside the axis go through the mode (`source_index`: the mode fixed by the
+// pipeline's MODE when the kernel is shorter than the axis, else MODE_ANY, any kernel length);
 // only invocations at the axis's ends take that path. Fused passes (KERNELS 2 and 3) keep sums
 // of each kernel beside the first's, from the same window.
 

@@ -47,6 +47,16 @@ impl GpuBlur {
         Ok(bytes)
     }
 
+    /// How a volume of `shape` lies in a buffer of this device: with the CPU family's spare
+    /// rows, or dense for the GPU family.
+    pub(super) fn layout(&self, shape: [usize; 3]) -> Layout {
+        Layout::new(shape, self.spare_rows())
+    }
+
+    pub(super) fn spare_rows(&self) -> bool {
+        self.kernels.family == super::PassFamily::Cpu
+    }
+
     /// A frame for one submission's buffers.
     pub(super) fn frame(&self) -> Frame<'_> {
         Frame::new(&self.pool)

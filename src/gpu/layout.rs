@@ -4,7 +4,9 @@
 //! one column along axis 0 at addresses a power of two apart: they all fall in the same cache
 //! set, and the axis-0 pass, whose window holds 2 radius + RUN of them, thrashes the cache (on
 //! lavapipe it cost 1.7x the other passes at sigma 8). Such volumes get one spare row after
-//! every plane on the GPU; the passes never read it into a voxel of the volume.
+//! every plane on the GPU in the CPU family's passes; the passes never read it into a voxel of
+//! the volume. The GPU family's device is assumed to hash its addresses (GPUs do), and its
+//! volumes lie dense: one readback copy instead of one per plane.
 
 /// `volumes` volumes of `shape` one after the other, whose planes lie `rows` rows apart in
 /// their buffer (`rows` is `shape[1]` or `shape[1] + 1`).
@@ -17,12 +19,13 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// The layout blur3d uses for a volume of `shape`: one spare row per plane when a plane is a
-    /// multiple of 4 KiB of f32 and a row a whole number of 4-byte words of any voxel type
-    /// (packed integers are uploaded in the same layout), dense otherwise.
-    pub fn for_shape(shape: [usize; 3]) -> Self {
+    /// The layout of a volume of `shape` with `spare_rows` (the CPU family's): one spare row per
+    /// plane when a plane is a multiple of 4 KiB of f32 and a row a whole number of 4-byte words
+    /// of any voxel type (packed integers are uploaded in the same layout), dense otherwise.
+    pub fn new(shape: [usize; 3], spare_rows: bool) -> Self {
         let plane = shape[1] * shape[2];
-        let spare = plane > 0 && plane.is_multiple_of(1024) && shape[2].is_multiple_of(4);
+        let spare =
+            spare_rows && plane > 0 && plane.is_multiple_of(1024) && shape[2].is_multiple_of(4);
         Layout {
             shape,
             rows: shape[1] + usize::from(spare),
@@ -30,11 +33,17 @@ impl Layout {
         }
     }
 
-    /// `volumes` volumes of `shape` side by side, each as [`Layout::for_shape`] lays it.
-    pub fn batch(shape: [usize; 3], volumes: usize) -> Self {
+    /// The layout with spare rows where they pay, the larger of the two: what a block of
+    /// `shape` takes at most.
+    pub fn for_shape(shape: [usize; 3]) -> Self {
+        Self::new(shape, true)
+    }
+
+    /// `volumes` volumes of `shape` side by side, each as [`Layout::new`] lays it.
+    pub fn batch(shape: [usize; 3], volumes: usize, spare_rows: bool) -> Self {
         Layout {
             volumes,
-            ..Self::for_shape(shape)
+            ..Self::new(shape, spare_rows)
         }
     }
 
@@ -85,5 +94,8 @@ mod tests {
             (l.len(), l.bytes(), l.plane()),
             (2 * 33 * 32, 2 * 33 * 32 * 4, 1024)
         );
+        // Without spare rows (the GPU family), every layout is dense.
+        assert!(Layout::new([256, 256, 256], false).is_dense());
+        assert_eq!(Layout::batch([3, 32, 32], 2, false).len(), 2 * 3 * 32 * 32);
     }
 }

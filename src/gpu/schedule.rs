@@ -196,14 +196,14 @@ impl GpuBlur {
         tiles: Option<[usize; 2]>,
     ) -> Result<Vec<Chunk>, BlurError> {
         let shape = [n0, n1, n2];
-        let one = Layout::for_shape(shape);
+        let one = self.layout(shape);
         let (limit, limit_name) = self.slab_limit();
         let whole = |v0: usize, v1: usize| Chunk {
             sources: (v0..v1)
                 .flat_map(|v| (0..n0).map(move |p| (v, p)))
                 .collect(),
             rows: (0..n1).collect(),
-            layout: Layout::batch(shape, v1 - v0),
+            layout: Layout::batch(shape, v1 - v0, self.spare_rows()),
             out: v0 * n0..v1 * n0,
             first: 0,
             out_rows: 0..n1,
@@ -243,7 +243,7 @@ impl GpuBlur {
                     chunks.push(Chunk {
                         sources: s.planes.iter().map(|&p| (v, p)).collect(),
                         rows: r.planes.clone(),
-                        layout: Layout::for_shape([s.planes.len(), r.planes.len(), n2]),
+                        layout: self.layout([s.planes.len(), r.planes.len(), n2]),
                         out: v * n0 + s.out.start..v * n0 + s.out.end,
                         first: s.first,
                         out_rows: r.out.clone(),

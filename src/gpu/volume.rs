@@ -70,13 +70,13 @@ impl GpuBlur {
     {
         let shape = crate::plan::shape_of(vol);
         crate::options::check_not_empty(shape)?;
-        self.check_fits(Layout::for_shape(shape).len())?;
+        self.check_fits(self.layout(shape).len())?;
         self.guard(async {
             let planes: Vec<_> = vol.outer_iter().collect();
             let mut frame = self.frame();
             let mut encoder = self.command_encoder();
             let volume = self
-                .load(&mut frame, &planes, Layout::for_shape(shape), &mut encoder)
+                .load(&mut frame, &planes, self.layout(shape), &mut encoder)
                 .await?;
             frame.release(&volume.buffer);
             self.submit(frame, encoder).await?;

@@ -75,7 +75,8 @@ impl Kernels {
             plain.push(PassEntry::InteriorAligned);
         }
         if family == PassFamily::Gpu {
-            plain.extend([PassEntry::Rows4, PassEntry::Cols4]);
+            // The default mode's; the others' on first use.
+            plain.extend([PassEntry::Rows4(0), PassEntry::Cols4(0)]);
         }
         for entry in plain {
             kernels.pass(entry, false, 1);
@@ -363,12 +364,7 @@ impl Dispatcher<'_> {
                             bytes,
                         ),
                         if *gpu && kernels.family == PassFamily::Gpu {
-                            let e = if p.stride == 1 {
-                                PassEntry::Rows4
-                            } else {
-                                PassEntry::Cols4
-                            };
-                            vec![(entry(e), p.gpu_invocations, GPU_WORKGROUP)]
+                            vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
                         } else {
                             let interior = PassEntry::interior(p, count, kernels.fuses());
                             vec![

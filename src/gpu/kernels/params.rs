@@ -244,13 +244,15 @@ impl PassParams {
 }
 
 /// Workgroups of `size` to dispatch for `invocations`, as (x, y): y > 1 only when x alone
-/// would pass `max_per_dim`.
+/// would pass `max_per_dim`, and then x as small as y allows, so that fewer than y workgroups
+/// are surplus (surplus invocations redo the last item).
 pub(crate) fn workgroups(invocations: u32, size: u32, max_per_dim: u32) -> (u32, u32) {
     let groups = invocations.div_ceil(size);
     if groups <= max_per_dim {
         (groups, 1)
     } else {
-        (max_per_dim, groups.div_ceil(max_per_dim))
+        let y = groups.div_ceil(max_per_dim);
+        (groups.div_ceil(y), y)
     }
 }
 
@@ -304,6 +306,25 @@ mod tests {
             naga::Expression::Literal(naga::Literal::U32(v)) => v,
             ref e => panic!("const {name} is {e:?}"),
         }
+    }
+
+    /// Every invocation gets a workgroup, within the device's limit per dimension, and fewer
+    /// than one row of workgroups is surplus.
+    #[test]
+    fn grids_cover_the_invocations_with_little_surplus() {
+        let max = 65_535;
+        for invocations in [1, 63, 64, 65, 4_194_240, 4_194_241, 20_000_000, u32::MAX] {
+            for size in [64, 128] {
+                let (x, y) = workgroups(invocations, size, max);
+                let groups = invocations.div_ceil(size);
+                assert!(x <= max && y <= max, "{invocations}/{size}: {x} x {y}");
+                assert!(u64::from(x) * u64::from(y) >= u64::from(groups));
+                assert!(u64::from(x) * u64::from(y) < u64::from(groups) + u64::from(y));
+            }
+        }
+        // The contiguous-axis pass of 512^3 in the GPU family: 25% surplus before.
+        let (x, y) = workgroups(512 * 512 * 128, 128, max);
+        assert_eq!((x, y), (52_429, 5));
     }
 
     #[test]

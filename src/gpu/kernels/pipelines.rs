@@ -25,24 +25,26 @@ pub(crate) enum PassEntry {
     /// Border runs: of kernels shorter than their axis in one mode (`PassParams::mode` 0..=4),
     /// or (`MODE_ANY`) of kernels of any length.
     Border(u32),
-    /// The GPU family along the contiguous axis.
-    Rows4,
-    /// The GPU family along the other axes.
-    Cols4,
+    /// The GPU family along the contiguous axis, its loads beyond the axis mapped by the mode
+    /// as `Border`'s.
+    Rows4(u32),
+    /// The GPU family along the other axes, as `Rows4`.
+    Cols4(u32),
 }
 
 impl PassEntry {
     /// The entry point's name, whether it is the GPU family's, and the override constant it
     /// takes beyond `TRUNCATE` and `KERNELS`.
-    fn spec(self) -> (&'static str, bool, Option<(&'static str, f64)>) {
-        let gpu = Some(("WORKGROUP", f64::from(GPU_WORKGROUP)));
+    fn spec(self) -> (&'static str, bool, Vec<(&'static str, f64)>) {
+        let mode = |m: u32| ("MODE", f64::from(m));
+        let gpu = |m: u32| vec![("WORKGROUP", f64::from(GPU_WORKGROUP)), mode(m)];
         match self {
-            PassEntry::Interior => ("interior", false, None),
-            PassEntry::InteriorLong => ("interior_long", false, None),
-            PassEntry::InteriorAligned => ("interior_aligned", false, None),
-            PassEntry::Border(mode) => ("border", false, Some(("MODE", f64::from(mode)))),
-            PassEntry::Rows4 => ("rows4", true, gpu),
-            PassEntry::Cols4 => ("cols4", true, gpu),
+            PassEntry::Interior => ("interior", false, vec![]),
+            PassEntry::InteriorLong => ("interior_long", false, vec![]),
+            PassEntry::InteriorAligned => ("interior_aligned", false, vec![]),
+            PassEntry::Border(m) => ("border", false, vec![mode(m)]),
+            PassEntry::Rows4(m) => ("rows4", true, gpu(m)),
+            PassEntry::Cols4(m) => ("cols4", true, gpu(m)),
         }
     }
 
@@ -65,13 +67,29 @@ impl PassEntry {
         }
     }
 
-    /// The border entry for pass `p`: the one of its mode when the kernel is shorter than the
-    /// axis (every tap then lies within one reflection or period), the general one otherwise.
+    /// The border entry for pass `p`, in the mapping of [`PassEntry::mode`].
     pub(crate) fn border(p: &PassParams) -> Self {
-        if p.radius < p.len {
-            PassEntry::Border(p.mode.min(MODE_ANY))
+        PassEntry::Border(Self::mode(p))
+    }
+
+    /// The GPU family's entry for pass `p`: `rows4` along the contiguous axis, `cols4` along the
+    /// others, in the mapping of [`PassEntry::mode`].
+    pub(crate) fn gpu(p: &PassParams) -> Self {
+        if p.stride == 1 {
+            PassEntry::Rows4(Self::mode(p))
         } else {
-            PassEntry::Border(MODE_ANY)
+            PassEntry::Cols4(Self::mode(p))
+        }
+    }
+
+    /// The shader's `MODE` for pass `p`: its own mode when the kernel is shorter than the axis
+    /// (every tap then lies within one reflection or period, and the mapping compiles to a few
+    /// selects), `MODE_ANY` (the mode read from the params, any kernel length) otherwise.
+    fn mode(p: &PassParams) -> u32 {
+        if p.radius < p.len {
+            p.mode.min(MODE_ANY)
+        } else {
+            MODE_ANY
         }
     }
 }
