@@ -364,7 +364,8 @@ impl BlurOptions {
     /// The kernel along `axis` with derivative `order` and `mode` (these options' sigma,
     /// truncate and radius), or `None` where the axis is left as it is: an axis not filtered,
     /// a sigma scipy skips (at most 1e-15, whatever the order, radius or truncate), or the
-    /// identity (order 0 with radius 0). Call after [`BlurOptions::validate`].
+    /// identity (order 0 with radius 0, when passes do not truncate). Call after
+    /// [`BlurOptions::validate`].
     pub(crate) fn axis_kernel(
         &self,
         axis: usize,
@@ -389,7 +390,9 @@ impl BlurOptions {
                 });
             }
         };
-        if order == 0 && radius == 0 {
+        // A kernel of one weight changes nothing, unless its pass truncates (scipy stores every
+        // pass it runs, a radius of 0 included, in the output's type).
+        if order == 0 && radius == 0 && !self.truncate_each_pass {
             return Ok(None);
         }
         // Applied as a correlation (weight t multiplies the input at offset t - radius), so

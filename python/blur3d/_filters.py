@@ -115,6 +115,17 @@ def _check_dtype(dtype):
         raise RuntimeError(f"array type {dtype!r} not supported")
 
 
+def _stays_in_range(source, target, passes, cval):
+    """Whether every pass of a blur of ``source`` values stores values within ``target``'s range:
+    integers the target holds, smoothed (weights of one sign) with a cval it holds."""
+    if source.kind not in "iub" or not np.can_cast(source, target, "safe"):
+        return False
+    if any(g.order > 0 for g in passes):
+        return False
+    info = np.iinfo(target)
+    return not any("constant" in g.mode for g in passes) or info.min <= cval <= info.max
+
+
 class _Pass:
     """One axis of a Gaussian filter: scipy's ``gaussian_filter1d`` call, validated."""
 
@@ -324,12 +335,12 @@ class Blur:
         truncating = target.dtype.kind in "iu" and not round_once
         cval = float(cval)
         # scipy stores every pass in the output's dtype. The GPU runs at most three passes per
-        # call, each group from the output of the last, as scipy's order. Negative values into
-        # an unsigned output (derivatives, a negative cval) wrap around there, as C casts them,
-        # and the next pass reads the wrapped values: then one pass at a time, each stored as
-        # numpy stores integers (wrapping too).
-        negative = any(g.order > 0 for g in passes) or (cval < 0 and any("constant" in g.mode for g in passes))
-        wrapping = truncating and target.dtype.kind == "u" and negative
+        # call, each group from the output of the last, as scipy's order. A value outside the
+        # output type's range (a float input, a derivative, a cval beyond it) is stored as C
+        # casts a double to that type: truncated, then wrapped around (-3.7 into uint8 is 253,
+        # 300 is 44), and the next pass reads the wrapped values: then one pass at a time, each
+        # truncated into int64 on the GPU and wrapped as numpy stores integers.
+        wrapping = truncating and not _stays_in_range(input.dtype, target.dtype, passes, cval)
         per_call = 1 if wrapping else 3
         source = input
         for start in range(0, len(passes), per_call):

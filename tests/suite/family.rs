@@ -521,6 +521,36 @@ fn truncating_passes_match_the_cpu_twin() {
             "{filter:?}: {differ} voxels differ"
         );
     }
+    // A pass of radius 0 truncates too, as scipy's (sigma 0.01: one weight of 1), and the next
+    // pass reads the truncated values.
+    let halves = Array3::from_shape_fn((6, 5, 4), |(i, j, k)| (i + j + k) as f32 + 0.5);
+    for sigma in [[0.01, 0.0, 0.0], [0.01, 1.0, 0.0]] {
+        let opts = BlurOptions::new(sigma).truncate_each_pass(true);
+        let expected = cpu::filter(
+            &halves.mapv(f32::floor),
+            &opts.clone().truncate_each_pass(true),
+            Filter::Gaussian,
+        )
+        .unwrap()
+        .remove(0);
+        let out: Array3<i32> = gpu.blur_as(&halves, &opts).unwrap();
+        let cpu_out = cpu::filter(&halves, &opts, Filter::Gaussian)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            cpu_out, expected,
+            "{sigma:?}: the reference truncates first"
+        );
+        let worst = out
+            .iter()
+            .zip(&expected)
+            .map(|(&g, &c)| (f64::from(g) - c).abs())
+            .fold(0.0, f64::max);
+        assert!(worst <= 1.0, "{sigma:?}: off by {worst}");
+        if sigma[1] == 0.0 {
+            assert_eq!(out, halves.mapv(|v| v.floor() as i32), "{sigma:?}");
+        }
+    }
 }
 
 #[test]
