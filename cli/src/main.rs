@@ -356,12 +356,14 @@ fn blur_problem(e: &BlurError, axis_names: [&str; 3], cpu_possible: bool) -> Str
 fn slab_cap(shape: [usize; 4], radii: [usize; 3]) -> u64 {
     let [_, n0, n1, n2] = shape;
     let volume = (n0 * n1 * n2 * 4) as u64;
-    let thinnest = n0.min(n1).min(n2).max(1) as u64;
-    let widest_plane = volume / thinnest;
-    let reach = radii.into_iter().max().unwrap_or(0) as u64;
+    let reach = radii.into_iter().max().unwrap_or(0);
+    // The widest plane, across the thinnest axis, and the kernel's reach of them plus two.
+    let mut axes = [n0, n1, n2];
+    axes.sort_unstable();
+    let block = [2 * reach + 2, axes[1], axes[2]];
     (volume / 16)
         .max(4 << 20)
-        .max(2 * (2 * reach + 2) * widest_plane)
+        .max(GpuBlur::slab_bytes_for_blocks(block))
 }
 
 /// Checks that some adapter's name contains `name`, listing them all when none does.

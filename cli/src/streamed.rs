@@ -85,7 +85,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     let [r0, r1] = [radii[0], radii[1]];
     let [c0, c1, _] = input.chunk_shape();
     let block = |planes: usize, rows: usize| {
-        2 * (planes.min(n0) as u64) * ((rows.min(n1) + 1) as u64) * (n2 as u64) * 4
+        GpuBlur::slab_bytes_for_blocks([planes.min(n0), rows.min(n1), n2])
     };
     let cap = match job.cli.max_slab {
         Some(mib) => (mib << 20).max(block(2 * r0 + 2, 2 * r1 + 2)),

@@ -169,6 +169,15 @@ impl GpuBlur {
         self
     }
 
+    /// The slab cap ([`GpuBlur::with_max_slab_bytes`]) under which blocks of `block` voxels
+    /// (planes, rows, columns; the kernel's halo included) go through two at a time, as the
+    /// schedule puts them in flight: twice such a block's buffer. For a caller that sizes its
+    /// reads and writes in blocks (a chunked file) or bounds its memory by them.
+    #[must_use]
+    pub fn slab_bytes_for_blocks(block: [usize; 3]) -> u64 {
+        2 * layout::Layout::for_shape(block).bytes()
+    }
+
     /// The adapter in use, when this `GpuBlur` opened the device itself.
     #[must_use]
     pub fn adapter_info(&self) -> Option<&wgpu::AdapterInfo> {
