@@ -1,3 +1,6 @@
+//! The direct 3D convolution with the product kernel in f64: every output a sum over its whole
+//! neighbourhood, the ground truth the GPU and the separable reference are checked against.
+
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 use crate::boundary::source_index;

@@ -1,3 +1,6 @@
+//! Three 1D passes in f64, one per axis (and a filter's terms one at a time): the CPU twin of
+//! the shaders' passes, for volumes too large for the direct convolution.
+
 use ndarray::{Array3, ArrayBase, Axis, Data, Ix3, Zip};
 
 use crate::boundary::source_index;
