@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _native
+from ._arrays import foreign_arrays
 from ._native import GpuError
 
 try:  # numpy >= 2
@@ -170,6 +171,7 @@ class Blur:
 
     # ---- scipy's functions ----
 
+    @foreign_arrays
     def gaussian_filter(
         self,
         input,
@@ -205,6 +207,7 @@ class Blur:
         self._filter(input, output, passes, cval, round_once)
         return output
 
+    @foreign_arrays
     def gaussian_filter1d(
         self,
         input,
@@ -228,6 +231,7 @@ class Blur:
         self._filter(input, output, [gaussian], cval, round_once)
         return output
 
+    @foreign_arrays
     def gaussian_laplace(self, input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
         """``scipy.ndimage.gaussian_laplace`` on the GPU: the sum over the axes of second
         derivatives, term i using mode i on every axis, as scipy's ``generic_laplace``.
@@ -258,6 +262,7 @@ class Blur:
             output += tmp
         return output
 
+    @foreign_arrays
     def gaussian_gradient_magnitude(
         self, input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs
     ):

@@ -54,6 +54,15 @@ def assert_integers_match(actual, expected, rare=1e-3):
     assert off <= rare * diff.size, f"{off} of {diff.size} voxels off by one"
 
 
+def check(ours, theirs, input):
+    """Our result against scipy's: integers as `assert_integers_match`, floats within the
+    contract relative to the input's largest value."""
+    if theirs.dtype.kind in "iu":
+        assert_integers_match(ours, theirs)
+    else:
+        assert_float_close(ours, theirs, np.abs(input).max() if input.size else 1.0)
+
+
 def random_array(rng, shape, dtype):
     """Random values: floats in [-100, 100); 8-bit integers over their whole range; wider
     integers in [-2000, 2000] (or [0, 4000]), where f32's rounding (about 1e-7 of the value) is
