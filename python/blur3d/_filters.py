@@ -339,6 +339,11 @@ class Blur:
         input, target = _gpu_arrays(input, output)
         truncating = target.dtype.kind in "iu" and not round_once
         cval = float(cval)
+        if not truncating:
+            # One filter, one answer: the passes run in axis order whatever order `axes` lists
+            # them in (or sigma 0 leaves out), so that the same filter asked two ways gives the
+            # same bits. Only truncating passes keep scipy's order, which changes their result.
+            passes = sorted(passes, key=lambda g: g.axis)
         # scipy stores every pass in the output's dtype. The GPU runs at most three passes per
         # call, each group from the output of the last, as scipy's order. A value outside the
         # output type's range (a float input, a derivative, a cval beyond it) is stored as C

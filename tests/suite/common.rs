@@ -41,6 +41,27 @@ pub fn random_volume(shape: (usize, usize, usize), seed: u64) -> Array3<f32> {
     })
 }
 
+/// Asserts that two paths to one result agree to the bit (NaN where the other has NaN of the
+/// same bits), naming the first voxel where they do not.
+#[track_caller]
+pub fn assert_same<S, T>(actual: &ArrayBase<S, Ix3>, expected: &ArrayBase<T, Ix3>)
+where
+    S: Data<Elem = f32>,
+    T: Data<Elem = f32>,
+{
+    assert_eq!(actual.shape(), expected.shape(), "shapes differ");
+    let differs = actual
+        .indexed_iter()
+        .find(|&(idx, a)| a.to_bits() != expected[idx].to_bits());
+    if let Some((idx, a)) = differs {
+        panic!(
+            "first difference at {idx:?}: got {a:e}, expected {:e} (shape {:?})",
+            expected[idx],
+            actual.shape()
+        );
+    }
+}
+
 /// Asserts `max |actual - expected| <= tol`, naming the worst voxel and both values.
 #[track_caller]
 pub fn assert_close<S, T, A, B>(actual: &ArrayBase<S, Ix3>, expected: &ArrayBase<T, Ix3>, tol: f64)

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, PlaneSink, PlaneSource};
 use ndarray::{Array3, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 
-use crate::common::{assert_close, gpu, random_volume};
+use crate::common::{assert_close, assert_same, gpu, random_volume};
 
 /// A source that serves a volume, counts its reads, and fails at `fail_at`.
 struct Counting {
@@ -106,7 +106,7 @@ fn a_stream_equals_the_volume_in_memory_and_holds_a_few_slabs() {
         small
             .blur_stream(&mut source, &mut sink, &opts, |_, total| slabs = total)
             .unwrap();
-        assert_close(&sink.out, &expected, 1e-6);
+        assert_same(&sink.out, &expected);
         assert!(slabs > 4, "{mode:?}: {slabs} slabs");
         // Two slabs in flight, each at most the 12 planes that fit (halos included): the
         // planes held at once never depend on the volume's 40.
@@ -281,7 +281,7 @@ fn wide_planes_stream_in_tiles_of_rows() {
         small
             .blur_stream(&mut source, &mut planes, &opts, |_, _| {})
             .unwrap();
-        assert_close(&planes.out, &expected, 1e-6);
+        assert_same(&planes.out, &expected);
         // A sink of tiles gets blocks that start at its steps, each voxel once.
         let mut tiles = Tiled {
             out: Array3::from_elem(vol.raw_dim(), -1.0),
@@ -290,7 +290,7 @@ fn wide_planes_stream_in_tiles_of_rows() {
         small
             .blur_stream(&mut vol.view(), &mut tiles, &opts, |_, _| {})
             .unwrap();
-        assert_close(&tiles.out, &expected, 1e-6);
+        assert_same(&tiles.out, &expected);
         assert!(tiles.starts.len() > 4, "{mode:?}: {:?}", tiles.starts);
         assert!(
             tiles.starts.iter().all(|s| s[0] % 4 == 0 && s[1] % 8 == 0),
