@@ -1,12 +1,14 @@
 """blur3d.dask against scipy on the whole array: threaded scheduler and a LocalCluster of worker
-processes, every mode, chunks smaller than the overlap."""
+processes, every mode, chunks smaller than the overlap. The tests filter the chunks as they are
+(``BLOCK_BYTES = 0``), which exercises the overlaps; `test_chunks_merge_into_blocks` checks the
+merging the functions do by default."""
 
 import dask
 import dask.array as da
 import distributed
 import numpy as np
 import pytest
-from conftest import assert_float_close, assert_integers_match, random_array
+from conftest import assert_integers_match, check, random_array
 from scipy import ndimage
 
 import blur3d
@@ -15,11 +17,9 @@ import blur3d.dask
 MODES = ["reflect", "mirror", "nearest", "wrap", "constant"]
 
 
-def check(ours, theirs, input):
-    if theirs.dtype.kind in "iu":
-        assert_integers_match(ours, theirs)
-    else:
-        assert_float_close(ours, theirs, np.abs(input).max())
+@pytest.fixture(autouse=True)
+def chunks_as_they_are(monkeypatch):
+    monkeypatch.setattr(blur3d.dask, "BLOCK_BYTES", 0)
 
 
 def assert_lazy_and_typed(result, dtype):
@@ -178,3 +178,25 @@ def test_per_axis_sigma_with_axes(rng):
     with pytest.raises(RuntimeError, match="input rank") as theirs_error:
         ndimage.gaussian_gradient_magnitude(a, [1, 2], axes=(0, 2))
     assert str(ours_error.value) == str(theirs_error.value)
+
+
+def test_chunks_merge_into_blocks(rng):
+    # By default chunks merge into blocks of whole chunks, the last axes first, and the result
+    # comes back in the input's chunks, equal to scipy's.
+    a = random_array(rng, (48, 40, 36), "float32")
+    d = da.from_array(a, chunks=(16, 10, 12))
+    plane = 40 * 36 * 4
+    assert blur3d.dask._merged(d, 16 * plane).chunks == ((16, 16, 16), (40,), (36,))
+    assert blur3d.dask._merged(d, 16 * 20 * 36 * 4).chunks == ((16,) * 3, (20, 20), (36,))
+    assert blur3d.dask._merged(d, 64 << 20).numblocks == (1, 1, 1)
+    # Never smaller than a chunk.
+    assert blur3d.dask._merged(d, 1).chunks == d.chunks
+    for block_bytes in [None, 16 * plane, 16 * 20 * 36 * 4]:
+        for mode in ["wrap", "nearest"]:
+            kw = dict(sigma=(1.5, 1.0, 2.0), mode=mode)
+            result = blur3d.dask.gaussian_filter(d, block_bytes=block_bytes, **kw)
+            assert result.chunks == d.chunks
+            check(result.compute(scheduler="threads"), ndimage.gaussian_filter(a, **kw), a)
+        result = blur3d.dask.gaussian_laplace(d, 1.5, block_bytes=block_bytes)
+        assert result.chunks == d.chunks
+        check(result.compute(scheduler="threads"), ndimage.gaussian_laplace(a, 1.5), a)
