@@ -14,9 +14,12 @@ Times, in one run on one machine, end to end and warm:
     PyTorch blur on the GPU, end to end (numpy in, numpy out) and device-resident (data already
     on the GPU: K runs between synchronisations, divided by K). blur3d's own device-resident
     figures come from `cargo run --release --example gpu_bench`;
-and prints a markdown table of medians and ratios (how many times faster blur3d is).
+and prints a markdown table of medians and ratios (how many times faster blur3d is). Then a dask
+table: a SIZE^3 volume in CHUNK^3 chunks (`--dask 192:64`; `--dask ''` for none), blur3d.dask
+beside dask-image's ndfilters.gaussian_filter (when installed), same chunks, dask's threaded
+scheduler, modes nearest and wrap, each with its largest error against scipy on the whole volume.
 
-    python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8] [--rust]
+    python3 benches/compare.py [--sizes 64,128,256] [--sigmas 1,2,4,8] [--rust] [--dask 192:64]
 
 The volume is ((i0*31 + i1*17 + i2*7) % 101) / 101, as in the criterion bench. The blur3d rows
 run on whatever adapter wgpu picks: set WGPU_BACKEND / WGPU_ADAPTER_NAME to choose.
@@ -115,6 +118,7 @@ def main():
     ap.add_argument("--sizes", default="64,128,256")
     ap.add_argument("--sigmas", default="1,2,4,8")
     ap.add_argument("--rust", action="store_true", help="also time the Rust library alone")
+    ap.add_argument("--dask", default="192:64", help="the dask table's SIZE:CHUNK ('' for none)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sigmas = [float(s) for s in args.sigmas.split(",")]
@@ -166,6 +170,47 @@ def main():
                 k = 40 if n <= 128 else 20 if n <= 256 else 10
                 resident = device_time(lambda: blur_on(on_device, sigma, mode="reflect"), sync, k)
                 row += [f"{e2e * 1e3:.1f} ms", f"{e2e / g:.2f}x", f"{resident * 1e3:.3f} ms"]
+            print("| " + " | ".join(row) + " |", flush=True)
+    if args.dask:
+        size, chunk = (int(v) for v in args.dask.split(":"))
+        dask_table(size, chunk, sigmas)
+
+
+def dask_table(size, chunk, sigmas):
+    """blur3d.dask beside dask-image on one chunked volume, with each one's error."""
+    import dask
+    import dask.array as da
+
+    import blur3d.dask
+
+    try:
+        from dask_image import ndfilters
+    except ImportError:
+        ndfilters = None
+    vol = volume(size)
+    d = da.from_array(vol, chunks=chunk)
+    print(f"\ndask {dask.__version__}, {size}^3 in {chunk}^3 chunks, threaded scheduler"
+          + ("" if ndfilters else "; dask-image not installed"))
+    cols = ["sigma", "mode", "blur3d.dask", "error"]
+    if ndfilters:
+        cols += ["dask-image", "error", "dask-image / blur3d.dask"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for sigma in sigmas:
+        for mode in ["nearest", "wrap"]:
+            ref = ndimage.gaussian_filter(vol, sigma, mode=mode)
+            runs = [blur3d.dask.gaussian_filter]
+            if ndfilters:
+                runs.append(ndfilters.gaussian_filter)
+            row = [f"{sigma:g}", mode]
+            times = []
+            for f in runs:
+                run = lambda: f(d, sigma, mode=mode).compute(scheduler="threads")
+                times.append(median_time(run, 3))
+                err = float(np.abs(run() - ref).max())
+                row += [f"{times[-1] * 1e3:.0f} ms", f"{err:.1e}"]
+            if ndfilters:
+                row += [f"{times[1] / times[0]:.2f}x"]
             print("| " + " | ".join(row) + " |", flush=True)
 
 
