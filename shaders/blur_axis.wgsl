@@ -28,7 +28,7 @@ const RUN_LONG: u32 = 64u;
 // Positions pos .. pos + 4 of the line at `base`. `aligned` (only with the vec4 views): the line
 // is contiguous (stride 1) and base + pos a multiple of 4, so one vec4 load does (on llvmpipe, a
 // load is a loop over the invocations: one loop instead of four).
-fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> vec4<f32> {
+fn quad(base: u32, pos: i32, mapped: bool, aligned: bool) -> real4 {
 #ifdef VEC4_VIEWS
     if (aligned) {
         return src4[(base + u32(pos)) / 4u];
@@ -52,31 +52,31 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     var v6 = quad(base, pos + 24, mapped, aligned);
     var v7 = quad(base, pos + 28, mapped, aligned);
     pos += 32;
-    var a0 = vec4(0.0);
-    var a1 = vec4(0.0);
-    var a2 = vec4(0.0);
-    var a3 = vec4(0.0);
-    var a4 = vec4(0.0);
-    var a5 = vec4(0.0);
-    var a6 = vec4(0.0);
-    var a7 = vec4(0.0);
+    var a0 = real4();
+    var a1 = real4();
+    var a2 = real4();
+    var a3 = real4();
+    var a4 = real4();
+    var a5 = real4();
+    var a6 = real4();
+    var a7 = real4();
     // The sums of the second and third kernels of a fused pass.
-    var b0 = vec4(0.0);
-    var b1 = vec4(0.0);
-    var b2 = vec4(0.0);
-    var b3 = vec4(0.0);
-    var b4 = vec4(0.0);
-    var b5 = vec4(0.0);
-    var b6 = vec4(0.0);
-    var b7 = vec4(0.0);
-    var c0 = vec4(0.0);
-    var c1 = vec4(0.0);
-    var c2 = vec4(0.0);
-    var c3 = vec4(0.0);
-    var c4 = vec4(0.0);
-    var c5 = vec4(0.0);
-    var c6 = vec4(0.0);
-    var c7 = vec4(0.0);
+    var b0 = real4();
+    var b1 = real4();
+    var b2 = real4();
+    var b3 = real4();
+    var b4 = real4();
+    var b5 = real4();
+    var b6 = real4();
+    var b7 = real4();
+    var c0 = real4();
+    var c1 = real4();
+    var c2 = real4();
+    var c3 = real4();
+    var c4 = real4();
+    var c5 = real4();
+    var c6 = real4();
+    var c7 = real4();
     // Taps four at a time while four remain: the window then moves by a whole vec4, so the
     // shifts inside a step are only renamings. The last taps go one at a time.
     let taps = 2u * p.radius + 1u;
@@ -126,8 +126,8 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     }
     if (k < taps) {
         let w4 = weights[(p.weight_offset + k) / 4u];
-        var w4b = vec4(0.0);
-        var w4c = vec4(0.0);
+        var w4b = real4();
+        var w4c = real4();
         if (KERNELS > 1u) {
             w4b = weights[(p.weight_offset_b + k) / 4u];
         }
@@ -187,7 +187,7 @@ fn run(base: u32, start: i32, mapped: bool, aligned: bool) {
     }
 }
 // The sums of a run, truncated when TRUNCATE, into output `k` of the pass (0: `dst`).
-fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+fn store_run(k: u32, base: u32, start: i32, aligned: bool, a0: real4, a1: real4, a2: real4, a3: real4, a4: real4, a5: real4, a6: real4, a7: real4) {
 #ifdef VEC4_VIEWS
     if (aligned) {
         // An interior run: every output lies inside the line.
@@ -235,22 +235,22 @@ fn run_long(base: u32, start: i32) {
     var v14 = quad(base, pos + 56, false, false);
     var v15 = quad(base, pos + 60, false, false);
     pos += 64;
-    var a0 = vec4(0.0);
-    var a1 = vec4(0.0);
-    var a2 = vec4(0.0);
-    var a3 = vec4(0.0);
-    var a4 = vec4(0.0);
-    var a5 = vec4(0.0);
-    var a6 = vec4(0.0);
-    var a7 = vec4(0.0);
-    var a8 = vec4(0.0);
-    var a9 = vec4(0.0);
-    var a10 = vec4(0.0);
-    var a11 = vec4(0.0);
-    var a12 = vec4(0.0);
-    var a13 = vec4(0.0);
-    var a14 = vec4(0.0);
-    var a15 = vec4(0.0);
+    var a0 = real4();
+    var a1 = real4();
+    var a2 = real4();
+    var a3 = real4();
+    var a4 = real4();
+    var a5 = real4();
+    var a6 = real4();
+    var a7 = real4();
+    var a8 = real4();
+    var a9 = real4();
+    var a10 = real4();
+    var a11 = real4();
+    var a12 = real4();
+    var a13 = real4();
+    var a14 = real4();
+    var a15 = real4();
     let taps = 2u * p.radius + 1u;
     var k = 0u;
     for (; k + 4u <= taps; k += 4u) {

@@ -23,7 +23,7 @@ const RUN_GPU: u32 = 8u;
 
 // The 4 positions from `e` on of the 8 in `a` then `b`. Selects, not a switch: CPU adapters
 // run every case of a switch.
-fn shifted(a: vec4<f32>, b: vec4<f32>, e: u32) -> vec4<f32> {
+fn shifted(a: real4, b: real4, e: u32) -> real4 {
     let s1 = vec4(a.yzw, b.x);
     let s2 = vec4(a.zw, b.xy);
     let s3 = vec4(a.w, b.xyz);
@@ -31,7 +31,7 @@ fn shifted(a: vec4<f32>, b: vec4<f32>, e: u32) -> vec4<f32> {
 }
 
 // Positions pos .. pos + 4 of the row at `base`, mapped through the mode.
-fn quad_mapped(base: u32, pos: i32) -> vec4<f32> {
+fn quad_mapped(base: u32, pos: i32) -> real4 {
     return vec4(load_mapped(base, pos), load_mapped(base, pos + 1), load_mapped(base, pos + 2), load_mapped(base, pos + 3));
 }
 
@@ -51,10 +51,10 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     // undefined).
     let e = (4u - p.radius % 4u) % 4u;
     let q = (base + u32(max(start, 0))) / 4u;
-    var lo = vec4(0.0);
-    var hi = vec4(0.0);
-    var win = vec4(0.0);
-    var next = vec4(0.0);
+    var lo = real4();
+    var hi = real4();
+    var win = real4();
+    var next = real4();
     if (mapped) {
         win = quad_mapped(base, start);
         next = quad_mapped(base, start + 4);
@@ -66,9 +66,9 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         hi = src4[q + 2u];
         next = shifted(lo, hi, e);
     }
-    var acc = vec4(0.0);
-    var acc_b = vec4(0.0);
-    var acc_c = vec4(0.0);
+    var acc = real4();
+    var acc_b = real4();
+    var acc_c = real4();
     var k = 0u;
     var pos = start + 8;
     for (; k + 4u <= taps; k += 4u) {
@@ -116,14 +116,14 @@ fn rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 
 // Columns c .. c + 4 (the vec4 at `base`) at position `pos` along the axis, mapped through the
 // mode when `mapped`.
-fn columns(base: u32, pos: i32, mapped: bool) -> vec4<f32> {
+fn columns(base: u32, pos: i32, mapped: bool) -> real4 {
     if (!mapped) {
         return src4[(base + u32(pos) * p.stride) / 4u];
     }
     let n = i32(p.len);
     let j = source_index(pos, n);
     let v = src4[(base + u32(clamp(j, 0, n - 1)) * p.stride) / 4u];
-    return select(vec4(p.cval), v, j >= 0);
+    return select(real4(cval()), v, j >= 0);
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -148,30 +148,30 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     var v6 = columns(base, pos + 6, mapped);
     var v7 = columns(base, pos + 7, mapped);
     pos += 8;
-    var a0 = vec4(0.0);
-    var a1 = vec4(0.0);
-    var a2 = vec4(0.0);
-    var a3 = vec4(0.0);
-    var a4 = vec4(0.0);
-    var a5 = vec4(0.0);
-    var a6 = vec4(0.0);
-    var a7 = vec4(0.0);
-    var b0 = vec4(0.0);
-    var b1 = vec4(0.0);
-    var b2 = vec4(0.0);
-    var b3 = vec4(0.0);
-    var b4 = vec4(0.0);
-    var b5 = vec4(0.0);
-    var b6 = vec4(0.0);
-    var b7 = vec4(0.0);
-    var c0 = vec4(0.0);
-    var c1 = vec4(0.0);
-    var c2 = vec4(0.0);
-    var c3 = vec4(0.0);
-    var c4 = vec4(0.0);
-    var c5 = vec4(0.0);
-    var c6 = vec4(0.0);
-    var c7 = vec4(0.0);
+    var a0 = real4();
+    var a1 = real4();
+    var a2 = real4();
+    var a3 = real4();
+    var a4 = real4();
+    var a5 = real4();
+    var a6 = real4();
+    var a7 = real4();
+    var b0 = real4();
+    var b1 = real4();
+    var b2 = real4();
+    var b3 = real4();
+    var b4 = real4();
+    var b5 = real4();
+    var b6 = real4();
+    var b7 = real4();
+    var c0 = real4();
+    var c1 = real4();
+    var c2 = real4();
+    var c3 = real4();
+    var c4 = real4();
+    var c5 = real4();
+    var c6 = real4();
+    var c7 = real4();
     let taps = 2u * p.radius + 1u;
     for (var k = 0u; k < taps; k++) {
         let w = weights[(p.weight_offset + k) / 4u][k % 4u];
@@ -228,7 +228,7 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 
 // The sums of a `cols4` run from position `s` on, truncated when TRUNCATE, into output `k` of the
 // pass from vec4 `out` on.
-fn store_columns(k: u32, out: u32, s: i32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+fn store_columns(k: u32, out: u32, s: i32, a0: real4, a1: real4, a2: real4, a3: real4, a4: real4, a5: real4, a6: real4, a7: real4) {
     let n = i32(p.len);
     let s4 = p.stride / 4u;
     let o = u32(s);

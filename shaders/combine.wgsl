@@ -2,6 +2,8 @@
 // per invocation: their sum (Laplacian) or the square root of the sum of their squares
 // (gradient magnitude). One to three inputs; unused bindings repeat the first input.
 
+#import real
+
 struct Combine {
     quads: u32,  // vec4s to write
     inputs: u32, // 1, 2 or 3
@@ -14,12 +16,12 @@ override WORKGROUP: u32 = 64u;
 override NORM: bool = false;
 
 @group(0) @binding(0) var<uniform> c: Combine;
-@group(0) @binding(1) var<storage, read> t0: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> t1: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> t2: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> t0: array<real4>;
+@group(0) @binding(2) var<storage, read> t1: array<real4>;
+@group(0) @binding(3) var<storage, read> t2: array<real4>;
+@group(0) @binding(4) var<storage, read_write> out: array<real4>;
 
-fn term(v: vec4<f32>) -> vec4<f32> {
+fn term(v: real4) -> real4 {
     return select(v, v * v, NORM);
 }
 

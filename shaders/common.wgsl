@@ -3,16 +3,18 @@
 // mode, and the stores of a pass's outputs. Imported (`#import common`) by `blur_axis.wgsl` and
 // `blur_axis_gpu.wgsl`.
 //
-// The volume (standard layout, f32) is seen as [outer, len, stride]: `len` voxels along the
+// The volume (standard layout, `real`: f32, or f64 in the F64 variant) is seen as [outer, len, stride]: `len` voxels along the
 // blurred axis, `stride` apart in memory.
+
+#import real
 
 struct Params {
     len: u32,                  // voxels along the axis
     stride: u32,               // distance in elements between neighbours along the axis
     radius: u32,
     mode: u32,                 // 0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant
-    weight_offset: u32,        // first weight of this axis in `weights`
-    cval: f32,
+    weight_offset: u32,        // first weight of this axis in `weights`; the constant mode's value
+                               // is the first element of the vec4 before it
     interior_runs: u32,        // runs per line starting at `interior_start`, RUN apart
     left_runs: u32,            // border runs per line starting at 0, RUN apart
     right_runs: u32,           // border runs per line ending at `len`, RUN apart
@@ -27,6 +29,7 @@ struct Params {
     weight_offset_b: u32,      // fused passes: first weight of the second kernel
     weight_offset_c: u32,      // fused passes: first weight of the third kernel
     pad: u32,
+    pad2: u32,
 }
 
 override WORKGROUP: u32 = 64u;
@@ -40,10 +43,11 @@ override TRUNCATE: bool = false;
 override KERNELS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-// Each axis's weights start at a multiple of 4 and are read as vec4s.
-@group(0) @binding(1) var<storage, read> weights: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// Each axis's weights start at a multiple of 4 and are read as vec4s, after a vec4 holding its
+// constant mode's value (in `real`, so that f64 passes extend with scipy's f64 `cval`).
+@group(0) @binding(1) var<storage, read> weights: array<real4>;
+@group(0) @binding(2) var<storage, read> src: array<real>;
+@group(0) @binding(3) var<storage, read_write> dst: array<real>;
 
 const MODE_REFLECT: u32 = 0u;
 const MODE_MIRROR: u32 = 1u;
@@ -58,6 +62,11 @@ const MODE_CONSTANT: u32 = 4u;
 // kernels of any length.
 override MODE: u32 = MODE_ANY;
 const MODE_ANY: u32 = 5u;
+
+// The value outside the axis in constant mode.
+fn cval() -> real {
+    return weights[p.weight_offset / 4u - 1u].x;
+}
 
 // Index along the axis that position `i` reads, or -1 for the constant. Twin of
 // `boundary::source_index`.
@@ -113,15 +122,15 @@ fn source_index_any(i: i32, n: i32) -> i32 {
 }
 
 // The value at position `pos` of the line starting at `base`, extended as the mode says.
-fn load_mapped(base: u32, pos: i32) -> f32 {
+fn load_mapped(base: u32, pos: i32) -> real {
     let n = i32(p.len);
     let j = source_index(pos, n);
     // Always load (from a valid index), then choose: no branch.
     let v = src[base + u32(clamp(j, 0, n - 1)) * p.stride];
-    return select(p.cval, v, j >= 0);
+    return select(cval(), v, j >= 0);
 }
 
-fn load(base: u32, pos: i32, mapped: bool) -> f32 {
+fn load(base: u32, pos: i32, mapped: bool) -> real {
     if (mapped) {
         return load_mapped(base, pos);
     }
@@ -130,7 +139,7 @@ fn load(base: u32, pos: i32, mapped: bool) -> f32 {
 
 // `a` as the pass stores it: truncated toward zero when TRUNCATE (scipy's passes into an
 // integer output), else as it is.
-fn stored(a: vec4<f32>) -> vec4<f32> {
+fn stored(a: real4) -> real4 {
     if (TRUNCATE) {
         return trunc(a);
     }
@@ -138,7 +147,7 @@ fn stored(a: vec4<f32>) -> vec4<f32> {
 }
 
 // Element `i` of output `k` of the pass: `dst`, or a fused pass's others.
-fn store_to(k: u32, i: u32, v: f32) {
+fn store_to(k: u32, i: u32, v: real) {
     if (k == 0u) {
         dst[i] = v;
     }
@@ -150,7 +159,7 @@ fn store_to(k: u32, i: u32, v: f32) {
 }
 
 // Four taps `w` on the sums `a` of outputs whose window is `v`, followed by `u`.
-fn step4(a: vec4<f32>, w: vec4<f32>, v: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
+fn step4(a: real4, w: real4, v: real4, u: real4) -> real4 {
     var s = a + w.x * v;
     s += w.y * vec4(v.yzw, u.x);
     s += w.z * vec4(v.zw, u.xy);

@@ -4,15 +4,15 @@
 
 // `src` and `dst` again, four voxels at a time, for lines that are contiguous and 16-byte
 // aligned (`interior_aligned` only; devices with only 4 storage bindings per stage go without).
-@group(0) @binding(4) var<storage, read> src4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> dst4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> src4: array<real4>;
+@group(0) @binding(5) var<storage, read_write> dst4: array<real4>;
 // The second and third outputs of a fused pass (KERNELS 2 and 3), as vec4s; passes of one
 // kernel bind `dst` here too and never write them.
-@group(0) @binding(6) var<storage, read_write> dst_b4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> dst_c4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dst_b4: array<real4>;
+@group(0) @binding(7) var<storage, read_write> dst_c4: array<real4>;
 
 // Element `i` of output `k` (1 or 2) of a fused pass.
-fn store_extra(k: u32, i: u32, v: f32) {
+fn store_extra(k: u32, i: u32, v: real) {
     if (k == 1u) {
         dst_b4[i / 4u][i % 4u] = v;
     } else {
@@ -21,7 +21,7 @@ fn store_extra(k: u32, i: u32, v: f32) {
 }
 
 // Vec4 `o` of output `k` (0: `dst`) of the pass.
-fn store4(k: u32, o: u32, v: vec4<f32>) {
+fn store4(k: u32, o: u32, v: real4) {
     switch k {
         case 0u: {
             dst4[o] = v;
@@ -35,7 +35,7 @@ fn store4(k: u32, o: u32, v: vec4<f32>) {
     }
 }
 // Stores the sums of a run from vec4 `o` of output `k` on (`aligned` runs only).
-fn store_quads(k: u32, o: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>) {
+fn store_quads(k: u32, o: u32, a0: real4, a1: real4, a2: real4, a3: real4, a4: real4, a5: real4, a6: real4, a7: real4) {
     store4(k, o, a0);
     store4(k, o + 1u, a1);
     store4(k, o + 2u, a2);

@@ -20,6 +20,6 @@ pub use gpu::{
     GpuBlur, GpuVolume, PassFamily, PassesRun, adapter_matches, adapters, describe_adapter,
     list_adapters,
 };
-pub use options::{BlurOptions, Mode, ParseModeError, Sigma};
+pub use options::{BlurOptions, Mode, ParseModeError, Precision, Sigma};
 pub use stream::{PlaneSink, PlaneSource};
 pub use voxel::Voxel;

@@ -13,8 +13,18 @@ pub(crate) mod sealed {
             /// Sign-extended (i16) or not (u8, u16).
             signed: bool,
         },
-        /// Converted to f32 on the host (f64: WGSL has no portable f64).
+        /// f64, uploaded as it is for f64 passes, converted on the host for f32 passes.
+        F64,
+        /// Converted on the host to the passes' element type (32- and 64-bit integers).
         Host,
+    }
+
+    impl Upload {
+        /// Whether f32 loses what a user of the type would see (values beyond 24 bits): the
+        /// types [`crate::Precision::Auto`] filters in f64.
+        pub fn is_wide(self) -> bool {
+            matches!(self, Upload::F64 | Upload::Host)
+        }
     }
 
     pub trait Sealed {
@@ -28,10 +38,11 @@ use sealed::Upload;
 /// `i32`, `u64`, `i64` (every type `scipy.ndimage` filters, so that the Python package takes them
 /// all).
 ///
-/// The blur computes in f32 on the GPU and in f64 in the CPU references, whatever the input
-/// type. Integers of 8 and 16 bits are uploaded as they are (half or a quarter of the bytes of
-/// f32) and widened on the GPU; wider ones are converted to f32 on the host, so values beyond
-/// 2^24 in magnitude lose their low bits, as f32 does.
+/// The GPU computes in f32 or f64 as [`crate::Precision`] says (by default f64 for `f64` and
+/// the 32- and 64-bit integers, f32 for the others), the CPU references in f64. Integers of 8
+/// and 16 bits are uploaded as they are (half or a quarter of the bytes of f32) and widened on
+/// the GPU; wider ones are converted on the host (integers beyond 2^53 in magnitude round to
+/// f64's 53 bits, as scipy's f64 arithmetic rounds them).
 pub trait Voxel: bytemuck::Pod + Send + Sync + sealed::Sealed {
     /// The value as f64, exactly.
     fn to_f64(self) -> f64;
@@ -45,6 +56,11 @@ pub trait Voxel: bytemuck::Pod + Send + Sync + sealed::Sealed {
     fn from_f64(value: f64) -> Self;
     /// The values themselves when they are already f32 (nothing to convert).
     fn as_f32_slice(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+    /// The values themselves when they are already f64 (nothing to convert).
+    fn as_f64_slice(values: &[Self]) -> Option<&[f64]> {
         let _ = values;
         None
     }
@@ -131,7 +147,7 @@ impl Voxel for f32 {
 }
 
 impl sealed::Sealed for f64 {
-    const UPLOAD: Upload = Upload::Host;
+    const UPLOAD: Upload = Upload::F64;
 }
 
 impl Voxel for f64 {
@@ -147,6 +163,9 @@ impl Voxel for f64 {
     }
     fn from_f64(value: f64) -> Self {
         value
+    }
+    fn as_f64_slice(values: &[Self]) -> Option<&[f64]> {
+        Some(values)
     }
 }
 

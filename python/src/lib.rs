@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode};
+use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, Precision};
 use numpy::{PyArray4, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -99,8 +99,7 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
 
 /// scipy's mode name (one of `Mode::NAMES`) with the constant `cval`; scipy's error otherwise.
 fn mode(name: &str, cval: f64) -> PyResult<Mode> {
-    #[allow(clippy::cast_possible_truncation)] // the GPU computes in f32
-    Mode::from_scipy(name, cval as f32)
+    Mode::from_scipy(name, cval)
         .map_err(|_| PyRuntimeError::new_err("boundary mode not supported"))
 }
 
@@ -262,10 +261,17 @@ impl Device {
         let mut out = output.as_array_mut();
         let blur = &self.blur;
         self.calls.fetch_add(1, Ordering::Relaxed);
+        // A float32 output asks for a float32 result: computed in f32 on purpose, whatever the
+        // input; otherwise the library's rule (f64 for float64 and the 32- and 64-bit integers).
+        let opts = if std::any::TypeId::of::<B>() == std::any::TypeId::of::<f32>() {
+            spec.opts.clone().precision(Precision::Single)
+        } else {
+            spec.opts.clone()
+        };
         py.detach(|| {
             blur.filter_batch_into(
                 &vols,
-                &spec.opts,
+                &opts,
                 spec.filter,
                 &mut [out.view_mut()],
                 |_, _| {},

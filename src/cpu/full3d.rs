@@ -34,7 +34,7 @@ fn axis_taps(len: usize, kernel: Option<&AxisKernel>) -> Vec<Taps> {
 
 fn cval(kernel: Option<&AxisKernel>) -> f64 {
     match kernel.map(|k| k.mode) {
-        Some(Mode::Constant(v)) => f64::from(v),
+        Some(Mode::Constant(v)) => v,
         _ => 0.0,
     }
 }

@@ -52,7 +52,7 @@ fn pass_along(input: &Array3<f64>, axis: Axis, k: &AxisKernel) -> Array3<f64> {
     let len = input.len_of(axis);
     let r = k.radius;
     let cval = match k.mode {
-        Mode::Constant(v) => f64::from(v),
+        Mode::Constant(v) => v,
         _ => 0.0,
     };
     // Where each position of the extended line reads from, computed once per pass.

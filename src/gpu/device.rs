@@ -161,7 +161,8 @@ pub(crate) async fn device(
     adapter
         .request_device(&wgpu::DeviceDescriptor {
             label: Some("blur3d.device"),
-            required_features: wgpu::Features::empty(),
+            // f64 passes where the adapter has them (`Precision`); f32 everywhere.
+            required_features: adapter.features() & wgpu::Features::SHADER_F64,
             required_limits: adapter.limits(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

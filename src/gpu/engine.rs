@@ -6,15 +6,15 @@ use ndarray::ArrayView2;
 
 use super::device::Scopes;
 use super::kernels::Dispatcher;
-use super::layout::Layout;
+use super::layout::{Layout, Real};
 use super::pool::Frame;
 use super::{GpuBlur, GpuVolume, transfer};
 use crate::plan::Plan;
 use crate::voxel::sealed::Upload;
-use crate::{BlurError, Voxel};
+use crate::{BlurError, Precision, Voxel};
 
 impl GpuBlur {
-    /// The largest buffer of f32 voxels (a slab, or a device-resident volume) this device takes,
+    /// The largest buffer of voxels (a slab, or a device-resident volume) this device takes,
     /// in bytes, and the limit that decides it.
     pub(super) fn slab_limit(&self) -> (u64, &'static str) {
         let limits = self.device.limits();
@@ -33,9 +33,9 @@ impl GpuBlur {
         .unwrap_or((0, "none"))
     }
 
-    /// Bytes of a volume of `voxels` f32 in one buffer, or the limit it passes.
-    pub(super) fn check_fits(&self, voxels: usize) -> Result<u64, BlurError> {
-        let bytes = voxels as u64 * size_of::<f32>() as u64;
+    /// Bytes of a volume of `voxels` elements of `real` in one buffer, or the limit it passes.
+    pub(super) fn check_fits(&self, voxels: usize, real: Real) -> Result<u64, BlurError> {
+        let bytes = voxels as u64 * real.size() as u64;
         let (limit, limit_name) = self.slab_limit();
         if bytes > limit {
             return Err(BlurError::VolumeTooLarge {
@@ -47,10 +47,25 @@ impl GpuBlur {
         Ok(bytes)
     }
 
-    /// How a volume of `shape` lies in a buffer of this device: with the CPU family's spare
-    /// rows, or dense for the GPU family.
-    pub(super) fn layout(&self, shape: [usize; 3]) -> Layout {
-        Layout::new(shape, self.spare_rows())
+    /// How a volume of `shape` in elements of `real` lies in a buffer of this device: with the
+    /// CPU family's spare rows, or dense for the GPU family.
+    pub(super) fn layout(&self, shape: [usize; 3], real: Real) -> Layout {
+        Layout::new(shape, self.spare_rows(), real)
+    }
+
+    /// The element type a call with voxels `A` in and `B` out computes in, as `precision` asks
+    /// (see [`Precision`]).
+    pub(super) fn real_for<A: Voxel, B: Voxel>(&self, precision: Precision) -> Real {
+        let double = match precision {
+            Precision::Single => false,
+            Precision::Double => true,
+            _ => A::UPLOAD.is_wide() || B::UPLOAD.is_wide(),
+        };
+        if double && self.has_f64() {
+            Real::F64
+        } else {
+            Real::F32
+        }
     }
 
     pub(super) fn spare_rows(&self) -> bool {
@@ -79,9 +94,9 @@ impl GpuBlur {
     }
 
     /// Encodes the upload of `planes` (the planes of a volume, a slab or a batch laid out as
-    /// `layout` says) as f32 into a storage buffer of `frame`: as they are for f32, widened on
-    /// the GPU for integer types. A volume that outlives the frame is
-    /// [`released`](Frame::release) from it.
+    /// `layout` says, in its element type) into a storage buffer of `frame`: as they are when
+    /// of that type, widened on the GPU for 8- and 16-bit integers, converted on the host
+    /// otherwise. A volume that outlives the frame is [`released`](Frame::release) from it.
     pub(super) async fn load<A: Voxel>(
         &self,
         frame: &mut Frame<'_>,
@@ -91,7 +106,7 @@ impl GpuBlur {
     ) -> Result<GpuVolume, BlurError> {
         let buffer = frame.storage(layout.bytes()).await?;
         match A::UPLOAD {
-            Upload::F32 | Upload::Host => {
+            Upload::F32 | Upload::F64 | Upload::Host => {
                 transfer::upload(frame, planes, layout, false, &buffer, encoder).await?;
             }
             Upload::Packed { bits, signed } => {
@@ -105,7 +120,7 @@ impl GpuBlur {
                     encoder,
                     &words,
                     &buffer,
-                    layout.len(),
+                    (layout.len(), layout.real),
                     (bits, signed),
                 );
                 scopes.pop().await?;

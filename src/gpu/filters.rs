@@ -98,10 +98,11 @@ impl GpuBlur {
         let shape = source.shape();
         let plan = Plan::new(opts, filter, shape, false)?;
         let tiles = sink.tiles();
+        let real = self.real_for::<A, B>(opts.precision_asked());
         let mut store = schedule::stream_into(sink, [shape[1], shape[2]]);
         pollster::block_on(self.run(
             schedule::Input::Stream(source),
-            &plan,
+            (&plan, real),
             &mut store,
             tiles,
             &mut progress,
@@ -467,9 +468,10 @@ impl GpuBlur {
             return Ok(());
         }
         let mut planes = schedule::output_planes(outs);
+        let real = self.real_for::<A, B>(opts.precision_asked());
         self.run(
             schedule::Input::Arrays(vols),
-            &plan,
+            (&plan, real),
             &mut schedule::store_into(&mut planes),
             None,
             progress,

@@ -7,6 +7,27 @@
 //! every plane on the GPU in the CPU family's passes; the passes never read it into a voxel of
 //! the volume. The GPU family's device is assumed to hash its addresses (GPUs do), and its
 //! volumes lie dense: one readback copy instead of one per plane.
+//!
+//! Voxels lie in the buffer as the element type the passes compute in ([`Real`]).
+
+/// The element type of a volume on the device, which its passes compute in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Real {
+    /// f32.
+    F32,
+    /// f64 (devices with `SHADER_F64`).
+    F64,
+}
+
+impl Real {
+    /// Bytes of one element.
+    pub fn size(self) -> usize {
+        match self {
+            Real::F32 => 4,
+            Real::F64 => 8,
+        }
+    }
+}
 
 /// `volumes` volumes of `shape` one after the other, whose planes lie `rows` rows apart in
 /// their buffer (`rows` is `shape[1]` or `shape[1] + 1`).
@@ -16,13 +37,16 @@ pub(crate) struct Layout {
     pub rows: usize,
     /// Volumes side by side (a batch); passes along axis 0 stop at each one's ends.
     pub volumes: usize,
+    /// The element type.
+    pub real: Real,
 }
 
 impl Layout {
     /// The layout of a volume of `shape` with `spare_rows` (the CPU family's): one spare row per
     /// plane when a plane is a multiple of 4 KiB of f32 and a row a whole number of 4-byte words
-    /// of any voxel type (packed integers are uploaded in the same layout), dense otherwise.
-    pub fn new(shape: [usize; 3], spare_rows: bool) -> Self {
+    /// of any voxel type (packed integers are uploaded in the same layout), dense otherwise;
+    /// elements of `real`.
+    pub fn new(shape: [usize; 3], spare_rows: bool, real: Real) -> Self {
         let plane = shape[1] * shape[2];
         let spare =
             spare_rows && plane > 0 && plane.is_multiple_of(1024) && shape[2].is_multiple_of(4);
@@ -30,20 +54,21 @@ impl Layout {
             shape,
             rows: shape[1] + usize::from(spare),
             volumes: 1,
+            real,
         }
     }
 
     /// The layout with spare rows where they pay, the larger of the two: what a block of
-    /// `shape` takes at most.
-    pub fn for_shape(shape: [usize; 3]) -> Self {
-        Self::new(shape, true)
+    /// `shape` takes at most in elements of `real`.
+    pub fn for_shape(shape: [usize; 3], real: Real) -> Self {
+        Self::new(shape, true, real)
     }
 
     /// `volumes` volumes of `shape` side by side, each as [`Layout::new`] lays it.
-    pub fn batch(shape: [usize; 3], volumes: usize, spare_rows: bool) -> Self {
+    pub fn batch(shape: [usize; 3], volumes: usize, spare_rows: bool, real: Real) -> Self {
         Layout {
             volumes,
-            ..Self::new(shape, spare_rows)
+            ..Self::new(shape, spare_rows, real)
         }
     }
 
@@ -62,9 +87,19 @@ impl Layout {
         self.volumes * self.shape[0] * self.pitch()
     }
 
-    /// Bytes of the buffer in f32.
+    /// Bytes of `voxels` elements.
+    pub fn bytes_of(&self, voxels: usize) -> u64 {
+        (voxels * self.real.size()) as u64
+    }
+
+    /// Bytes of the buffer.
     pub fn bytes(&self) -> u64 {
-        (self.len() * size_of::<f32>()) as u64
+        self.bytes_of(self.len())
+    }
+
+    /// Bytes of the buffer seen as whole vec4s of its element type (the vec4 views).
+    pub fn quad_bytes(&self) -> u64 {
+        self.bytes_of(self.len().next_multiple_of(4))
     }
 
     /// The shape of one volume in the buffer: the spare row counted as a row.
@@ -84,18 +119,24 @@ mod tests {
 
     #[test]
     fn power_of_two_planes_get_a_spare_row() {
-        assert_eq!(Layout::for_shape([256, 256, 256]).rows, 257);
-        assert_eq!(Layout::for_shape([3, 32, 32]).pitch(), 33 * 32);
+        let f32 = |shape| Layout::for_shape(shape, Real::F32);
+        assert_eq!(f32([256, 256, 256]).rows, 257);
+        assert_eq!(f32([3, 32, 32]).pitch(), 33 * 32);
         for dense in [[256, 256, 257], [10, 20, 30], [4, 1024, 2], [1, 1, 1]] {
-            assert!(Layout::for_shape(dense).is_dense(), "{dense:?}");
+            assert!(f32(dense).is_dense(), "{dense:?}");
         }
-        let l = Layout::for_shape([2, 32, 32]);
+        let l = f32([2, 32, 32]);
         assert_eq!(
             (l.len(), l.bytes(), l.plane()),
             (2 * 33 * 32, 2 * 33 * 32 * 4, 1024)
         );
+        let d = Layout::for_shape([1, 1, 5], Real::F64);
+        assert_eq!((d.bytes(), d.quad_bytes()), (40, 64));
         // Without spare rows (the GPU family), every layout is dense.
-        assert!(Layout::new([256, 256, 256], false).is_dense());
-        assert_eq!(Layout::batch([3, 32, 32], 2, false).len(), 2 * 3 * 32 * 32);
+        assert!(Layout::new([256, 256, 256], false, Real::F32).is_dense());
+        assert_eq!(
+            Layout::batch([3, 32, 32], 2, false, Real::F64).len(),
+            2 * 3 * 32 * 32
+        );
     }
 }

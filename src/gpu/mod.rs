@@ -159,7 +159,7 @@ impl GpuBlur {
         self
     }
 
-    /// Caps every volume buffer at `bytes` of f32 voxels, below the device's own limits: volumes
+    /// Caps every volume buffer at `bytes`, below the device's own limits: volumes
     /// larger than that are blurred in slabs along axis 0, with the same result, and cannot be
     /// uploaded as a [`GpuVolume`]. Useful to keep GPU memory for other work, and to test slab
     /// stitching on small volumes.
@@ -172,10 +172,20 @@ impl GpuBlur {
     /// The slab cap ([`GpuBlur::with_max_slab_bytes`]) under which blocks of `block` voxels
     /// (planes, rows, columns; the kernel's halo included) go through two at a time, as the
     /// schedule puts them in flight: twice such a block's buffer. For a caller that sizes its
-    /// reads and writes in blocks (a chunked file) or bounds its memory by them.
+    /// reads and writes in blocks (a chunked file) or bounds its memory by them. Sized for f64
+    /// voxels, the widest the passes compute in ([`crate::Precision`]), so that it holds at any
+    /// precision.
     #[must_use]
     pub fn slab_bytes_for_blocks(block: [usize; 3]) -> u64 {
-        2 * layout::Layout::for_shape(block).bytes()
+        2 * layout::Layout::for_shape(block, layout::Real::F64).bytes()
+    }
+
+    /// Whether the device computes in f64 natively (`wgpu::Features::SHADER_F64`: Vulkan and DX12
+    /// on GPUs with float64 units, lavapipe); where it does not, [`crate::Precision::Double`]
+    /// runs in double-single arithmetic.
+    #[must_use]
+    pub fn has_f64(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F64)
     }
 
     /// The adapter in use, when this `GpuBlur` opened the device itself.

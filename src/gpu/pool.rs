@@ -53,7 +53,8 @@ impl Pool {
         }
         self.create(
             "blur3d.volume",
-            bytes.next_multiple_of(16),
+            // Whole vec4s of f64: the vec4 views see the whole buffer.
+            bytes.next_multiple_of(32),
             wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,

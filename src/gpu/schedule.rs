@@ -12,7 +12,8 @@ use std::ops::Range;
 use bytemuck::Zeroable;
 use ndarray::{Array3, ArrayView2, ArrayView4, ArrayViewMut2, Axis};
 
-use super::layout::Layout;
+use super::layout::{Layout, Real};
+use super::transfer::{OwnedValues, Values};
 use super::{GpuBlur, transfer};
 use crate::plan::Plan;
 use crate::slabs;
@@ -21,9 +22,10 @@ use crate::{BlurError, Voxel};
 
 /// Takes output blocks as they come back: `sink(output, planes, rows, values)`, the values of
 /// those rows of those planes (numbered through the batch: volume `v`'s plane `p` is
-/// `v * n0 + p`), every column, of that output of the plan, back to back in standard order.
+/// `v * n0 + p`), every column, of that output of the plan, back to back in standard order, in
+/// the element type they were computed in.
 pub(super) type Sink<'a> =
-    dyn FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a;
+    dyn FnMut(usize, Range<usize>, Range<usize>, Values<'_>) -> Result<(), BlurError> + 'a;
 
 /// Where the planes come from: arrays in memory (a batch of volumes), or a source read plane
 /// by plane.
@@ -118,19 +120,21 @@ struct InFlight {
     out: Range<usize>,
     out_rows: Range<usize>,
     voxels: usize,
+    real: Real,
     /// One staging buffer per output of the plan.
     staging: Vec<wgpu::Buffer>,
     submission: wgpu::SubmissionIndex,
 }
 
 impl GpuBlur {
-    /// Runs `plan` on every volume of `vols` (axis 0 counts the volumes) chunk by chunk, handing
-    /// the output planes to `sink` and calling `progress(done, total)` after each chunk.
-    /// `tiles` are the steps (planes, rows) a sink that takes tiles likes blocks to start at.
+    /// Runs `plan` in `real` on every volume of `vols` (axis 0 counts the volumes) chunk by
+    /// chunk, handing the output planes to `sink` and calling `progress(done, total)` after each
+    /// chunk. `tiles` are the steps (planes, rows) a sink that takes tiles likes blocks to start
+    /// at.
     pub(super) async fn run<A: Voxel>(
         &self,
         mut input: Input<'_, A>,
-        plan: &Plan,
+        (plan, real): (&Plan, Real),
         sink: &mut Sink<'_>,
         tiles: Option<[usize; 2]>,
         progress: &mut dyn FnMut(usize, usize),
@@ -151,13 +155,13 @@ impl GpuBlur {
                         let rows_list: Vec<usize> = rows.clone().collect();
                         let mut held = None;
                         let block = input.block(&sources, &rows_list, &mut held)?;
-                        let values: Vec<f32> = block
-                            .iter()
-                            .flat_map(|p| p.iter().map(|v| v.to_f32()))
-                            .collect();
+                        let values = OwnedValues::convert(
+                            real,
+                            block.iter().flat_map(|p| p.iter().copied()),
+                        );
                         let out = v * n0 + planes.start..v * n0 + planes.end;
                         for output in 0..plan.outputs.len() {
-                            sink(output, out.clone(), rows.clone(), &values)?;
+                            sink(output, out.clone(), rows.clone(), values.view())?;
                         }
                         done += 1;
                         progress(done, blocks);
@@ -166,7 +170,7 @@ impl GpuBlur {
             }
             return Ok(());
         }
-        let chunks = self.chunks([t, n0, n1, n2], plan, tiles)?;
+        let chunks = self.chunks([t, n0, n1, n2], (plan, real), tiles)?;
         let total = chunks.len();
         self.guard(async {
             let mut in_flight: Option<InFlight> = None;
@@ -192,18 +196,18 @@ impl GpuBlur {
     fn chunks(
         &self,
         [t, n0, n1, n2]: [usize; 4],
-        plan: &Plan,
+        (plan, real): (&Plan, Real),
         tiles: Option<[usize; 2]>,
     ) -> Result<Vec<Chunk>, BlurError> {
         let shape = [n0, n1, n2];
-        let one = self.layout(shape);
+        let one = self.layout(shape, real);
         let (limit, limit_name) = self.slab_limit();
         let whole = |v0: usize, v1: usize| Chunk {
             sources: (v0..v1)
                 .flat_map(|v| (0..n0).map(move |p| (v, p)))
                 .collect(),
             rows: (0..n1).collect(),
-            layout: Layout::batch(shape, v1 - v0, self.spare_rows()),
+            layout: Layout::batch(shape, v1 - v0, self.spare_rows(), real),
             out: v0 * n0..v1 * n0,
             first: 0,
             out_rows: 0..n1,
@@ -222,14 +226,13 @@ impl GpuBlur {
         let radii = halos.map(|h| h.radius);
         // Two blocks in flight take no more memory than one of the whole limit, when half the
         // limit still holds a block of the halo's depth.
-        let steps = block_steps(shape, radii, limit / 2, tiles)
-            .or_else(|| block_steps(shape, radii, limit, tiles))
+        let steps = block_steps(shape, radii, limit / 2, (tiles, real))
+            .or_else(|| block_steps(shape, radii, limit, (tiles, real)))
             .ok_or(BlurError::VolumeTooLarge {
-                bytes: Layout::for_shape([
-                    (2 * radii[0] + 1).min(n0),
-                    (2 * radii[1] + 1).min(n1),
-                    n2,
-                ])
+                bytes: Layout::for_shape(
+                    [(2 * radii[0] + 1).min(n0), (2 * radii[1] + 1).min(n1), n2],
+                    real,
+                )
                 .bytes(),
                 limit,
                 limit_name,
@@ -243,7 +246,7 @@ impl GpuBlur {
                     chunks.push(Chunk {
                         sources: s.planes.iter().map(|&p| (v, p)).collect(),
                         rows: r.planes.clone(),
-                        layout: self.layout([s.planes.len(), r.planes.len(), n2]),
+                        layout: self.layout([s.planes.len(), r.planes.len(), n2], real),
                         out: v * n0 + s.out.start..v * n0 + s.out.end,
                         first: s.first,
                         out_rows: r.out.clone(),
@@ -295,6 +298,7 @@ impl GpuBlur {
             out: chunk.out.clone(),
             out_rows: chunk.out_rows.clone(),
             voxels: chunk.out.len() * chunk.out_rows.len() * layout.shape[2],
+            real: layout.real,
             staging,
             submission,
         })
@@ -309,7 +313,7 @@ impl GpuBlur {
                 &self.pool,
                 staging,
                 chunk.submission.clone(),
-                chunk.voxels,
+                (chunk.voxels, chunk.real),
                 |values| sink(output, out, rows, values),
             )
             .await?;
@@ -334,7 +338,7 @@ pub(super) fn output_planes<'a, B>(
 /// A sink that stores into `planes` (see [`output_planes`]), converting to `B`.
 pub(super) fn store_into<'a, B: Voxel>(
     planes: &'a mut [Vec<ArrayViewMut2<'_, B>>],
-) -> impl FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + 'a {
+) -> impl FnMut(usize, Range<usize>, Range<usize>, Values<'_>) -> Result<(), BlurError> + 'a {
     move |output, range, rows, values| {
         let mut views: Vec<ArrayViewMut2<'_, B>> = planes[output][range]
             .iter_mut()
@@ -350,7 +354,7 @@ pub(super) fn store_into<'a, B: Voxel>(
 pub(super) fn stream_into<S: PlaneSink + ?Sized>(
     sink: &mut S,
     [n1, n2]: [usize; 2],
-) -> impl FnMut(usize, Range<usize>, Range<usize>, &[f32]) -> Result<(), BlurError> + '_ {
+) -> impl FnMut(usize, Range<usize>, Range<usize>, Values<'_>) -> Result<(), BlurError> + '_ {
     let tiles = sink.tiles().is_some();
     let mut pending: Vec<Option<(usize, Array3<S::Voxel>)>> = Vec::new();
     move |output, range, rows, values| {
@@ -400,7 +404,7 @@ fn block_steps(
     [n0, n1, n2]: [usize; 3],
     [r0, r1]: [usize; 2],
     limit: u64,
-    tiles: Option<[usize; 2]>,
+    (tiles, real): (Option<[usize; 2]>, Real),
 ) -> Option<[usize; 2]> {
     let mut best: Option<(f64, [usize; 2])> = None;
     // From whole planes down: the first of equal cost has the fewest tiles.
@@ -420,7 +424,7 @@ fn block_steps(
             // are kept unless tiles save a third of the work.
             (ys + 2 * r1, cost * 1.5)
         };
-        let per_plane = Layout::for_shape([1, rows, n2]).bytes();
+        let per_plane = Layout::for_shape([1, rows, n2], real).bytes();
         let fit = usize::try_from(limit / per_plane.max(1)).unwrap_or(usize::MAX);
         let Some((zs, plane_cost)) = slabs::step(n0, fit, r0, tiles.map(|t| t[0])) else {
             continue;

@@ -11,7 +11,8 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
+        // SHADER_F64, for the F64 variants; the others use no capability.
+        naga::valid::Capabilities::FLOAT64,
     )
     .validate(&module)
     .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
@@ -20,24 +21,34 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
 
 /// Every module the crate builds validates, in every variant it composes: both pass families
 /// with the vec4 views, the CPU family without (devices of 4 storage bindings per stage), and
-/// the copy, the widening and the combination; and every WGSL file is part of one of them.
+/// the copy, the widening and the combination, each in f32 and (but the copy) in f64; and every
+/// WGSL file is part of one of them.
 #[test]
 fn every_variant_validates() {
-    let variants: [(&str, &str, &[&str]); 6] = [
-        ("blur_axis", shaders::BLUR_AXIS, &[shaders::VEC4_VIEWS]),
+    use shaders::{F64, VEC4_VIEWS};
+    let variants: [(&str, &str, &[&str]); 11] = [
+        ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS]),
         ("blur_axis", shaders::BLUR_AXIS, &[]),
-        (
-            "blur_axis_gpu",
-            shaders::BLUR_AXIS_GPU,
-            &[shaders::VEC4_VIEWS],
-        ),
+        ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS, F64]),
+        ("blur_axis", shaders::BLUR_AXIS, &[F64]),
+        ("blur_axis_gpu", shaders::BLUR_AXIS_GPU, &[VEC4_VIEWS]),
+        ("blur_axis_gpu", shaders::BLUR_AXIS_GPU, &[VEC4_VIEWS, F64]),
         ("copy", shaders::COPY, &[]),
         ("widen", shaders::WIDEN, &[]),
+        ("widen", shaders::WIDEN, &[F64]),
         ("combine", shaders::COMBINE, &[]),
+        ("combine", shaders::COMBINE, &[F64]),
     ];
     let mut entry_points = Vec::new();
     for (name, source, defines) in variants {
-        let (module, _) = module(&shaders::compose(source, defines));
+        let composed = shaders::compose(source, defines);
+        // The F64 variants hold f64 storage, the others none.
+        assert_eq!(
+            composed.contains("alias real = f64;"),
+            defines.contains(&F64),
+            "{name} {defines:?}"
+        );
+        let (module, _) = module(&composed);
         entry_points.push((name, defines.len(), module.entry_points.len()));
     }
     // The vec4 views' variant has one more entry point (`interior_aligned`).
@@ -105,19 +116,19 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         &shaders::compose(shaders::BLUR_AXIS, &[]),
         "Params",
         size_of::<PassParams>(),
-        &offsets!(PassParams: len, stride, radius, mode, weight_offset, cval, interior_runs,
+        &offsets!(PassParams: len, stride, radius, mode, weight_offset, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
             outer_stride, interior_run, quads, runs, gpu_invocations, weight_offset_b,
-            weight_offset_c, pad),
+            weight_offset_c, pad, pad2),
     );
     assert_layout(
-        shaders::WIDEN,
+        &shaders::compose(shaders::WIDEN, &[]),
         "Widen",
         size_of::<WidenParams>(),
         &offsets!(WidenParams: count, bits, signed, pad),
     );
     assert_layout(
-        shaders::COMBINE,
+        &shaders::compose(shaders::COMBINE, &[]),
         "Combine",
         size_of::<CombineParams>(),
         &offsets!(CombineParams: quads, inputs, pad1, pad2),

@@ -11,12 +11,13 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
-use super::layout::Layout;
+use super::layout::{Layout, Real};
 use super::pool::{Frame, Pool};
 use crate::{BlurError, Voxel};
 
-/// Copies `planes` into a mapped staging buffer of `frame` in `layout` (as f32, or as the
-/// voxels' own bytes with `raw`), several planes at a time, and encodes the copy into `dst`.
+/// Copies `planes` into a mapped staging buffer of `frame` in `layout` (in its element type, or
+/// as the voxels' own bytes with `raw`), several planes at a time, and encodes the copy into
+/// `dst`.
 pub(crate) async fn upload<A: Voxel>(
     frame: &mut Frame<'_>,
     planes: &[ArrayView2<'_, A>],
@@ -28,7 +29,7 @@ pub(crate) async fn upload<A: Voxel>(
     let element = if raw {
         size_of::<A>()
     } else {
-        size_of::<f32>()
+        layout.real.size()
     };
     let bytes = (layout.len() * element) as u64;
     // Copies move whole 4-byte words.
@@ -58,23 +59,64 @@ pub(crate) async fn stage(
     planes: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
 ) -> Result<wgpu::Buffer, BlurError> {
-    let bytes = (planes.len() * rows.len() * layout.shape[2] * size_of::<f32>()) as u64;
+    let bytes = layout.bytes_of(planes.len() * rows.len() * layout.shape[2]);
     let staging = pool.readback(bytes).await?;
     copy_planes(encoder, buffer, layout, planes, rows, &staging);
     Ok(staging)
 }
 
-/// Waits for `submission`, hands the first `len` values of `staging` to `sink`, and gives the
-/// staging buffer back to `pool` (also when `sink` fails, whose error is returned).
+/// Values read back or passed through, in the element type they were computed in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Values<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl<'a> Values<'a> {
+    /// `bytes` as elements of `real`.
+    fn of(real: Real, bytes: &'a [u8]) -> Self {
+        match real {
+            Real::F32 => Values::F32(bytemuck::cast_slice(bytes)),
+            Real::F64 => Values::F64(bytemuck::cast_slice(bytes)),
+        }
+    }
+}
+
+/// Values of `real` converted from voxels, owned.
+pub(crate) enum OwnedValues {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl OwnedValues {
+    /// `voxels` converted to `real`.
+    pub fn convert<A: Voxel>(real: Real, voxels: impl Iterator<Item = A>) -> Self {
+        match real {
+            Real::F32 => OwnedValues::F32(voxels.map(Voxel::to_f32).collect()),
+            Real::F64 => OwnedValues::F64(voxels.map(Voxel::to_f64).collect()),
+        }
+    }
+
+    pub fn view(&self) -> Values<'_> {
+        match self {
+            OwnedValues::F32(v) => Values::F32(v),
+            OwnedValues::F64(v) => Values::F64(v),
+        }
+    }
+}
+
+/// Waits for `submission`, hands the first `len` values of `staging` (elements of `real`) to
+/// `sink`, and gives the staging buffer back to `pool` (also when `sink` fails, whose error is
+/// returned).
 pub(crate) async fn readback(
     device: &wgpu::Device,
     pool: &Pool,
     staging: wgpu::Buffer,
     submission: wgpu::SubmissionIndex,
-    len: usize,
-    sink: impl FnOnce(&[f32]) -> Result<(), BlurError>,
+    (len, real): (usize, Real),
+    sink: impl FnOnce(Values<'_>) -> Result<(), BlurError>,
 ) -> Result<(), BlurError> {
-    let slice = staging.slice(..(len * size_of::<f32>()) as u64);
+    let slice = staging.slice(..(len * real.size()) as u64);
     let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {
         // The receiver only goes away if the caller was dropped; nothing is left to tell.
@@ -102,7 +144,7 @@ pub(crate) async fn readback(
         }
     }
     let stored = match slice.get_mapped_range() {
-        Ok(view) => sink(bytemuck::cast_slice(&view)),
+        Ok(view) => sink(Values::of(real, &view)),
         Err(e) => Err(BlurError::Gpu {
             message: e.to_string(),
         }),
@@ -112,8 +154,8 @@ pub(crate) async fn readback(
     stored
 }
 
-/// Writes `planes` into `dst` in `layout` (each plane at its pitch), as f32 or as the voxels'
-/// own bytes (`raw`), one plane per task.
+/// Writes `planes` into `dst` in `layout` (each plane at its pitch), in its element type or as
+/// the voxels' own bytes (`raw`), one plane per task.
 fn fill_planes<A: Voxel>(
     dst: wgpu::WriteOnly<'_, [u8]>,
     planes: &[ArrayView2<'_, A>],
@@ -123,7 +165,7 @@ fn fill_planes<A: Voxel>(
     let element = if raw {
         size_of::<A>()
     } else {
-        size_of::<f32>()
+        layout.real.size()
     };
     let (pitch, plane) = (layout.pitch() * element, layout.plane() * element);
     let mut chunks = Vec::with_capacity(planes.len());
@@ -139,22 +181,23 @@ fn fill_planes<A: Voxel>(
         .zip(planes.par_iter())
         .for_each(|(PlaneChunk(chunk), source)| {
             let (mut chunk, _) = chunk.split_at(plane);
-            match (source.as_slice(), raw) {
-                (Some(values), true) => chunk.copy_from_slice(bytemuck::cast_slice(values)),
-                (Some(values), false) => match A::as_f32_slice(values) {
-                    Some(f) => chunk.copy_from_slice(bytemuck::cast_slice(f)),
-                    None => {
-                        let f: Vec<f32> = values.iter().map(|v| v.to_f32()).collect();
-                        chunk.copy_from_slice(bytemuck::cast_slice(&f));
-                    }
-                },
-                (None, true) => {
+            let own = source.as_slice();
+            let same = own.and_then(|values| match layout.real {
+                Real::F32 => A::as_f32_slice(values).map(bytemuck::cast_slice::<f32, u8>),
+                Real::F64 => A::as_f64_slice(values).map(bytemuck::cast_slice::<f64, u8>),
+            });
+            match (own, raw, same) {
+                (Some(values), true, _) => chunk.copy_from_slice(bytemuck::cast_slice(values)),
+                (_, false, Some(bytes)) => chunk.copy_from_slice(bytes),
+                (None, true, _) => {
                     let v: Vec<A> = source.iter().copied().collect();
                     chunk.copy_from_slice(bytemuck::cast_slice(&v));
                 }
-                (None, false) => {
-                    let f: Vec<f32> = source.iter().map(|v| v.to_f32()).collect();
-                    chunk.copy_from_slice(bytemuck::cast_slice(&f));
+                (_, false, None) => {
+                    match OwnedValues::convert(layout.real, source.iter().copied()) {
+                        OwnedValues::F32(v) => chunk.copy_from_slice(bytemuck::cast_slice(&v)),
+                        OwnedValues::F64(v) => chunk.copy_from_slice(bytemuck::cast_slice(&v)),
+                    }
                 }
             }
         });
@@ -178,10 +221,10 @@ fn copy_planes(
     rows: std::ops::Range<usize>,
     dst: &wgpu::Buffer,
 ) {
-    let f32_bytes = |voxels: usize| (voxels * size_of::<f32>()) as u64;
+    let bytes = |voxels: usize| layout.bytes_of(voxels);
     if layout.is_dense() && rows == (0..layout.shape[1]) {
-        let from = f32_bytes(planes.start * layout.plane());
-        encoder.copy_buffer_to_buffer(src, from, dst, 0, f32_bytes(planes.len() * layout.plane()));
+        let from = bytes(planes.start * layout.plane());
+        encoder.copy_buffer_to_buffer(src, from, dst, 0, bytes(planes.len() * layout.plane()));
         return;
     }
     let n2 = layout.shape[2];
@@ -189,17 +232,28 @@ fn copy_planes(
     for (i, p) in planes.enumerate() {
         encoder.copy_buffer_to_buffer(
             src,
-            f32_bytes(p * layout.pitch() + rows.start * n2),
+            bytes(p * layout.pitch() + rows.start * n2),
             dst,
-            f32_bytes(i * part),
-            f32_bytes(part),
+            bytes(i * part),
+            bytes(part),
         );
     }
 }
 
-/// Stores `values` (planes back to back, in standard order) into `planes`, converting to `B`,
-/// one plane per task.
-pub(crate) fn store_planes<B: Voxel>(planes: &mut [ArrayViewMut2<'_, B>], values: &[f32]) {
+/// Stores `values` (planes back to back, in standard order) into `planes`, converting to `B`
+/// ([`Voxel::from_f32`] or [`Voxel::from_f64`]), one plane per task.
+pub(crate) fn store_planes<B: Voxel>(planes: &mut [ArrayViewMut2<'_, B>], values: Values<'_>) {
+    match values {
+        Values::F32(v) => store_converted(planes, v, B::from_f32),
+        Values::F64(v) => store_converted(planes, v, B::from_f64),
+    }
+}
+
+fn store_converted<B: Voxel, R: Copy + Sync>(
+    planes: &mut [ArrayViewMut2<'_, B>],
+    values: &[R],
+    convert: fn(R) -> B,
+) {
     let Some(plane) = planes.first().map(|p| p.len()).filter(|&n| n > 0) else {
         return;
     };
@@ -207,8 +261,8 @@ pub(crate) fn store_planes<B: Voxel>(planes: &mut [ArrayViewMut2<'_, B>], values
         .par_iter_mut()
         .zip(values.par_chunks(plane))
         .for_each(|(o, v)| match o.as_slice_mut() {
-            Some(o) => o.iter_mut().zip(v).for_each(|(o, &v)| *o = B::from_f32(v)),
-            None => o.iter_mut().zip(v).for_each(|(o, &v)| *o = B::from_f32(v)),
+            Some(o) => o.iter_mut().zip(v).for_each(|(o, &v)| *o = convert(v)),
+            None => o.iter_mut().zip(v).for_each(|(o, &v)| *o = convert(v)),
         });
 }
 

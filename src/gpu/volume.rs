@@ -2,7 +2,7 @@
 
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
-use super::layout::Layout;
+use super::layout::{Layout, Real};
 use super::pool::Frame;
 use super::{GpuBlur, transfer};
 use crate::plan::{Filter, Plan};
@@ -70,13 +70,18 @@ impl GpuBlur {
     {
         let shape = crate::plan::shape_of(vol);
         crate::options::check_not_empty(shape)?;
-        self.check_fits(self.layout(shape).len())?;
+        self.check_fits(self.layout(shape, Real::F32).len(), Real::F32)?;
         self.guard(async {
             let planes: Vec<_> = vol.outer_iter().collect();
             let mut frame = self.frame();
             let mut encoder = self.command_encoder();
             let volume = self
-                .load(&mut frame, &planes, self.layout(shape), &mut encoder)
+                .load(
+                    &mut frame,
+                    &planes,
+                    self.layout(shape, Real::F32),
+                    &mut encoder,
+                )
                 .await?;
             frame.release(&volume.buffer);
             self.submit(frame, encoder).await?;
@@ -180,7 +185,7 @@ impl GpuBlur {
                 &self.pool,
                 staging,
                 submission,
-                volume.len(),
+                (volume.len(), volume.layout.real),
                 |values| {
                     let mut planes: Vec<_> = out.outer_iter_mut().collect();
                     transfer::store_planes(&mut planes, values);

@@ -12,6 +12,7 @@ mod family;
 mod fixtures;
 mod gpu_vs_cpu;
 mod invariants;
+mod precision;
 mod properties;
 mod slabs;
 mod stream;

@@ -13,7 +13,7 @@ fn mode() -> impl Strategy<Value = Mode> {
         Just(Mode::Mirror),
         Just(Mode::Nearest),
         Just(Mode::Wrap),
-        (-1.0f32..2.0).prop_map(Mode::Constant),
+        (-1.0f64..2.0).prop_map(Mode::Constant),
     ]
 }
 

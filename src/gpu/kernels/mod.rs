@@ -9,7 +9,7 @@ pub(crate) mod shaders;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::layout::Layout;
+use super::layout::{Layout, Real};
 use super::pool::Frame;
 use crate::options::AxisKernel;
 use crate::plan::{Plan, Step};
@@ -21,11 +21,14 @@ use pipelines::{Key, PassEntry, Pipelines};
 /// since it was made: the GPU family falls back to the CPU family's passes where its own do not
 /// apply, and this says which ran.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PassesRun {
     /// Passes of the CPU family (`shaders/blur_axis.wgsl`).
     pub cpu_family: u64,
     /// Passes of the GPU family (`shaders/blur_axis_gpu.wgsl`).
     pub gpu_family: u64,
+    /// Passes of either family computed in f64 ([`crate::Precision`]).
+    pub f64: u64,
 }
 
 /// Which shaders run the passes.
@@ -54,8 +57,8 @@ pub(crate) struct Kernels {
     pipelines: Pipelines,
     /// The family the passes run in.
     pub family: PassFamily,
-    /// Passes encoded so far in each family (index `PassFamily as usize`).
-    passes_encoded: [AtomicU64; 2],
+    /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64.
+    passes_encoded: [AtomicU64; 3],
 }
 
 impl Kernels {
@@ -67,7 +70,7 @@ impl Kernels {
         let kernels = Kernels {
             pipelines: Pipelines::new(device, vec4_views),
             family,
-            passes_encoded: [AtomicU64::new(0), AtomicU64::new(0)],
+            passes_encoded: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut plain = vec![PassEntry::Interior, PassEntry::InteriorLong];
         plain.extend((0..=params::MODE_ANY).map(PassEntry::Border));
@@ -79,17 +82,18 @@ impl Kernels {
             plain.extend([PassEntry::Rows4(0), PassEntry::Cols4(0)]);
         }
         for entry in plain {
-            kernels.pass(entry, false, 1);
+            kernels.pass(entry, false, 1, Real::F32);
         }
         kernels
     }
 
     /// Passes encoded so far in each family.
     pub(crate) fn passes_run(&self) -> PassesRun {
-        let [cpu, gpu] = &self.passes_encoded;
+        let [cpu, gpu, f64] = &self.passes_encoded;
         PassesRun {
             cpu_family: cpu.load(Ordering::Relaxed),
             gpu_family: gpu.load(Ordering::Relaxed),
+            f64: f64.load(Ordering::Relaxed),
         }
     }
 
@@ -99,12 +103,19 @@ impl Kernels {
     }
 
     /// The pipeline of pass entry point `entry` of `kernels` kernels (1 to `MAX_KERNELS`),
-    /// truncating toward zero or not.
-    fn pass(&self, entry: PassEntry, truncate: bool, kernels: usize) -> wgpu::ComputePipeline {
+    /// truncating toward zero or not, computing in `real`.
+    fn pass(
+        &self,
+        entry: PassEntry,
+        truncate: bool,
+        kernels: usize,
+        real: Real,
+    ) -> wgpu::ComputePipeline {
         self.pipelines.get(Key::Pass {
             entry,
             truncate,
             kernels: kernels.clamp(1, MAX_KERNELS) as u8,
+            real,
         })
     }
 }
@@ -156,15 +167,32 @@ impl Dispatcher<'_> {
         buffers: &[wgpu::Buffer],
         layout: Layout,
     ) {
-        // All weights in one buffer, each kernel's from a multiple of 4: the shaders read them
-        // as vec4s.
-        let mut weights: Vec<f32> = Vec::new();
+        // All weights in one buffer, each kernel's from a multiple of 4 after a vec4 holding its
+        // constant mode's value: the shaders read them as vec4s.
+        let mut weights: Vec<f64> = Vec::new();
         let mut offsets = Vec::with_capacity(plan.kernels.len());
         for k in &plan.kernels {
+            let cval = match k.mode {
+                crate::Mode::Constant(v) => v,
+                _ => 0.0,
+            };
+            weights.extend([cval, 0.0, 0.0, 0.0]);
             offsets.push(weights.len());
-            weights.extend(crate::kernel::f32_weights(&k.weights));
+            weights.extend(&k.weights);
             weights.resize(weights.len().next_multiple_of(4), 0.0);
         }
+        let weights = match layout.real {
+            // f32 weights whose sum is scipy's (`kernel::f32_weights`), kernel by kernel.
+            Real::F32 => {
+                let mut w: Vec<f32> = weights.iter().map(|&v| v as f32).collect();
+                for (k, &at) in plan.kernels.iter().zip(&offsets) {
+                    let rounded = crate::kernel::f32_weights(&k.weights);
+                    w[at..at + rounded.len()].copy_from_slice(&rounded);
+                }
+                bytemuck::cast_slice(&w).to_vec()
+            }
+            Real::F64 => bytemuck::cast_slice(&weights).to_vec(),
+        };
         let max = if self.kernels.fuses() { MAX_KERNELS } else { 1 };
         let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
         let mut rest = &plan.steps[..];
@@ -186,6 +214,9 @@ impl Dispatcher<'_> {
                         PassFamily::Cpu
                     };
                     self.kernels.passes_encoded[ran as usize].fetch_add(1, Ordering::Relaxed);
+                    if layout.real == Real::F64 {
+                        self.kernels.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
+                    }
                     work.push(Work::Pass {
                         gpu: gpu.is_some(),
                         params: gpu.unwrap_or_else(|| PassParams::fused(layout, *axis, &kernels)),
@@ -216,14 +247,14 @@ impl Dispatcher<'_> {
         );
     }
 
-    /// Encodes the conversion of `count` packed integer voxels in `packed` to f32 in `dst`.
+    /// Encodes the conversion of `count` packed integer voxels in `packed` to `real` in `dst`.
     pub(crate) fn widen(
         &self,
         frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         packed: &wgpu::Buffer,
         dst: &wgpu::Buffer,
-        count: usize,
+        (count, real): (usize, Real),
         (bits, signed): (u32, bool),
     ) {
         let Dispatcher {
@@ -253,7 +284,7 @@ impl Dispatcher<'_> {
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: binding(dst, 0, count as u64 * 4),
+                    resource: binding(dst, 0, (count * real.size()) as u64),
                 },
             ],
         });
@@ -261,7 +292,7 @@ impl Dispatcher<'_> {
             label: Some("blur3d.widen"),
             timestamp_writes: None,
         });
-        pass.set_pipeline(&kernels.pipelines.get(Key::Widen));
+        pass.set_pipeline(&kernels.pipelines.get(Key::Widen { real }));
         pass.set_bind_group(0, &bind_group, &[]);
         let (x, y) = workgroups(
             count as u32,
@@ -289,7 +320,7 @@ impl Dispatcher<'_> {
                 Work::Copy { vec4, src, dst }
             })
             .collect();
-        self.dispatch(frame, encoder, layout, &[0.0; 4], &work, false);
+        self.dispatch(frame, encoder, layout, &[0; 16], &work, false);
         count % 2 == 1
     }
 
@@ -298,7 +329,7 @@ impl Dispatcher<'_> {
         frame: &mut Frame<'_>,
         encoder: &mut wgpu::CommandEncoder,
         layout: Layout,
-        weights: &[f32],
+        weights: &[u8],
         work: &[Work<'_>],
         truncate: bool,
     ) {
@@ -309,8 +340,9 @@ impl Dispatcher<'_> {
         } = *self;
         let limits = device.limits();
         let bytes = layout.bytes();
-        let quads = bytes.next_multiple_of(16);
-        let weights_buffer = frame.params(queue, bytemuck::cast_slice(weights));
+        let quads = layout.quad_bytes();
+        let quad_size = 4 * layout.real.size() as u64;
+        let weights_buffer = frame.params(queue, weights);
         // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
             .next_multiple_of(u64::from(limits.min_uniform_buffer_offset_alignment));
@@ -322,7 +354,7 @@ impl Dispatcher<'_> {
                 Work::Pass { params, .. } => bytemuck::bytes_of(params),
                 Work::Combine { inputs, .. } => {
                     combine = CombineParams {
-                        quads: (quads / 16) as u32,
+                        quads: (quads / quad_size) as u32,
                         inputs: inputs.len() as u32,
                         pad1: 0,
                         pad2: 0,
@@ -350,7 +382,7 @@ impl Dispatcher<'_> {
                     extra,
                 } => {
                     let count = 1 + extra.len();
-                    let entry = |e| kernels.pass(e, truncate, count);
+                    let entry = |e| kernels.pass(e, truncate, count, layout.real);
                     (
                         self.pass_bind_group(
                             params(size_of::<PassParams>()),
@@ -361,7 +393,7 @@ impl Dispatcher<'_> {
                                 extra.first().unwrap_or(dst),
                                 extra.get(1).unwrap_or(dst),
                             ],
-                            bytes,
+                            (bytes, quads),
                         ),
                         if *gpu && kernels.family == PassFamily::Gpu {
                             vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
@@ -381,7 +413,7 @@ impl Dispatcher<'_> {
                         &weights_buffer,
                         src,
                         [dst; 3],
-                        bytes,
+                        (bytes, quads),
                     ),
                     if *vec4 && kernels.fuses() && layout.len().is_multiple_of(4) {
                         let voxels = layout.len();
@@ -409,8 +441,11 @@ impl Dispatcher<'_> {
                             entries,
                         ),
                         vec![(
-                            kernels.pipelines.get(Key::Combine { norm: *norm }),
-                            (quads / 16) as u32,
+                            kernels.pipelines.get(Key::Combine {
+                                norm: *norm,
+                                real: layout.real,
+                            }),
+                            (quads / quad_size) as u32,
                             WORKGROUP,
                         )],
                     )
@@ -431,17 +466,17 @@ impl Dispatcher<'_> {
         }
     }
 
-    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`): the outputs
-    /// of a fused pass's kernels, the first one again in place of kernels it does not have.
+    /// The bind group of a pass or copy from `src` to `dst` (volumes of `bytes`, `quads` seen
+    /// as vec4s): the outputs of a fused pass's kernels, the first one again in place of
+    /// kernels it does not have.
     fn pass_bind_group(
         &self,
         params: wgpu::BindingResource<'_>,
         weights: &wgpu::Buffer,
         src: &wgpu::Buffer,
         [dst, dst_b, dst_c]: [&wgpu::Buffer; 3],
-        bytes: u64,
+        (bytes, quads): (u64, u64),
     ) -> wgpu::BindGroup {
-        let quads = bytes.next_multiple_of(16);
         let entries = [
             params,
             weights.as_entire_binding(),

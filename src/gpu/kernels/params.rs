@@ -73,10 +73,9 @@ pub(crate) struct PassParams {
     pub radius: u32,
     /// Mode code (0 reflect, 1 mirror, 2 nearest, 3 wrap, 4 constant).
     pub mode: u32,
-    /// Index of the pass's first weight in the weights buffer.
+    /// Index of the pass's first weight in the weights buffer, a multiple of 4 after the vec4
+    /// holding the value outside the axis in constant mode.
     pub weight_offset: u32,
-    /// Value outside the axis in constant mode.
-    pub cval: f32,
     /// Runs per line whose taps all lie inside the axis, starting at `interior_start`.
     pub interior_runs: u32,
     /// Border runs per line starting at 0.
@@ -106,6 +105,8 @@ pub(crate) struct PassParams {
     pub weight_offset_c: u32,
     /// Padding to WGSL's 16-byte struct alignment.
     pub pad: u32,
+    /// Padding.
+    pub pad2: u32,
 }
 
 impl PassParams {
@@ -182,12 +183,12 @@ impl PassParams {
             let rest = n - start - interior_runs * interior_run;
             (start / run, rest.div_ceil(run))
         };
-        let (mode, cval) = match kernel.mode {
-            Mode::Reflect => (0, 0.0),
-            Mode::Mirror => (1, 0.0),
-            Mode::Nearest => (2, 0.0),
-            Mode::Wrap => (3, 0.0),
-            Mode::Constant(v) => (4, v),
+        let mode = match kernel.mode {
+            Mode::Reflect => 0,
+            Mode::Mirror => 1,
+            Mode::Nearest => 2,
+            Mode::Wrap => 3,
+            Mode::Constant(_) => 4,
         };
         PassParams {
             len: n as u32,
@@ -195,7 +196,6 @@ impl PassParams {
             radius: r as u32,
             mode,
             weight_offset: weight_offset as u32,
-            cval,
             interior_runs: interior_runs as u32,
             left_runs: left_runs as u32,
             right_runs: right_runs as u32,
@@ -210,6 +210,7 @@ impl PassParams {
             weight_offset_b: 0,
             weight_offset_c: 0,
             pad: 0,
+            pad2: 0,
         }
     }
 
@@ -286,6 +287,7 @@ pub(super) fn fusable(plan: &Plan, steps: &[Step], max: usize) -> Vec<(usize, Sl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::layout::Real;
 
     /// The value of the u32 constant `name` of either pass family's shader.
     fn shader_const(name: &str) -> u32 {
@@ -343,7 +345,7 @@ mod tests {
         ];
         for (mode, name) in modes {
             let k = AxisKernel { mode, ..kernel(1) };
-            let p = PassParams::along(Layout::for_shape([1, 1, 8]), 2, &k, 0);
+            let p = PassParams::along(Layout::for_shape([1, 1, 8], Real::F32), 2, &k, 0);
             assert_eq!(p.mode, shader_const(name), "{name}");
         }
     }
@@ -421,7 +423,8 @@ mod tests {
         for n in 1..200 {
             for r in 1..40 {
                 for (shape, axis) in [([1, 1, n], 2), ([n, 3, 4], 0), ([2, n, 1024], 1)] {
-                    let p = PassParams::along(Layout::for_shape(shape), axis, &kernel(r), 0);
+                    let p =
+                        PassParams::along(Layout::for_shape(shape, Real::F32), axis, &kernel(r), 0);
                     let mut covered = vec![false; n];
                     for i in 0..p.interior_runs as usize {
                         let start = p.interior_start as usize + i * p.interior_run as usize;

@@ -9,7 +9,8 @@ use std::sync::{Mutex, OnceLock};
 use super::params::{
     CombineParams, GPU_WORKGROUP, MODE_ANY, PassParams, RUN_LONG, WORKGROUP, WidenParams,
 };
-use super::shaders::{self, VEC4_VIEWS};
+use super::shaders::{self, F64, VEC4_VIEWS};
+use crate::gpu::layout::Real;
 
 /// An entry point of a pass family's module; with `TRUNCATE` and `KERNELS`, what one pass
 /// pipeline is.
@@ -98,19 +99,20 @@ impl PassEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
     /// A pass of `kernels` kernels (1 to `MAX_KERNELS`), its outputs truncated toward zero or
-    /// not (scipy's passes into an integer output).
+    /// not (scipy's passes into an integer output), computing in `real`.
     Pass {
         entry: PassEntry,
         truncate: bool,
         kernels: u8,
+        real: Real,
     },
     /// The plain copy, one voxel per invocation or four.
     #[cfg(feature = "bench")]
     Copy { vec4: bool },
-    /// The conversion of packed integers to f32.
-    Widen,
+    /// The conversion of packed integers to `real`.
+    Widen { real: Real },
     /// The combination of terms: their sum, or their norm.
-    Combine { norm: bool },
+    Combine { norm: bool, real: Real },
 }
 
 /// The bind group layouts of one device, its shader modules (each made on first use) and its
@@ -130,8 +132,8 @@ pub(crate) struct Pipelines {
     widen_pipeline_layout: wgpu::PipelineLayout,
     combine_pipeline_layout: wgpu::PipelineLayout,
     /// The CPU family's, the GPU family's, the copy's, the widening's and the combination's
-    /// modules.
-    modules: [OnceLock<wgpu::ShaderModule>; 5],
+    /// modules, each in f32 and in f64.
+    modules: [[OnceLock<wgpu::ShaderModule>; 2]; 5],
     built: Mutex<HashMap<Key, wgpu::ComputePipeline>>,
 }
 
@@ -226,14 +228,15 @@ impl Pipelines {
             pass_pipeline_layout,
             widen_pipeline_layout,
             combine_pipeline_layout,
-            modules: std::array::from_fn(|_| OnceLock::new()),
+            modules: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
             built: Mutex::default(),
         }
     }
 
-    /// Module `i` of `modules`, made on first use from its source composed for this device.
-    fn module(&self, i: usize) -> &wgpu::ShaderModule {
-        self.modules[i].get_or_init(|| {
+    /// Module `i` of `modules` in `real`, made on first use from its source composed for this
+    /// device.
+    fn module(&self, i: usize, real: Real) -> &wgpu::ShaderModule {
+        self.modules[i][usize::from(real == Real::F64)].get_or_init(|| {
             let (label, source) = [
                 ("blur3d.blur_axis", shaders::BLUR_AXIS),
                 ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
@@ -241,11 +244,17 @@ impl Pipelines {
                 ("blur3d.widen", shaders::WIDEN),
                 ("blur3d.combine", shaders::COMBINE),
             ][i];
-            let defines: &[&str] = if self.vec4_views { &[VEC4_VIEWS] } else { &[] };
+            let mut defines = Vec::new();
+            if self.vec4_views {
+                defines.push(VEC4_VIEWS);
+            }
+            if real == Real::F64 {
+                defines.push(F64);
+            }
             self.device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(shaders::compose(source, defines).into()),
+                    source: wgpu::ShaderSource::Wgsl(shaders::compose(source, &defines).into()),
                 })
         })
     }
@@ -262,6 +271,7 @@ impl Pipelines {
                 entry,
                 truncate,
                 kernels,
+                real,
             } => {
                 let (name, gpu, more) = entry.spec();
                 let mut constants = vec![
@@ -269,17 +279,27 @@ impl Pipelines {
                     ("KERNELS", f64::from(kernels)),
                 ];
                 constants.extend(more);
-                let module = self.module(usize::from(gpu));
+                let module = self.module(usize::from(gpu), real);
                 (module, &self.pass_pipeline_layout, name, constants)
             }
             #[cfg(feature = "bench")]
             Key::Copy { vec4 } => {
                 let name = if vec4 { "copy4" } else { "copy" };
-                (self.module(2), &self.pass_pipeline_layout, name, vec![])
+                (
+                    self.module(2, Real::F32),
+                    &self.pass_pipeline_layout,
+                    name,
+                    vec![],
+                )
             }
-            Key::Widen => (self.module(3), &self.widen_pipeline_layout, "widen", vec![]),
-            Key::Combine { norm } => (
-                self.module(4),
+            Key::Widen { real } => (
+                self.module(3, real),
+                &self.widen_pipeline_layout,
+                "widen",
+                vec![],
+            ),
+            Key::Combine { norm, real } => (
+                self.module(4, real),
                 &self.combine_pipeline_layout,
                 "combine",
                 vec![("NORM", f64::from(u8::from(norm)))],

@@ -4,7 +4,8 @@
 //! builds is validated by naga in a test.
 
 /// The parts `#import` names, by name: `shaders/<name>.wgsl`.
-const PARTS: [(&str, &str); 2] = [
+const PARTS: [(&str, &str); 3] = [
+    ("real", include_str!("../../../shaders/real.wgsl")),
     ("common", include_str!("../../../shaders/common.wgsl")),
     (
         "vec4_views",
@@ -18,7 +19,7 @@ pub(crate) const BLUR_AXIS: &str = include_str!("../../../shaders/blur_axis.wgsl
 pub(crate) const BLUR_AXIS_GPU: &str = include_str!("../../../shaders/blur_axis_gpu.wgsl");
 /// The plain copy that benchmarks measure passes against.
 pub(crate) const COPY: &str = include_str!("../../../shaders/copy.wgsl");
-/// The conversion of integer voxels to f32.
+/// The conversion of integer voxels to the passes' element type.
 pub(crate) const WIDEN: &str = include_str!("../../../shaders/widen.wgsl");
 /// The voxel-by-voxel combination of a filter's terms.
 pub(crate) const COMBINE: &str = include_str!("../../../shaders/combine.wgsl");
@@ -26,6 +27,10 @@ pub(crate) const COMBINE: &str = include_str!("../../../shaders/combine.wgsl");
 /// The define of the variants that have the vec4 views and the fused passes' extra outputs
 /// (`shaders/vec4_views.wgsl`).
 pub(crate) const VEC4_VIEWS: &str = "VEC4_VIEWS";
+
+/// The define of the variants that compute and store in f64 (`shaders/real.wgsl`), for devices
+/// with `SHADER_F64`.
+pub(crate) const F64: &str = "F64";
 
 /// `source` with its imports included (each part once) and its conditional lines kept or
 /// dropped as `defines` say. Lines of other directives pass through (naga then rejects them).
