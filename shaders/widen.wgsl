@@ -1,5 +1,5 @@
 // blur3d: widens integer voxels (u8, u16, i16), uploaded as they are and packed in 32-bit
-// words, to the `real` the blur passes work on (f32, or f64 in the F64 variant). Little-endian packing, as WGSL storage is:
+// words, to the `real` the blur passes work on (f32, f64 or a double-single pair), exactly. Little-endian packing, as WGSL storage is:
 // voxel i sits in word i / per_word at bit (i % per_word) * bits.
 
 #import real
@@ -27,7 +27,7 @@ fn widen(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     // Move the voxel to the top bits, then shift back down: arithmetic for signed, logical
     // otherwise.
     let top = word << (32u - w.bits - shift);
-    let unsigned = real(top >> (32u - w.bits));
-    let signed = real(bitcast<i32>(top) >> (32u - w.bits));
-    dst[i] = select(unsigned, signed, w.signed == 1u);
+    let unsigned = f32(top >> (32u - w.bits));
+    let signed = f32(bitcast<i32>(top) >> (32u - w.bits));
+    dst[i] = to_real(select(unsigned, signed, w.signed == 1u));
 }

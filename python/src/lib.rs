@@ -99,8 +99,7 @@ fn open(choice: Option<AdapterChoice>) -> PyResult<(GpuBlur, String)> {
 
 /// scipy's mode name (one of `Mode::NAMES`) with the constant `cval`; scipy's error otherwise.
 fn mode(name: &str, cval: f64) -> PyResult<Mode> {
-    Mode::from_scipy(name, cval)
-        .map_err(|_| PyRuntimeError::new_err("boundary mode not supported"))
+    Mode::from_scipy(name, cval).map_err(|_| PyRuntimeError::new_err("boundary mode not supported"))
 }
 
 /// What one call computes: the filter of the Gaussian family and the library's options, built
@@ -269,13 +268,7 @@ impl Device {
             spec.opts.clone()
         };
         py.detach(|| {
-            blur.filter_batch_into(
-                &vols,
-                &opts,
-                spec.filter,
-                &mut [out.view_mut()],
-                |_, _| {},
-            )
+            blur.filter_batch_into(&vols, &opts, spec.filter, &mut [out.view_mut()], |_, _| {})
         })
         .map_err(to_py)
     }

@@ -61,10 +61,10 @@ impl GpuBlur {
             Precision::Double => true,
             _ => A::UPLOAD.is_wide() || B::UPLOAD.is_wide(),
         };
-        if double && self.has_f64() {
-            Real::F64
-        } else {
-            Real::F32
+        match (double, self.has_f64()) {
+            (false, _) => Real::F32,
+            (true, true) => Real::F64,
+            (true, false) => Real::Ds,
         }
     }
 

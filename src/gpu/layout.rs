@@ -17,6 +17,8 @@ pub(crate) enum Real {
     F32,
     /// f64 (devices with `SHADER_F64`).
     F64,
+    /// Double-single: a pair of f32 (hi, lo) holding hi + lo (devices without f64).
+    Ds,
 }
 
 impl Real {
@@ -24,7 +26,7 @@ impl Real {
     pub fn size(self) -> usize {
         match self {
             Real::F32 => 4,
-            Real::F64 => 8,
+            Real::F64 | Real::Ds => 8,
         }
     }
 }
@@ -39,6 +41,9 @@ pub(crate) struct Layout {
     pub volumes: usize,
     /// The element type.
     pub real: Real,
+    /// Double-single volumes hold the host's values times 2^-`exp` (a power of two, so exact):
+    /// the largest then lies in [1, 2), within the range f32 pairs and their products take.
+    pub exp: i32,
 }
 
 impl Layout {
@@ -55,6 +60,7 @@ impl Layout {
             rows: shape[1] + usize::from(spare),
             volumes: 1,
             real,
+            exp: 0,
         }
     }
 

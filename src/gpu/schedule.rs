@@ -120,7 +120,7 @@ struct InFlight {
     out: Range<usize>,
     out_rows: Range<usize>,
     voxels: usize,
-    real: Real,
+    layout: Layout,
     /// One staging buffer per output of the plan.
     staging: Vec<wgpu::Buffer>,
     submission: wgpu::SubmissionIndex,
@@ -155,8 +155,10 @@ impl GpuBlur {
                         let rows_list: Vec<usize> = rows.clone().collect();
                         let mut held = None;
                         let block = input.block(&sources, &rows_list, &mut held)?;
+                        // Nothing to compute: the values as they are, in f64 for double-single.
+                        let as_is = if real == Real::Ds { Real::F64 } else { real };
                         let values = OwnedValues::convert(
-                            real,
+                            Layout::new([0; 3], false, as_is),
                             block.iter().flat_map(|p| p.iter().copied()),
                         );
                         let out = v * n0 + planes.start..v * n0 + planes.end;
@@ -268,7 +270,12 @@ impl GpuBlur {
     ) -> Result<InFlight, BlurError> {
         let mut held = None;
         let planes = input.block(&chunk.sources, &chunk.rows, &mut held)?;
-        let layout = chunk.layout;
+        let mut layout = chunk.layout;
+        // Double-single values scaled into f32's range, unless passes truncate (scipy's integer
+        // outputs: integers lie within it, and truncation does not scale).
+        if layout.real == Real::Ds && !plan.truncate_each_pass {
+            layout.exp = transfer::ds_exponent(&planes);
+        }
         let mut frame = self.frame();
         let mut encoder = self.command_encoder();
         let volume = self.load(&mut frame, &planes, layout, &mut encoder).await?;
@@ -298,7 +305,7 @@ impl GpuBlur {
             out: chunk.out.clone(),
             out_rows: chunk.out_rows.clone(),
             voxels: chunk.out.len() * chunk.out_rows.len() * layout.shape[2],
-            real: layout.real,
+            layout,
             staging,
             submission,
         })
@@ -313,7 +320,7 @@ impl GpuBlur {
                 &self.pool,
                 staging,
                 chunk.submission.clone(),
-                (chunk.voxels, chunk.real),
+                (chunk.voxels, chunk.layout),
                 |values| sink(output, out, rows, values),
             )
             .await?;

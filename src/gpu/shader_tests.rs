@@ -21,12 +21,12 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
 
 /// Every module the crate builds validates, in every variant it composes: both pass families
 /// with the vec4 views, the CPU family without (devices of 4 storage bindings per stage), and
-/// the copy, the widening and the combination, each in f32 and (but the copy) in f64; and every
-/// WGSL file is part of one of them.
+/// the copy, the widening and the combination, each in f32 and (but the copy) in f64 and in
+/// double-single; and every WGSL file is part of one of them.
 #[test]
 fn every_variant_validates() {
-    use shaders::{F64, VEC4_VIEWS};
-    let variants: [(&str, &str, &[&str]); 11] = [
+    use shaders::{DS, F64, VEC4_VIEWS};
+    let variants: [(&str, &str, &[&str]); 14] = [
         ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS]),
         ("blur_axis", shaders::BLUR_AXIS, &[]),
         ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS, F64]),
@@ -38,6 +38,9 @@ fn every_variant_validates() {
         ("widen", shaders::WIDEN, &[F64]),
         ("combine", shaders::COMBINE, &[]),
         ("combine", shaders::COMBINE, &[F64]),
+        ("blur_axis_ds", shaders::BLUR_AXIS_DS, &[DS]),
+        ("widen", shaders::WIDEN, &[DS]),
+        ("combine_ds", shaders::COMBINE_DS, &[DS]),
     ];
     let mut entry_points = Vec::new();
     for (name, source, defines) in variants {
@@ -78,9 +81,16 @@ fn variants_sources() -> Vec<String> {
         shaders::COPY,
         shaders::WIDEN,
         shaders::COMBINE,
+        shaders::BLUR_AXIS_DS,
+        shaders::COMBINE_DS,
     ]
     .iter()
-    .map(|s| shaders::compose(s, &[shaders::VEC4_VIEWS]))
+    .flat_map(|s| {
+        [
+            shaders::compose(s, &[shaders::VEC4_VIEWS]),
+            shaders::compose(s, &[shaders::DS]),
+        ]
+    })
     .collect()
 }
 

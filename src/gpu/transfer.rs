@@ -65,35 +65,52 @@ pub(crate) async fn stage(
     Ok(staging)
 }
 
-/// Values read back or passed through, in the element type they were computed in.
+/// Values read back or passed through, in the element type they were computed in;
+/// double-single pairs with the exponent their volume was scaled by ([`Layout::exp`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Values<'a> {
     F32(&'a [f32]),
     F64(&'a [f64]),
+    Ds(&'a [[f32; 2]], i32),
 }
 
 impl<'a> Values<'a> {
-    /// `bytes` as elements of `real`.
-    fn of(real: Real, bytes: &'a [u8]) -> Self {
-        match real {
+    /// `bytes` as elements of `layout`'s type.
+    fn of(layout: Layout, bytes: &'a [u8]) -> Self {
+        match layout.real {
             Real::F32 => Values::F32(bytemuck::cast_slice(bytes)),
             Real::F64 => Values::F64(bytemuck::cast_slice(bytes)),
+            Real::Ds => Values::Ds(bytemuck::cast_slice(bytes), layout.exp),
         }
     }
 }
 
-/// Values of `real` converted from voxels, owned.
+/// Values of a layout's type converted from voxels, owned.
 pub(crate) enum OwnedValues {
     F32(Vec<f32>),
     F64(Vec<f64>),
+    Ds(Vec<[f32; 2]>),
 }
 
 impl OwnedValues {
-    /// `voxels` converted to `real`.
-    pub fn convert<A: Voxel>(real: Real, voxels: impl Iterator<Item = A>) -> Self {
-        match real {
+    /// `voxels` converted to `layout`'s element type (double-single pairs scaled by 2^-exp).
+    pub fn convert<A: Voxel>(layout: Layout, voxels: impl Iterator<Item = A>) -> Self {
+        match layout.real {
             Real::F32 => OwnedValues::F32(voxels.map(Voxel::to_f32).collect()),
             Real::F64 => OwnedValues::F64(voxels.map(Voxel::to_f64).collect()),
+            Real::Ds => {
+                let scale = 2f64.powi(-layout.exp);
+                OwnedValues::Ds(voxels.map(|v| ds_pair(v.to_f64() * scale)).collect())
+            }
+        }
+    }
+
+    /// The values as bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            OwnedValues::F32(v) => bytemuck::cast_slice(v),
+            OwnedValues::F64(v) => bytemuck::cast_slice(v),
+            OwnedValues::Ds(v) => bytemuck::cast_slice(v),
         }
     }
 
@@ -101,22 +118,58 @@ impl OwnedValues {
         match self {
             OwnedValues::F32(v) => Values::F32(v),
             OwnedValues::F64(v) => Values::F64(v),
+            OwnedValues::Ds(v) => Values::Ds(v, 0),
         }
     }
 }
 
-/// Waits for `submission`, hands the first `len` values of `staging` (elements of `real`) to
-/// `sink`, and gives the staging buffer back to `pool` (also when `sink` fails, whose error is
-/// returned).
+/// `x` as a double-single pair: the nearest f32, and the f32 nearest the rest (0 beside an
+/// infinite or NaN value).
+pub(crate) fn ds_pair(x: f64) -> [f32; 2] {
+    #[allow(clippy::cast_possible_truncation)] // rounding to f32 is the point
+    let hi = x as f32;
+    #[allow(clippy::cast_possible_truncation)]
+    let lo = if hi.is_finite() {
+        (x - f64::from(hi)) as f32
+    } else {
+        0.0
+    };
+    [hi, lo]
+}
+
+/// The exponent to scale double-single `planes` by ([`Layout::exp`]): that of their largest
+/// finite magnitude, 0 when there is none.
+pub(crate) fn ds_exponent<A: Voxel>(planes: &[ArrayView2<'_, A>]) -> i32 {
+    let max = planes
+        .par_iter()
+        .map(|p| {
+            p.iter()
+                .map(|v| v.to_f64().abs())
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, f64::max)
+        })
+        .reduce(|| 0.0, f64::max);
+    if max > 0.0 {
+        #[allow(clippy::cast_possible_truncation)] // within f64's exponents
+        let exp = max.log2().floor() as i32;
+        exp
+    } else {
+        0
+    }
+}
+
+/// Waits for `submission`, hands the first `len` values of `staging` (elements of `layout`'s
+/// type) to `sink`, and gives the staging buffer back to `pool` (also when `sink` fails, whose
+/// error is returned).
 pub(crate) async fn readback(
     device: &wgpu::Device,
     pool: &Pool,
     staging: wgpu::Buffer,
     submission: wgpu::SubmissionIndex,
-    (len, real): (usize, Real),
+    (len, layout): (usize, Layout),
     sink: impl FnOnce(Values<'_>) -> Result<(), BlurError>,
 ) -> Result<(), BlurError> {
-    let slice = staging.slice(..(len * real.size()) as u64);
+    let slice = staging.slice(..layout.bytes_of(len));
     let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {
         // The receiver only goes away if the caller was dropped; nothing is left to tell.
@@ -144,7 +197,7 @@ pub(crate) async fn readback(
         }
     }
     let stored = match slice.get_mapped_range() {
-        Ok(view) => sink(Values::of(real, &view)),
+        Ok(view) => sink(Values::of(layout, &view)),
         Err(e) => Err(BlurError::Gpu {
             message: e.to_string(),
         }),
@@ -185,6 +238,7 @@ fn fill_planes<A: Voxel>(
             let same = own.and_then(|values| match layout.real {
                 Real::F32 => A::as_f32_slice(values).map(bytemuck::cast_slice::<f32, u8>),
                 Real::F64 => A::as_f64_slice(values).map(bytemuck::cast_slice::<f64, u8>),
+                Real::Ds => None,
             });
             match (own, raw, same) {
                 (Some(values), true, _) => chunk.copy_from_slice(bytemuck::cast_slice(values)),
@@ -194,10 +248,9 @@ fn fill_planes<A: Voxel>(
                     chunk.copy_from_slice(bytemuck::cast_slice(&v));
                 }
                 (_, false, None) => {
-                    match OwnedValues::convert(layout.real, source.iter().copied()) {
-                        OwnedValues::F32(v) => chunk.copy_from_slice(bytemuck::cast_slice(&v)),
-                        OwnedValues::F64(v) => chunk.copy_from_slice(bytemuck::cast_slice(&v)),
-                    }
+                    chunk.copy_from_slice(
+                        OwnedValues::convert(layout, source.iter().copied()).bytes(),
+                    );
                 }
             }
         });
@@ -246,13 +299,19 @@ pub(crate) fn store_planes<B: Voxel>(planes: &mut [ArrayViewMut2<'_, B>], values
     match values {
         Values::F32(v) => store_converted(planes, v, B::from_f32),
         Values::F64(v) => store_converted(planes, v, B::from_f64),
+        Values::Ds(v, exp) => {
+            let scale = 2f64.powi(exp);
+            store_converted(planes, v, |[hi, lo]| {
+                B::from_f64((f64::from(hi) + f64::from(lo)) * scale)
+            });
+        }
     }
 }
 
 fn store_converted<B: Voxel, R: Copy + Sync>(
     planes: &mut [ArrayViewMut2<'_, B>],
     values: &[R],
-    convert: fn(R) -> B,
+    convert: impl Fn(R) -> B + Sync,
 ) {
     let Some(plane) = planes.first().map(|p| p.len()).filter(|&n| n > 0) else {
         return;

@@ -185,7 +185,7 @@ impl GpuBlur {
                 &self.pool,
                 staging,
                 submission,
-                (volume.len(), volume.layout.real),
+                (volume.len(), volume.layout),
                 |values| {
                     let mut planes: Vec<_> = out.outer_iter_mut().collect();
                     transfer::store_planes(&mut planes, values);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use blur3d::kernel::gaussian_kernel;
-use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, PassFamily, cpu};
+use blur3d::{BlurError, BlurOptions, Filter, GpuBlur, Mode, PassFamily, Precision, cpu};
 use ndarray::{Array3, s};
 use ndarray_npy::read_npy;
 use proptest::prelude::*;
@@ -85,11 +85,23 @@ fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Ar
         ],
     };
     let tol = tolerance(input, opts, &orders);
+    // The fixtures are f64: by default computed in f64 (natively or in double-single), to
+    // within 1e-12 of scipy's where f32 is within 1e-5.
+    let mut outs: Vec<ndarray::ArrayViewMut3<'_, f64>> = Vec::new();
+    let mut f64_outs: Vec<Array3<f64>> = expected.iter().map(|e| Array3::zeros(e.dim())).collect();
+    outs.extend(f64_outs.iter_mut().map(|o| o.view_mut()));
+    gpu.filter_into(input, opts, filter, &mut outs, |_, _| {})
+        .unwrap();
+    for (g, e) in f64_outs.iter().zip(expected) {
+        assert_close(g, e, tol / GPU_TOL * 1e-12);
+    }
+    // The families, in f32.
+    let single = opts.clone().precision(Precision::Single);
     let counted = counted_gpu().expect("the shared blur exists");
     assert_eq!(counted.pass_family(), gpu.pass_family());
     let before = counted.passes_run();
     for (g, e) in counted
-        .filter(input, opts, filter)
+        .filter(input, &single, filter)
         .unwrap()
         .iter()
         .zip(expected)

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::layout::{Layout, Real};
 use super::pool::Frame;
+use super::transfer;
 use crate::options::AxisKernel;
 use crate::plan::{Plan, Step};
 pub(crate) use params::{CombineParams, PassParams, WidenParams};
@@ -29,6 +30,8 @@ pub struct PassesRun {
     pub gpu_family: u64,
     /// Passes of either family computed in f64 ([`crate::Precision`]).
     pub f64: u64,
+    /// Passes computed in double-single arithmetic (f64 asked of a device without it).
+    pub double_single: u64,
 }
 
 /// Which shaders run the passes.
@@ -57,8 +60,9 @@ pub(crate) struct Kernels {
     pipelines: Pipelines,
     /// The family the passes run in.
     pub family: PassFamily,
-    /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64.
-    passes_encoded: [AtomicU64; 3],
+    /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64, then in
+    /// double-single.
+    passes_encoded: [AtomicU64; 4],
 }
 
 impl Kernels {
@@ -89,11 +93,12 @@ impl Kernels {
 
     /// Passes encoded so far in each family.
     pub(crate) fn passes_run(&self) -> PassesRun {
-        let [cpu, gpu, f64] = &self.passes_encoded;
+        let [cpu, gpu, f64, ds] = &self.passes_encoded;
         PassesRun {
             cpu_family: cpu.load(Ordering::Relaxed),
             gpu_family: gpu.load(Ordering::Relaxed),
             f64: f64.load(Ordering::Relaxed),
+            double_single: ds.load(Ordering::Relaxed),
         }
     }
 
@@ -122,11 +127,12 @@ impl Kernels {
 
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
-    /// A blur pass, in the GPU family when `gpu`; a fused one writes the sums of its second
-    /// and third kernels to `extra`.
+    /// A blur pass, in the GPU family when `gpu`, in double-single arithmetic when `ds`; a fused
+    /// one writes the sums of its second and third kernels to `extra`.
     Pass {
         params: PassParams,
         gpu: bool,
+        ds: bool,
         src: &'a wgpu::Buffer,
         dst: &'a wgpu::Buffer,
         extra: Vec<&'a wgpu::Buffer>,
@@ -192,8 +198,24 @@ impl Dispatcher<'_> {
                 bytemuck::cast_slice(&w).to_vec()
             }
             Real::F64 => bytemuck::cast_slice(&weights).to_vec(),
+            // Pairs; the constant mode's value scaled as the volume is.
+            Real::Ds => {
+                let scale = 2f64.powi(-layout.exp);
+                let mut pairs: Vec<[f32; 2]> =
+                    weights.iter().map(|&w| transfer::ds_pair(w)).collect();
+                for &at in &offsets {
+                    pairs[at - 4] = transfer::ds_pair(weights[at - 4] * scale);
+                }
+                bytemuck::cast_slice(&pairs).to_vec()
+            }
         };
-        let max = if self.kernels.fuses() { MAX_KERNELS } else { 1 };
+        let ds = layout.real == Real::Ds;
+        // Double-single passes are never fused (one output per invocation: nothing to share).
+        let max = if self.kernels.fuses() && !ds {
+            MAX_KERNELS
+        } else {
+            1
+        };
         let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
         let mut rest = &plan.steps[..];
         while let Some(step) = rest.first() {
@@ -205,8 +227,8 @@ impl Dispatcher<'_> {
                         .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
                         .collect();
                     let gpu = match self.kernels.family {
-                        PassFamily::Gpu => PassParams::fused_gpu(layout, *axis, &kernels),
-                        PassFamily::Cpu => None,
+                        PassFamily::Gpu if !ds => PassParams::fused_gpu(layout, *axis, &kernels),
+                        _ => None,
                     };
                     let ran = if gpu.is_some() {
                         PassFamily::Gpu
@@ -214,12 +236,27 @@ impl Dispatcher<'_> {
                         PassFamily::Cpu
                     };
                     self.kernels.passes_encoded[ran as usize].fetch_add(1, Ordering::Relaxed);
-                    if layout.real == Real::F64 {
-                        self.kernels.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
+                    match layout.real {
+                        Real::F32 => {}
+                        Real::F64 => {
+                            self.kernels.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
+                        }
+                        Real::Ds => {
+                            self.kernels.passes_encoded[3].fetch_add(1, Ordering::Relaxed);
+                        }
                     }
+                    let params = match gpu {
+                        Some(p) => p,
+                        None if ds => {
+                            let (kernel, offset) = kernels[0];
+                            PassParams::along_ds(layout, *axis, kernel, offset)
+                        }
+                        None => PassParams::fused(layout, *axis, &kernels),
+                    };
                     work.push(Work::Pass {
                         gpu: gpu.is_some(),
-                        params: gpu.unwrap_or_else(|| PassParams::fused(layout, *axis, &kernels)),
+                        ds,
+                        params,
                         src: &buffers[*src],
                         dst: &buffers[*dst],
                         extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
@@ -341,7 +378,12 @@ impl Dispatcher<'_> {
         let limits = device.limits();
         let bytes = layout.bytes();
         let quads = layout.quad_bytes();
-        let quad_size = 4 * layout.real.size() as u64;
+        // What one combination invocation writes: a vec4, or one double-single voxel.
+        let combined = if layout.real == Real::Ds {
+            layout.real.size() as u64
+        } else {
+            4 * layout.real.size() as u64
+        };
         let weights_buffer = frame.params(queue, weights);
         // Each step's params in its own slot of one uniform buffer.
         let slot = (size_of::<PassParams>() as u64)
@@ -354,8 +396,9 @@ impl Dispatcher<'_> {
                 Work::Pass { params, .. } => bytemuck::bytes_of(params),
                 Work::Combine { inputs, .. } => {
                     combine = CombineParams {
-                        quads: (quads / quad_size) as u32,
+                        quads: (quads / combined) as u32,
                         inputs: inputs.len() as u32,
+                        // 0: `zero` of `shaders/double_single.wgsl` in `combine_ds.wgsl`.
                         pad1: 0,
                         pad2: 0,
                     };
@@ -377,6 +420,7 @@ impl Dispatcher<'_> {
                 Work::Pass {
                     params: p,
                     gpu,
+                    ds,
                     src,
                     dst,
                     extra,
@@ -395,7 +439,9 @@ impl Dispatcher<'_> {
                             ],
                             (bytes, quads),
                         ),
-                        if *gpu && kernels.family == PassFamily::Gpu {
+                        if *ds {
+                            vec![(entry(PassEntry::ds(p)), p.gpu_invocations, WORKGROUP)]
+                        } else if *gpu && kernels.family == PassFamily::Gpu {
                             vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
                         } else {
                             let interior = PassEntry::interior(p, count, kernels.fuses());
@@ -445,7 +491,7 @@ impl Dispatcher<'_> {
                                 norm: *norm,
                                 real: layout.real,
                             }),
-                            (quads / quad_size) as u32,
+                            (quads / combined) as u32,
                             WORKGROUP,
                         )],
                     )

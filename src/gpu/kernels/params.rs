@@ -214,6 +214,19 @@ impl PassParams {
         }
     }
 
+    /// The pass along `axis` in double-single arithmetic: one invocation per output voxel.
+    pub(crate) fn along_ds(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Self {
+        let mut p = Self::along(layout, axis, kernel, weight_offset);
+        let lines = layout.len() / layout.buffer_shape()[axis];
+        p.gpu_invocations = (lines * p.len as usize) as u32;
+        p
+    }
+
     /// The pass along `axis` in the GPU family, when its entry points take it: rows of a
     /// multiple of 4 voxels (`rows4` along the last axis, `cols4` along the others, whose
     /// column quads then start 16-byte aligned).

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use super::params::{
     CombineParams, GPU_WORKGROUP, MODE_ANY, PassParams, RUN_LONG, WORKGROUP, WidenParams,
 };
-use super::shaders::{self, F64, VEC4_VIEWS};
+use super::shaders::{self, DS, F64, VEC4_VIEWS};
 use crate::gpu::layout::Real;
 
 /// An entry point of a pass family's module; with `TRUNCATE` and `KERNELS`, what one pass
@@ -31,6 +31,9 @@ pub(crate) enum PassEntry {
     Rows4(u32),
     /// The GPU family along the other axes, as `Rows4`.
     Cols4(u32),
+    /// A pass in double-single arithmetic, one output per invocation, its loads beyond the
+    /// axis mapped as `Border`'s.
+    Ds(u32),
 }
 
 impl PassEntry {
@@ -46,6 +49,7 @@ impl PassEntry {
             PassEntry::Border(m) => ("border", false, vec![mode(m)]),
             PassEntry::Rows4(m) => ("rows4", true, gpu(m)),
             PassEntry::Cols4(m) => ("cols4", true, gpu(m)),
+            PassEntry::Ds(m) => ("pass_ds", false, vec![mode(m)]),
         }
     }
 
@@ -81,6 +85,11 @@ impl PassEntry {
         } else {
             PassEntry::Cols4(Self::mode(p))
         }
+    }
+
+    /// The double-single entry for pass `p`, in the mapping of [`PassEntry::mode`].
+    pub(crate) fn ds(p: &PassParams) -> Self {
+        PassEntry::Ds(Self::mode(p))
     }
 
     /// The shader's `MODE` for pass `p`: its own mode when the kernel is shorter than the axis
@@ -132,8 +141,9 @@ pub(crate) struct Pipelines {
     widen_pipeline_layout: wgpu::PipelineLayout,
     combine_pipeline_layout: wgpu::PipelineLayout,
     /// The CPU family's, the GPU family's, the copy's, the widening's and the combination's
-    /// modules, each in f32 and in f64.
-    modules: [[OnceLock<wgpu::ShaderModule>; 2]; 5],
+    /// modules, each in f32, f64 and double-single (`Real as usize`; the passes of either
+    /// family and the combination have their own double-single source).
+    modules: [[OnceLock<wgpu::ShaderModule>; 3]; 5],
     built: Mutex<HashMap<Key, wgpu::ComputePipeline>>,
 }
 
@@ -236,20 +246,26 @@ impl Pipelines {
     /// Module `i` of `modules` in `real`, made on first use from its source composed for this
     /// device.
     fn module(&self, i: usize, real: Real) -> &wgpu::ShaderModule {
-        self.modules[i][usize::from(real == Real::F64)].get_or_init(|| {
-            let (label, source) = [
-                ("blur3d.blur_axis", shaders::BLUR_AXIS),
-                ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
-                ("blur3d.copy", shaders::COPY),
-                ("blur3d.widen", shaders::WIDEN),
-                ("blur3d.combine", shaders::COMBINE),
-            ][i];
+        self.modules[i][real as usize].get_or_init(|| {
+            let (label, source) = match (i, real) {
+                (0 | 1, Real::Ds) => ("blur3d.blur_axis_ds", shaders::BLUR_AXIS_DS),
+                (4, Real::Ds) => ("blur3d.combine_ds", shaders::COMBINE_DS),
+                _ => [
+                    ("blur3d.blur_axis", shaders::BLUR_AXIS),
+                    ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
+                    ("blur3d.copy", shaders::COPY),
+                    ("blur3d.widen", shaders::WIDEN),
+                    ("blur3d.combine", shaders::COMBINE),
+                ][i],
+            };
             let mut defines = Vec::new();
             if self.vec4_views {
                 defines.push(VEC4_VIEWS);
             }
-            if real == Real::F64 {
-                defines.push(F64);
+            match real {
+                Real::F32 => {}
+                Real::F64 => defines.push(F64),
+                Real::Ds => defines.push(DS),
             }
             self.device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -274,10 +290,11 @@ impl Pipelines {
                 real,
             } => {
                 let (name, gpu, more) = entry.spec();
-                let mut constants = vec![
-                    ("TRUNCATE", f64::from(u8::from(truncate))),
-                    ("KERNELS", f64::from(kernels)),
-                ];
+                let mut constants = vec![("TRUNCATE", f64::from(u8::from(truncate)))];
+                // Double-single passes apply one kernel: no KERNELS.
+                if !matches!(entry, PassEntry::Ds(_)) {
+                    constants.push(("KERNELS", f64::from(kernels)));
+                }
                 constants.extend(more);
                 let module = self.module(usize::from(gpu), real);
                 (module, &self.pass_pipeline_layout, name, constants)

@@ -4,8 +4,13 @@
 //! builds is validated by naga in a test.
 
 /// The parts `#import` names, by name: `shaders/<name>.wgsl`.
-const PARTS: [(&str, &str); 3] = [
+const PARTS: [(&str, &str); 5] = [
     ("real", include_str!("../../../shaders/real.wgsl")),
+    ("axis", include_str!("../../../shaders/axis.wgsl")),
+    (
+        "double_single",
+        include_str!("../../../shaders/double_single.wgsl"),
+    ),
     ("common", include_str!("../../../shaders/common.wgsl")),
     (
         "vec4_views",
@@ -17,12 +22,16 @@ const PARTS: [(&str, &str); 3] = [
 pub(crate) const BLUR_AXIS: &str = include_str!("../../../shaders/blur_axis.wgsl");
 /// The GPU family of passes (`shaders/blur_axis_gpu.wgsl`).
 pub(crate) const BLUR_AXIS_GPU: &str = include_str!("../../../shaders/blur_axis_gpu.wgsl");
+/// The passes in double-single arithmetic (`shaders/blur_axis_ds.wgsl`).
+pub(crate) const BLUR_AXIS_DS: &str = include_str!("../../../shaders/blur_axis_ds.wgsl");
 /// The plain copy that benchmarks measure passes against.
 pub(crate) const COPY: &str = include_str!("../../../shaders/copy.wgsl");
 /// The conversion of integer voxels to the passes' element type.
 pub(crate) const WIDEN: &str = include_str!("../../../shaders/widen.wgsl");
 /// The voxel-by-voxel combination of a filter's terms.
 pub(crate) const COMBINE: &str = include_str!("../../../shaders/combine.wgsl");
+/// The combination in double-single arithmetic.
+pub(crate) const COMBINE_DS: &str = include_str!("../../../shaders/combine_ds.wgsl");
 
 /// The define of the variants that have the vec4 views and the fused passes' extra outputs
 /// (`shaders/vec4_views.wgsl`).
@@ -31,6 +40,9 @@ pub(crate) const VEC4_VIEWS: &str = "VEC4_VIEWS";
 /// The define of the variants that compute and store in f64 (`shaders/real.wgsl`), for devices
 /// with `SHADER_F64`.
 pub(crate) const F64: &str = "F64";
+
+/// The define of the variants whose `real` is a double-single pair (`shaders/real.wgsl`).
+pub(crate) const DS: &str = "DS";
 
 /// `source` with its imports included (each part once) and its conditional lines kept or
 /// dropped as `defines` say. Lines of other directives pass through (naga then rejects them).
