@@ -106,3 +106,54 @@ proptest! {
         assert_same(&out, &one);
     }
 }
+
+/// Asserts that two f64 results agree to the bit.
+#[track_caller]
+fn assert_same_f64(actual: &ndarray::Array3<f64>, expected: &ndarray::Array3<f64>, what: &str) {
+    let differs = actual
+        .indexed_iter()
+        .find(|&(i, a)| a.to_bits() != expected[i].to_bits());
+    if let Some((i, a)) = differs {
+        panic!(
+            "{what}: first difference at {i:?}: {a:e} against {:e}",
+            expected[i]
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(Config { cases: config().cases / 4, ..config() })]
+    /// `every_path_gives_the_same_bits` in f64 (natively, or in double-single where the device
+    /// has no f64), each path within 1e-12 of the f64 reference.
+    #[test]
+    fn every_path_gives_the_same_bits_in_f64(
+        shape in (2usize..=30, 1usize..=10, 1usize..=10),
+        sigma in prop::array::uniform3(prop_oneof![Just(0.0f64), 0.3f64..=3.0]),
+        modes in prop::array::uniform3(mode()),
+        seed in any::<u64>(),
+    ) {
+        let Some(gpu) = gpu() else { return Ok(()) };
+        let f = random_volume(shape, seed);
+        let vol = f.mapv(|v| f64::from(v) + 1e-9 / (1.0 + f64::from(v)));
+        let opts = BlurOptions::new(sigma).modes(modes);
+        let one: ndarray::Array3<f64> = gpu.blur_as(&vol, &opts).unwrap();
+        let want = cpu::full3d(&vol, &opts).unwrap();
+        // Constant values reach 2 in magnitude.
+        assert_close(&one, &want, 2.0 * 1e-12);
+        let radius = opts.radii().unwrap()[0];
+        let plane = shape.1 * shape.2 * 8;
+        let slabbed = blur3d::GpuBlur::try_new()
+            .unwrap()
+            .with_max_slab_bytes((2 * (2 * radius + 2) * plane) as u64);
+        let got: ndarray::Array3<f64> = slabbed.blur_as(&vol, &opts).unwrap();
+        assert_same_f64(&got, &one, "slabs");
+        let batch = ndarray::stack![ndarray::Axis(0), vol.mapv(|v| v * 0.5), vol.view()];
+        let mut both = ndarray::Array4::<f64>::zeros(batch.raw_dim());
+        gpu.filter_batch_into(&batch, &opts, blur3d::Filter::Gaussian, &mut [both.view_mut()], |_, _| {})
+            .unwrap();
+        assert_same_f64(&both.index_axis(ndarray::Axis(0), 1).to_owned(), &one, "batch");
+        let mut out = ndarray::Array3::<f64>::zeros(vol.raw_dim());
+        gpu.blur_stream(&mut vol.view(), &mut vec![out.view_mut()], &opts, |_, _| {}).unwrap();
+        assert_same_f64(&out, &one, "stream");
+    }
+}
