@@ -80,10 +80,12 @@ fn ds_or_plain(a: vec2<f32>, plain: f32) -> vec2<f32> {
 }
 
 // `a` truncated toward zero. When hi is not an integer, lo is smaller than its distance to the
-// nearest one; when it is, lo decides.
+// nearest one; when it is, lo decides, unless it lies within the pair's own rounding error of 0
+// (2^-44 of the value, where f64 arithmetic would have rounded to the integer itself): a sum
+// of integers that is one exactly must not truncate to the integer below.
 fn ds_trunc(a: vec2<f32>) -> vec2<f32> {
     let hi = trunc(a.x);
-    if (hi != a.x) {
+    if (hi != a.x || abs(a.y) <= abs(a.x) * 5.684341886080802e-14) {
         return vec2(hi, 0.0);
     }
     let lo = select(ceil(a.y), floor(a.y), a.x > 0.0);

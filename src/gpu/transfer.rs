@@ -138,8 +138,12 @@ pub(crate) fn ds_pair(x: f64) -> [f32; 2] {
 }
 
 /// The exponent to scale double-single `planes` by ([`Layout::exp`]): that of their largest
-/// finite magnitude, 0 when there is none.
+/// finite magnitude, 0 when there is none, or when they are 8- or 16-bit integers (widened on
+/// the GPU as they are, well within f32's range).
 pub(crate) fn ds_exponent<A: Voxel>(planes: &[ArrayView2<'_, A>]) -> i32 {
+    if matches!(A::UPLOAD, crate::voxel::sealed::Upload::Packed { .. }) {
+        return 0;
+    }
     let max = planes
         .par_iter()
         .map(|p| {

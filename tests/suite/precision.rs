@@ -168,3 +168,19 @@ fn hostile_magnitudes_survive() {
         assert_relative(&out[0], &vol, &vol, 1e-12, &format!("constant {value:e}"));
     }
 }
+
+#[test]
+fn narrow_integers_widened_on_the_gpu_go_to_f64_too() {
+    let Some(gpu) = gpu() else { return };
+    // u16 and i8 are widened on the GPU (not scaled as host-converted double-single volumes are).
+    let r = random_volume((6, 9, 7), 5);
+    let u = r.mapv(|v| (v * 60000.0) as u16);
+    let i = r.mapv(|v| (v * 255.0 - 128.0) as i8);
+    let opts = BlurOptions::new(1.3).precision(Precision::Double);
+    let u_out: Array3<f64> = gpu.blur_as(&u, &opts).unwrap();
+    let u_want = cpu::filter(&u, &opts, Filter::Gaussian).unwrap();
+    assert_relative(&u_out, &u_want[0], &u.mapv(f64::from), 1e-12, "u16");
+    let i_out: Array3<f64> = gpu.blur_as(&i, &opts).unwrap();
+    let i_want = cpu::filter(&i, &opts, Filter::Gaussian).unwrap();
+    assert_relative(&i_out, &i_want[0], &i.mapv(f64::from), 1e-12, "i8");
+}
