@@ -15,10 +15,14 @@
 //! criterion bench use. Times are medians of 5 (resident work: K runs between waits, divided by
 //! K). GB/s counts the bytes each step must move: end to end the volume in and out over the
 //! bus; a pass or a copy reads and writes the volume once on the device.
+//!
+//! A second table prints what float64 costs: the same volume in f64, blurred into an f64 array
+//! (`blur_into`) in f32 (`Precision::Single`) and in f64 (`Precision::Double`: native f64 where
+//! the adapter has `SHADER_F64`, double-single arithmetic where it does not), and the ratio.
 
 use std::time::{Duration, Instant};
 
-use blur3d::{BlurOptions, GpuBlur};
+use blur3d::{BlurOptions, GpuBlur, Precision};
 use ndarray::Array3;
 
 fn main() {
@@ -62,7 +66,7 @@ fn main() {
         "| size | sigma | end to end | blur_into | resident (3 passes) | pass axis 0 / 1 / 2 | copy per pass | upload | download |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for n in sizes {
+    for &n in &sizes {
         let bytes = (n * n * n * 4) as f64;
         if !host_holds(3.0 * bytes) {
             println!(
@@ -120,6 +124,43 @@ fn main() {
                 copy.map_or("slabs".into(), |t| rate(t, 2.0 * bytes)),
                 rate(upload, bytes),
                 download.map_or("slabs".into(), |t| rate(t, bytes)),
+            );
+        }
+    }
+    precision_table(&gpu, &sizes, &sigmas);
+}
+
+/// float64 volumes blurred in f32 and in f64 (native or double-single), end to end into f64.
+fn precision_table(gpu: &GpuBlur, sizes: &[usize], sigmas: &[f64]) {
+    let double = if gpu.has_f64() {
+        "native f64"
+    } else {
+        "double-single"
+    };
+    println!();
+    println!("| size | sigma | f64 volume, f32 passes | f64 passes ({double}) | f64 / f32 |");
+    println!("|---|---|---|---|---|");
+    for &n in sizes {
+        let bytes = (n * n * n * 8) as f64;
+        if !host_holds(3.0 * bytes) {
+            println!("| {n}^3 | | skipped: host memory holds fewer than three copies | | |");
+            continue;
+        }
+        let vol = Array3::from_shape_fn((n, n, n), |(a, b, c)| {
+            ((a * 31 + b * 17 + c * 7) % 101) as f64 / 101.0
+        });
+        let mut out = Array3::<f64>::zeros((n, n, n));
+        for &sigma in sigmas {
+            let mut time = |precision| {
+                let opts = BlurOptions::new(sigma).precision(precision);
+                median(|| gpu.blur_into(&vol, &opts, &mut out).expect("blur_into"))
+            };
+            let (single, double) = (time(Precision::Single), time(Precision::Double));
+            println!(
+                "| {n}^3 | {sigma} | {} | {} | {:.2} |",
+                rate(single, 2.0 * bytes),
+                rate(double, 2.0 * bytes),
+                double.as_secs_f64() / single.as_secs_f64()
             );
         }
     }

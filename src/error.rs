@@ -157,7 +157,7 @@ pub enum BlurError {
          blur3d::cpu::separable"
     )]
     VolumeTooLarge {
-        /// Bytes needed in one buffer, as f32.
+        /// Bytes needed in one buffer, in the element type the passes compute in.
         bytes: u64,
         /// The limit.
         limit: u64,

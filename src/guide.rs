@@ -4,7 +4,8 @@
 //!
 //! - [`options`]: sigma, modes, truncate and radius, beside `scipy.ndimage.gaussian_filter`.
 //! - [`family`]: derivatives, the Laplacian, the gradient and its magnitude, the Hessian.
-//! - [`accuracy`]: what the GPU's f32 gives against f64 and scipy, and how it is tested.
+//! - [`accuracy`]: what each type is computed in (f32, f64, double-single), against scipy, and
+//!   how it is tested.
 //! - [`large_volumes`]: volumes beyond one buffer or beyond memory, integer voxels, batches,
 //!   device-resident chains, several GPUs, errors and machines without a GPU.
 //! - [`how_it_works`]: the plan, the shaders, the host side, and where the time goes.

@@ -219,6 +219,26 @@ pub enum Precision {
     Double,
 }
 
+impl Precision {
+    /// Whether a call with voxels `A` in and `B` out computes in f64 (natively or in
+    /// double-single) rather than f32.
+    #[must_use]
+    pub fn is_double<A: crate::Voxel, B: crate::Voxel>(self) -> bool {
+        match self {
+            Precision::Single => false,
+            Precision::Double => true,
+            Precision::Auto => A::UPLOAD.is_wide() || B::UPLOAD.is_wide(),
+        }
+    }
+
+    /// The bytes per voxel the GPU holds in such a call: 8 in f64 or double-single, 4 in f32.
+    /// For [`crate::GpuBlur::slab_bytes_for_blocks`].
+    #[must_use]
+    pub fn voxel_bytes<A: crate::Voxel, B: crate::Voxel>(self) -> usize {
+        if self.is_double::<A, B>() { 8 } else { 4 }
+    }
+}
+
 /// scipy skips the axes whose sigma is at most this (`gaussian_filter`'s `sigmas[ii] > 1e-15`).
 const SKIPPED_SIGMA: f64 = 1e-15;
 
@@ -265,7 +285,8 @@ impl BlurOptions {
 
     /// Truncates the values toward zero after every axis's pass, as scipy does when the output
     /// has an integer type (`gaussian_filter(u8_volume, 2)` stores each pass's result as u8).
-    /// Off by default: passes keep f32 throughout and integer results are rounded once.
+    /// Off by default: passes keep their arithmetic throughout and integer results are rounded
+    /// once.
     #[must_use]
     pub fn truncate_each_pass(mut self, on: bool) -> Self {
         self.truncate_each_pass = on;

@@ -6,7 +6,7 @@ pub(crate) mod sealed {
     pub enum Upload {
         /// Uploaded as it is.
         F32,
-        /// Uploaded as it is, packed in 32-bit words, and widened to f32 on the GPU.
+        /// Uploaded as it is, packed in 32-bit words, and widened on the GPU.
         Packed {
             /// 8 or 16.
             bits: u32,
@@ -93,7 +93,7 @@ macro_rules! integer_voxel {
 
 integer_voxel!(u8: 8, false; i8: 8, true; u16: 16, false; i16: 16, true);
 
-/// Integers wider than 16 bits: converted to f32 on the host (no exact `From` into f32).
+/// Integers wider than 16 bits: converted on the host (f64 by default, [`crate::Precision`]).
 macro_rules! wide_integer_voxel {
     ($($t:ty),*) => {$(
         impl sealed::Sealed for $t {

@@ -12,7 +12,7 @@ use crate::args::Cli;
 use crate::blur::Plan;
 use crate::formats::Format;
 use crate::spec::{self, DTypeChoice, FWHM_PER_SIGMA, LengthSpec};
-use crate::volume::DType;
+use crate::volume::{DType, with_dtype};
 
 /// What the command line asked for, parsed.
 pub struct Job<'a> {
@@ -121,6 +121,15 @@ impl<'a> Job<'a> {
 
     /// The output's type for an input of `input`: `--dtype`, else the input's, but float32 for
     /// the derivatives of integers (signed and fractional: an integer type would clamp them).
+    /// Bytes per voxel the GPU holds blurring `input` into this job's output type: the
+    /// library's rule ([`blur3d::Precision::voxel_bytes`]), 8 where it computes in f64.
+    pub fn gpu_voxel_bytes(&self, input: DType) -> usize {
+        let output = self.out_dtype(input);
+        with_dtype!(input, T => with_dtype!(output, U => {
+            blur3d::Precision::Auto.voxel_bytes::<T, U>()
+        }))
+    }
+
     pub fn out_dtype(&self, input: DType) -> DType {
         let derivative = self.filter != Filter::Gaussian || self.orders != [0; 3];
         match self.dtype {

@@ -140,7 +140,12 @@ fn finish(progress: Progress, outcome: Result<String, Failure>) -> Result<(), Fa
 fn in_memory(job: &Job<'_>, out_file: Output, progress: &Progress) -> Result<String, Failure> {
     let (volume, axes) = read(job, progress)?;
     let (plan, radii) = plan(job, &volume, &axes)?;
-    let engine = engine(job.cli, progress, slab_cap(volume.voxels.shape(), radii))?;
+    let voxel_bytes = job.gpu_voxel_bytes(volume.voxels.dtype());
+    let engine = engine(
+        job.cli,
+        progress,
+        slab_cap(volume.voxels.shape(), radii, voxel_bytes),
+    )?;
     let out_dtype = job.out_dtype(volume.voxels.dtype());
     let size = size(&volume);
     let sigma = plan.sigma;
@@ -349,11 +354,12 @@ fn blur_problem(e: &BlurError, axis_names: [&str; 3], cpu_possible: bool) -> Str
 }
 
 /// The largest GPU buffer the blur may use for a series of `shape` (`[volumes, n0, n1, n2]`)
-/// with kernel radii `radii`: about a sixteenth of one volume as f32, so that the slabs in
+/// with kernel radii `radii`, `voxel_bytes` per voxel on the GPU (4 in f32, 8 in f64): about a
+/// sixteenth of one volume as f32, so that the slabs in
 /// flight (four buffers of half a slab each, twice) add little to the input and the output in
 /// memory (a software adapter's GPU memory is the host's, and staging buffers are host memory
 /// on every GPU), and never less than a slab with the kernel's halo needs.
-fn slab_cap(shape: [usize; 4], radii: [usize; 3]) -> u64 {
+fn slab_cap(shape: [usize; 4], radii: [usize; 3], voxel_bytes: usize) -> u64 {
     let [_, n0, n1, n2] = shape;
     let volume = (n0 * n1 * n2 * 4) as u64;
     let reach = radii.into_iter().max().unwrap_or(0);
@@ -363,7 +369,7 @@ fn slab_cap(shape: [usize; 4], radii: [usize; 3]) -> u64 {
     let block = [2 * reach + 2, axes[1], axes[2]];
     (volume / 16)
         .max(4 << 20)
-        .max(GpuBlur::slab_bytes_for_blocks(block))
+        .max(GpuBlur::slab_bytes_for_blocks(block, voxel_bytes))
 }
 
 /// Checks that some adapter's name contains `name`, listing them all when none does.

@@ -84,8 +84,9 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<String, Failure> {
     // and 2 planes of 2 rows.
     let [r0, r1] = [radii[0], radii[1]];
     let [c0, c1, _] = input.chunk_shape();
+    let voxel_bytes = job.gpu_voxel_bytes(input.dtype);
     let block = |planes: usize, rows: usize| {
-        GpuBlur::slab_bytes_for_blocks([planes.min(n0), rows.min(n1), n2])
+        GpuBlur::slab_bytes_for_blocks([planes.min(n0), rows.min(n1), n2], voxel_bytes)
     };
     let cap = match job.cli.max_slab {
         Some(mib) => (mib << 20).max(block(2 * r0 + 2, 2 * r1 + 2)),

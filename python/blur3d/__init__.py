@@ -1,8 +1,8 @@
 """blur3d: scipy.ndimage's Gaussian filters on any GPU (Vulkan, Metal, DX12, GL through wgpu).
 
 ``blur3d.gaussian_filter``, ``gaussian_filter1d``, ``gaussian_laplace`` and
-``gaussian_gradient_magnitude`` take scipy's arguments and return scipy's results (the GPU computes
-in f32). The module functions run on one device per process, made on first use; ``Blur(adapter)``
+``gaussian_gradient_magnitude`` take scipy's arguments and return scipy's results (float64 and
+32/64-bit integer results computed in f64, float32 and narrower ones in f32). The module functions run on one device per process, made on first use; ``Blur(adapter)``
 holds a device of its own, ``adapters()`` lists them. ``blur3d.dask`` applies the same filters to
 dask arrays, chunk by chunk with the right overlap.
 """

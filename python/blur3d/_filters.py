@@ -2,7 +2,8 @@
 
 Every function here follows ``scipy.ndimage._filters`` step by step (the same checks, raising the
 same exception types, the same passes in the same order, the same intermediate dtype), so that
-results equal scipy's up to the GPU's f32 arithmetic. The GPU filters 3-D volumes: the axes a call
+results equal scipy's up to the GPU's arithmetic (f64 for float64 and 32/64-bit integer outputs,
+f32 for the others). The GPU filters 3-D volumes: the axes a call
 filters (at most three) are moved last, the others form a batch, which the library runs in one call.
 """
 
@@ -154,7 +155,7 @@ class Blur:
     while the GPU works and may be called from many threads at once.
 
     Integer outputs equal scipy's, which truncates toward zero after every axis; the keyword
-    ``round_once=True`` keeps f32 through all axes and rounds to nearest once instead (closer to
+    ``round_once=True`` keeps the arithmetic through all axes and rounds to nearest once instead (closer to
     the exact value, and what blur3d's Rust API does).
     """
 

@@ -56,12 +56,7 @@ impl GpuBlur {
     /// The element type a call with voxels `A` in and `B` out computes in, as `precision` asks
     /// (see [`Precision`]).
     pub(super) fn real_for<A: Voxel, B: Voxel>(&self, precision: Precision) -> Real {
-        let double = match precision {
-            Precision::Single => false,
-            Precision::Double => true,
-            _ => A::UPLOAD.is_wide() || B::UPLOAD.is_wide(),
-        };
-        match (double, self.has_f64()) {
+        match (precision.is_double::<A, B>(), self.has_f64()) {
             (false, _) => Real::F32,
             (true, true) => Real::F64,
             (true, false) => Real::Ds,

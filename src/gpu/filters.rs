@@ -114,6 +114,9 @@ impl GpuBlur {
     /// Blurs `vol` with the same `sigma` on every axis (or one per axis) and scipy's defaults:
     /// `Mode::Reflect`, `truncate = 4.0`.
     ///
+    /// The result is f32 whatever the input (an `f64` volume is computed in f64 and rounded to
+    /// f32 at the end); [`GpuBlur::blur_as`] `::<f64>` keeps f64.
+    ///
     /// A thin wrapper: [`GpuBlur::blur_with`] with `BlurOptions::new(sigma)`.
     ///
     /// # Errors
@@ -188,7 +191,8 @@ impl GpuBlur {
     /// u16 volume u16.
     ///
     /// scipy's `gaussian_filter` with an integer output instead truncates toward zero after
-    /// every axis; blur3d keeps f32 through all passes and rounds once.
+    /// every axis; blur3d keeps its arithmetic (f32, or f64 for the types of
+    /// [`crate::Precision::Auto`]) through all passes and rounds once.
     ///
     /// A thin wrapper: [`GpuBlur::filter_into`] with [`Filter::Gaussian`] into a new array of `B`.
     ///

@@ -172,12 +172,17 @@ impl GpuBlur {
     /// The slab cap ([`GpuBlur::with_max_slab_bytes`]) under which blocks of `block` voxels
     /// (planes, rows, columns; the kernel's halo included) go through two at a time, as the
     /// schedule puts them in flight: twice such a block's buffer. For a caller that sizes its
-    /// reads and writes in blocks (a chunked file) or bounds its memory by them. Sized for f64
-    /// voxels, the widest the passes compute in ([`crate::Precision`]), so that it holds at any
-    /// precision.
+    /// reads and writes in blocks (a chunked file) or bounds its memory by them.
+    /// `voxel_bytes` is what the call holds per voxel on the GPU,
+    /// [`Precision::voxel_bytes`](crate::Precision::voxel_bytes): 4 in f32, 8 in f64.
     #[must_use]
-    pub fn slab_bytes_for_blocks(block: [usize; 3]) -> u64 {
-        2 * layout::Layout::for_shape(block, layout::Real::F64).bytes()
+    pub fn slab_bytes_for_blocks(block: [usize; 3], voxel_bytes: usize) -> u64 {
+        let real = if voxel_bytes > 4 {
+            layout::Real::F64
+        } else {
+            layout::Real::F32
+        };
+        2 * layout::Layout::for_shape(block, real).bytes()
     }
 
     /// Whether the device computes in f64 natively (`wgpu::Features::SHADER_F64`: Vulkan and DX12

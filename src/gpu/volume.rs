@@ -8,7 +8,8 @@ use super::{GpuBlur, transfer};
 use crate::plan::{Filter, Plan};
 use crate::{BlurError, BlurOptions, Voxel};
 
-/// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it.
+/// A volume of f32 voxels living on the device of the [`GpuBlur`] that uploaded it (device-resident
+/// volumes are f32, whatever the type uploaded: [`crate::Precision`] applies to host arrays).
 ///
 /// ```no_run
 /// use blur3d::{BlurOptions, GpuBlur};

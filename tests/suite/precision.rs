@@ -40,8 +40,10 @@ fn assert_relative(
     for (a, e) in actual.iter().zip(expected) {
         let err = (a - e).abs() / scale;
         // NaN counts as the worst error.
-        if !(err <= worst) {
-            worst = if err.is_nan() { f64::INFINITY } else { err };
+        if err.is_nan() {
+            worst = f64::INFINITY;
+        } else if err > worst {
+            worst = err;
         }
     }
     assert!(worst <= rel, "{what}: relative error {worst:e} > {rel:e}");
