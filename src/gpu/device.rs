@@ -55,19 +55,37 @@ pub fn adapter_matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
 /// (discrete GPUs first, or integrated ones with `WGPU_POWER_PREF=low`; then other, virtual
 /// and CPU adapters; Vulkan, Metal, DX12, GL within one kind).
 ///
+/// GL adapters are searched only when `WGPU_BACKEND` names the backends, or when no other
+/// backend has an adapter: GL is the fallback of machines without Vulkan, Metal or DX12, and
+/// its driver fails where the process already holds a GL context of its own (napari's canvas:
+/// EGL refuses a second current context, and wgpu's GL backend panics on that); such a failure
+/// leaves GL out instead of unwinding through the caller.
+///
 /// Use this rather than a `wgpu::Instance` of your own to pick an adapter for
 /// [`GpuBlur::on_adapter`](crate::GpuBlur::on_adapter): its Vulkan instance leaves out the
 /// window systems' surface extensions, which keeps Mesa's device-selection layer from printing
 /// an error about `XDG_RUNTIME_DIR` on headless machines.
 pub async fn adapters() -> Vec<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let asked = wgpu::Backends::from_env().is_some();
     let mut adapters = Vec::new();
     if let Some(vulkan) = compute_only_vulkan(&mut desc) {
         adapters.extend(vulkan.enumerate_adapters(wgpu::Backends::all()).await);
     }
+    let gl = desc.backends & wgpu::Backends::GL;
+    desc.backends.remove(wgpu::Backends::GL);
     if !desc.backends.is_empty() {
         let others = wgpu::Instance::new(desc);
         adapters.extend(others.enumerate_adapters(wgpu::Backends::all()).await);
+    }
+    if !gl.is_empty() && (asked || adapters.is_empty()) {
+        let mut gl_desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        gl_desc.backends = gl;
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let instance = wgpu::Instance::new(gl_desc);
+            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::GL))
+        }));
+        adapters.extend(found.unwrap_or_default());
     }
     let low_power = wgpu::PowerPreference::from_env() == Some(wgpu::PowerPreference::LowPower);
     // A stable sort keeps the backends' order within one kind.
