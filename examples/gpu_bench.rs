@@ -127,6 +127,11 @@ fn main() {
             );
         }
     }
+    println!();
+    println!("tuning (BLUR3D_TUNING=off or BLUR3D_PASSES turns it off):");
+    for t in gpu.tuning() {
+        println!("- {t}");
+    }
     precision_table(&gpu, &sizes, &sigmas);
 }
 

@@ -9,9 +9,13 @@ use super::kernels::Dispatcher;
 use super::layout::{Layout, Real};
 use super::pool::Frame;
 use super::{GpuBlur, GpuVolume, transfer};
-use crate::plan::Plan;
+use std::time::{Duration, Instant};
+
+use super::kernels::PassFamily;
+use super::tuning::{Cache, PassClass, Tuned};
+use crate::plan::{Plan, Step};
 use crate::voxel::sealed::Upload;
-use crate::{BlurError, Precision, Voxel};
+use crate::{BlurError, BlurOptions, Filter, Precision, Voxel};
 
 impl GpuBlur {
     /// The largest buffer of voxels (a slab, or a device-resident volume) this device takes,
@@ -85,6 +89,7 @@ impl GpuBlur {
             device: &self.device,
             queue: &self.queue,
             kernels: &self.kernels,
+            force: None,
         }
     }
 
@@ -138,6 +143,7 @@ impl GpuBlur {
         input: wgpu::Buffer,
         layout: Layout,
     ) -> Result<Vec<wgpu::Buffer>, BlurError> {
+        self.tune(plan, layout).await?;
         let mut buffers = Vec::with_capacity(plan.slots);
         buffers.push(input);
         for _ in 1..plan.slots {
@@ -148,6 +154,95 @@ impl GpuBlur {
             .plan(frame, encoder, plan, &buffers, layout);
         scopes.pop().await?;
         Ok(buffers)
+    }
+
+    /// Lets the tuner decide the family of each class of passes in `plan` it has not decided
+    /// yet on this device (`tuning.rs`), timing the candidates here and now.
+    async fn tune(&self, plan: &Plan, layout: Layout) -> Result<(), BlurError> {
+        if !self.kernels.tunes
+            || !self.kernels.fuses()
+            || layout.real == Real::Ds
+            || !layout.shape[2].is_multiple_of(4)
+        {
+            return Ok(());
+        }
+        for step in &plan.steps {
+            let Step::Pass { axis, kernel, .. } = step else {
+                continue;
+            };
+            let class = PassClass::of(*axis, plan.kernels[*kernel].radius, layout.real);
+            if self.kernels.tuned(class).is_some() {
+                continue;
+            }
+            let times = [
+                self.time_pass(class, PassFamily::Cpu).await?,
+                self.time_pass(class, PassFamily::Gpu).await?,
+            ];
+            // The device's own family unless the other is clearly faster: a timing taken beside
+            // other work is noisy, and a choice is kept.
+            let own = self.kernels.family as usize;
+            let family = if times[1 - own] * 10 < times[own] * 9 {
+                [PassFamily::Cpu, PassFamily::Gpu][1 - own]
+            } else {
+                self.kernels.family
+            };
+            let mut cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
+            cache.record(
+                &self.kernels.adapter_key,
+                Tuned {
+                    class,
+                    family,
+                    times,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Time per pass of `family` on the probe of `class`: a 64^3 volume, the band's largest
+    /// radius, four passes between waits, best of three after one to build the pipelines.
+    async fn time_pass(&self, class: PassClass, family: PassFamily) -> Result<Duration, BlurError> {
+        const PASSES: u32 = 4;
+        let shape = [64; 3];
+        let real = if class.f64 { Real::F64 } else { Real::F32 };
+        let layout = self.layout(shape, real);
+        let (mut sigma, mut radius) = ([0.0; 3], [0; 3]);
+        sigma[class.axis] = 1.0;
+        radius[class.axis] = class.probe_radius();
+        let opts = BlurOptions::new(sigma).radius(radius);
+        let plan = Plan::new(&opts, Filter::Gaussian, shape, false)?;
+        let dispatcher = Dispatcher {
+            force: Some(family),
+            ..self.dispatcher()
+        };
+        let mut best = Duration::MAX;
+        for round in 0..4 {
+            let mut frame = self.frame();
+            let mut encoder = self.command_encoder();
+            let mut buffers = Vec::with_capacity(plan.slots);
+            for _ in 0..plan.slots {
+                buffers.push(frame.storage(layout.bytes()).await?);
+            }
+            let scopes = Scopes::push(&self.device);
+            for _ in 0..PASSES {
+                dispatcher.plan(&mut frame, &mut encoder, &plan, &buffers, layout);
+            }
+            scopes.pop().await?;
+            let start = Instant::now();
+            let submission = self.submit(frame, encoder).await?;
+            self.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(submission),
+                    timeout: None,
+                })
+                .map_err(|e| BlurError::Gpu {
+                    message: e.to_string(),
+                })?;
+            if round > 0 {
+                best = best.min(start.elapsed() / PASSES);
+            }
+        }
+        Ok(best)
     }
 
     /// Submits `encoder`'s work, then ends `frame`: its buffers go back to the pool, for work

@@ -10,6 +10,7 @@ mod layout;
 mod pool;
 mod schedule;
 mod transfer;
+mod tuning;
 mod volume;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod shader_tests;
 
 pub use device::{adapter_matches, adapters, describe_adapter, list_adapters};
 pub use kernels::{PassFamily, PassesRun};
+pub use tuning::{PassClass, Tuned};
 
 use crate::BlurError;
 use device::{LostReason, Scopes};
@@ -130,10 +132,13 @@ impl GpuBlur {
         adapter: Option<wgpu::AdapterInfo>,
         lost: LostReason,
     ) -> Result<Self, BlurError> {
-        let family = device::choose_family(&device, PassFamily::from_env()?);
+        let requested = PassFamily::from_env()?;
+        let family = device::choose_family(&device, requested);
         let scopes = Scopes::push(&device);
-        let kernels = Kernels::new(&device, family);
+        let mut kernels = Kernels::new(&device, family);
         scopes.pop().await?;
+        // The tuner decides per class of passes unless the family is asked for or it is off.
+        kernels.tunes = requested.is_none() && !tuning::off_by_env();
         Ok(GpuBlur {
             pool: Pool::new(device.clone()),
             device,
@@ -146,17 +151,40 @@ impl GpuBlur {
         })
     }
 
-    /// Runs the passes in `family` instead of the one chosen for the adapter (or by
-    /// `BLUR3D_PASSES`); a device without the storage bindings of the GPU family (fewer than 7
-    /// per stage) keeps the CPU family. The pipelines are built again (a fraction of a second).
-    /// Results are equal within a few ulps; see [`PassFamily`].
+    /// Runs every pass in `family` instead of the tuner's choice per class (or the one chosen
+    /// for the adapter, or by `BLUR3D_PASSES`); a device without the storage bindings of the
+    /// GPU family (fewer than 7 per stage) keeps the CPU family. The pipelines are built again
+    /// (a fraction of a second). Results are equal within a few ulps; see [`PassFamily`].
     #[must_use]
     pub fn with_pass_family(mut self, family: PassFamily) -> Self {
         let family = device::choose_family(&self.device, Some(family));
         if family != self.kernels.family {
             self.kernels = Kernels::new(&self.device, family);
         }
+        self.kernels.tunes = false;
         self
+    }
+
+    /// Turns the tuner on or off. On by default unless `BLUR3D_PASSES` names a family or
+    /// `BLUR3D_TUNING=off`: the first call that needs a class of passes (an axis, a band of
+    /// radii, f32 or f64) times both pass families on the device (a few ms per class on a GPU,
+    /// a few tens on a CPU adapter) and keeps the faster, for this process and on disk
+    /// (`$BLUR3D_CACHE_DIR/tuning.txt`, else the user's cache directory's `blur3d/tuning.txt`),
+    /// per adapter and driver. Off, every pass runs in [`GpuBlur::pass_family`].
+    #[must_use]
+    pub fn with_tuning(mut self, on: bool) -> Self {
+        self.kernels.tunes = on;
+        self
+    }
+
+    /// The tuner's choices on this device so far (from this process or the cache on disk):
+    /// per class of passes, the family that runs it and both families' times.
+    #[must_use]
+    pub fn tuning(&self) -> Vec<Tuned> {
+        let cache = tuning::Cache::global()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.all(&self.kernels.adapter_key)
     }
 
     /// Caps every volume buffer at `bytes`, below the device's own limits: volumes

@@ -50,7 +50,14 @@ fn tolerance(input: &Array3<f64>, opts: &BlurOptions, orders: &[[u32; 3]]) -> f6
 fn counted_gpu() -> Option<MutexGuard<'static, GpuBlur>> {
     static OWN: OnceLock<Mutex<GpuBlur>> = OnceLock::new();
     gpu()?;
-    let own = OWN.get_or_init(|| Mutex::new(GpuBlur::try_new().expect("a second blur")));
+    // The family itself, untuned: the counts say which family ran.
+    let own = OWN.get_or_init(|| {
+        Mutex::new(
+            GpuBlur::try_new()
+                .expect("a second blur")
+                .with_tuning(false),
+        )
+    });
     Some(
         own.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),

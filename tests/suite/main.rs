@@ -17,3 +17,4 @@ mod properties;
 mod slabs;
 mod stream;
 mod threads;
+mod tuning;

@@ -18,6 +18,8 @@ pub(crate) use params::{CombineParams, PassParams, WidenParams};
 use params::{FULL_MODULE_BINDINGS, GPU_WORKGROUP, MAX_KERNELS, WORKGROUP, fusable, workgroups};
 use pipelines::{Key, PassEntry, Pipelines};
 
+use super::tuning::{self, Cache, PassClass, Tuned};
+
 /// How many passes (dispatches of a pass, fused or not) a `GpuBlur` has encoded in each family
 /// since it was made: the GPU family falls back to the CPU family's passes where its own do not
 /// apply, and this says which ran.
@@ -58,8 +60,12 @@ pub(crate) fn has_vec4_views(device: &wgpu::Device) -> bool {
 #[derive(Debug)]
 pub(crate) struct Kernels {
     pipelines: Pipelines,
-    /// The family the passes run in.
+    /// The family the passes run in where the tuner has not decided (or does not run).
     pub family: PassFamily,
+    /// Whether the tuner decides the family per class of passes (`tuning.rs`).
+    pub tunes: bool,
+    /// The adapter and driver the tuner's decisions hold for.
+    pub adapter_key: String,
     /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64, then in
     /// double-single.
     passes_encoded: [AtomicU64; 4],
@@ -74,6 +80,8 @@ impl Kernels {
         let kernels = Kernels {
             pipelines: Pipelines::new(device, vec4_views),
             family,
+            tunes: false,
+            adapter_key: tuning::adapter_key(&device.adapter_info()),
             passes_encoded: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut plain = vec![PassEntry::Interior, PassEntry::InteriorLong];
@@ -102,9 +110,41 @@ impl Kernels {
         }
     }
 
+    /// The tuner's decision for `class` on this device, when it runs and has decided.
+    pub(crate) fn tuned(&self, class: PassClass) -> Option<Tuned> {
+        if !self.tunes {
+            return None;
+        }
+        let cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(&self.adapter_key, class)
+    }
+
+    /// The family of passes of `class`: the tuner's choice, else the device's family; the CPU
+    /// family on a device without the GPU family's bindings.
+    fn family_for(&self, class: PassClass) -> PassFamily {
+        if !self.fuses() {
+            return PassFamily::Cpu;
+        }
+        self.tuned(class).map_or(self.family, |t| t.family)
+    }
+
     /// Whether passes along one axis from one input can be fused (the vec4 views' variant).
-    fn fuses(&self) -> bool {
+    pub(crate) fn fuses(&self) -> bool {
         self.pipelines.vec4_views
+    }
+
+    /// Counts a pass encoded in `family`, computing in `real`.
+    fn count(&self, family: PassFamily, real: Real) {
+        self.passes_encoded[family as usize].fetch_add(1, Ordering::Relaxed);
+        match real {
+            Real::F32 => {}
+            Real::F64 => {
+                self.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
+            }
+            Real::Ds => {
+                self.passes_encoded[3].fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The pipeline of pass entry point `entry` of `kernels` kernels (1 to `MAX_KERNELS`),
@@ -160,6 +200,8 @@ pub(crate) struct Dispatcher<'a> {
     pub device: &'a wgpu::Device,
     pub queue: &'a wgpu::Queue,
     pub kernels: &'a Kernels,
+    /// Every pass in this family, uncounted (the tuner's timings); `None`: each class's family.
+    pub force: Option<PassFamily>,
 }
 
 impl Dispatcher<'_> {
@@ -226,7 +268,9 @@ impl Dispatcher<'_> {
                         .iter()
                         .map(|&(kernel, _)| (&plan.kernels[kernel], offsets[kernel]))
                         .collect();
-                    let gpu = match self.kernels.family {
+                    let class = PassClass::of(*axis, kernels[0].0.radius, layout.real);
+                    let family = self.force.unwrap_or_else(|| self.kernels.family_for(class));
+                    let gpu = match family {
                         PassFamily::Gpu if !ds => PassParams::fused_gpu(layout, *axis, &kernels),
                         _ => None,
                     };
@@ -235,15 +279,8 @@ impl Dispatcher<'_> {
                     } else {
                         PassFamily::Cpu
                     };
-                    self.kernels.passes_encoded[ran as usize].fetch_add(1, Ordering::Relaxed);
-                    match layout.real {
-                        Real::F32 => {}
-                        Real::F64 => {
-                            self.kernels.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
-                        }
-                        Real::Ds => {
-                            self.kernels.passes_encoded[3].fetch_add(1, Ordering::Relaxed);
-                        }
+                    if self.force.is_none() {
+                        self.kernels.count(ran, layout.real);
                     }
                     let params = match gpu {
                         Some(p) => p,
@@ -298,6 +335,7 @@ impl Dispatcher<'_> {
             device,
             queue,
             kernels,
+            ..
         } = *self;
         let params = WidenParams {
             count: count as u32,
@@ -374,6 +412,7 @@ impl Dispatcher<'_> {
             device,
             queue,
             kernels,
+            ..
         } = *self;
         let limits = device.limits();
         let bytes = layout.bytes();
@@ -441,7 +480,7 @@ impl Dispatcher<'_> {
                         ),
                         if *ds {
                             vec![(entry(PassEntry::ds(p)), p.gpu_invocations, WORKGROUP)]
-                        } else if *gpu && kernels.family == PassFamily::Gpu {
+                        } else if *gpu {
                             vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
                         } else {
                             let interior = PassEntry::interior(p, count, kernels.fuses());

@@ -1,0 +1,328 @@
+//! The tuner: which pass family runs each class of passes on this device, decided by timing the
+//! candidates on the device itself the first time a class is needed, and kept on disk per
+//! adapter and driver so that later processes start with the choice made.
+//!
+//! A class is the axis (the contiguous one, or a strided one), a band of radii and the element
+//! type: what decides which candidate wins. It does not depend on the volume's extents, so that
+//! one voxel's value does not depend on how a volume is cut (slabs, batches, streams): within a
+//! process every `GpuBlur` on one adapter shares one decision per class, made once.
+//!
+//! The candidates are the two pass families ([`PassFamily`]), each timed on a 64^3 volume with a
+//! kernel of the band's largest radius (four passes between waits, best of three); the other
+//! family replaces the device's own only when it is at least 10% faster (a timing taken beside
+//! other work is noisy, and a choice is kept). Passes the GPU family does not take (rows not a
+//! multiple of 4 voxels, double-single) are not tuned.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use super::kernels::PassFamily;
+use super::layout::Real;
+
+/// Upper ends of the radius bands.
+const BANDS: [u32; 5] = [2, 5, 11, 23, u32::MAX];
+/// The first line of the cache file; files without it are ignored.
+const HEADER: &str = "blur3d tuning v1";
+
+/// A class of passes the tuner decides for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PassClass {
+    /// The axis: 2 is the contiguous one.
+    pub axis: usize,
+    /// The band of radii, inclusive: `(0, 2)`, `(3, 5)`, `(6, 11)`, `(12, 23)`, `(24, u32::MAX)`.
+    pub radii: (u32, u32),
+    /// Whether the passes compute in f64.
+    pub f64: bool,
+}
+
+impl PassClass {
+    pub(crate) fn of(axis: usize, radius: usize, real: Real) -> Self {
+        let r = u32::try_from(radius).unwrap_or(u32::MAX);
+        let band = BANDS
+            .iter()
+            .position(|&hi| r <= hi)
+            .unwrap_or(BANDS.len() - 1);
+        let lo = if band == 0 { 0 } else { BANDS[band - 1] + 1 };
+        PassClass {
+            axis,
+            radii: (lo, BANDS[band]),
+            f64: real == Real::F64,
+        }
+    }
+
+    /// The radius the candidates are timed with: the band's largest (32 for the last).
+    pub(crate) fn probe_radius(self) -> usize {
+        self.radii.1.min(32) as usize
+    }
+}
+
+/// What the tuner chose for a class, and the candidates' times per pass on the probe volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuned {
+    /// The class of passes.
+    pub class: PassClass,
+    /// The family that runs it: the faster.
+    pub family: PassFamily,
+    /// Time per pass of the CPU family and of the GPU family.
+    pub times: [Duration; 2],
+}
+
+impl std::fmt::Display for Tuned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [cpu, gpu] = self.times.map(|t| t.as_secs_f64() * 1e3);
+        write!(
+            f,
+            "axis {} radius {}..={} {}: {:?} family (CPU family {cpu:.3} ms, GPU family {gpu:.3} ms per pass)",
+            self.class.axis,
+            self.class.radii.0,
+            self.class.radii.1,
+            if self.class.f64 { "f64" } else { "f32" },
+            self.family,
+        )
+    }
+}
+
+/// The decisions of every adapter this process has seen, and where they are kept.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    path: Option<PathBuf>,
+    entries: HashMap<String, HashMap<PassClass, Tuned>>,
+}
+
+impl Cache {
+    /// The process's cache, read from disk on first use.
+    pub(crate) fn global() -> &'static Mutex<Cache> {
+        static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+        CACHE.get_or_init(|| Mutex::new(Cache::load(cache_file())))
+    }
+
+    /// The decisions in `path` (nothing when it is absent, unreadable, or not a cache file;
+    /// lines that do not parse are skipped).
+    pub(crate) fn load(path: Option<PathBuf>) -> Self {
+        let mut cache = Cache {
+            path,
+            entries: HashMap::new(),
+        };
+        let Some(text) = cache
+            .path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return cache;
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return cache;
+        }
+        for line in lines {
+            if let Some((adapter, tuned)) = parse(line) {
+                cache
+                    .entries
+                    .entry(adapter)
+                    .or_default()
+                    .insert(tuned.class, tuned);
+            }
+        }
+        cache
+    }
+
+    /// The decision for `class` on `adapter`.
+    pub(crate) fn get(&self, adapter: &str, class: PassClass) -> Option<Tuned> {
+        self.entries.get(adapter)?.get(&class).copied()
+    }
+
+    /// Every decision for `adapter`, by class.
+    pub(crate) fn all(&self, adapter: &str) -> Vec<Tuned> {
+        let mut all: Vec<Tuned> = self
+            .entries
+            .get(adapter)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        all.sort_by_key(|t| t.class);
+        all
+    }
+
+    /// Records `tuned` for `adapter` unless a decision is there already (the first one stands:
+    /// a class never changes family within a process); returns the decision that stands. The
+    /// file is written again (a failure to write only loses the cache).
+    pub(crate) fn record(&mut self, adapter: &str, tuned: Tuned) -> Tuned {
+        let entry = self.entries.entry(adapter.to_string()).or_default();
+        if let Some(&standing) = entry.get(&tuned.class) {
+            return standing;
+        }
+        entry.insert(tuned.class, tuned);
+        if let Some(path) = &self.path {
+            let _ = self.save(path);
+        }
+        tuned
+    }
+
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = format!("{HEADER}\n");
+        let mut adapters: Vec<&String> = self.entries.keys().collect();
+        adapters.sort();
+        for adapter in adapters {
+            for tuned in self.all(adapter) {
+                text.push_str(&format(adapter, &tuned));
+                text.push('\n');
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // Written beside, then renamed over: a reader never sees half a file.
+        let partial = path.with_extension(format!("partial{}", std::process::id()));
+        std::fs::write(&partial, text)?;
+        std::fs::rename(&partial, path)
+    }
+}
+
+/// The adapter and driver a decision holds for: another driver (an update) tunes again.
+pub(crate) fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} / {:?} / {:04x}:{:04x} / {} {}",
+        info.name, info.backend, info.vendor, info.device, info.driver, info.driver_info
+    )
+    .replace(['\t', '\n'], " ")
+}
+
+/// `$BLUR3D_CACHE_DIR/tuning.txt`, else the user's cache directory's `blur3d/tuning.txt`
+/// (`$XDG_CACHE_HOME`, `~/.cache`, `~/Library/Caches`, `%LOCALAPPDATA%`).
+fn cache_file() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = var("BLUR3D_CACHE_DIR").or_else(|| {
+        let base = if cfg!(target_os = "windows") {
+            var("LOCALAPPDATA")
+        } else if cfg!(target_os = "macos") {
+            var("HOME").map(|h| h.join("Library/Caches"))
+        } else {
+            var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
+        };
+        base.map(|b| b.join("blur3d"))
+    })?;
+    Some(dir.join("tuning.txt"))
+}
+
+fn format(adapter: &str, t: &Tuned) -> String {
+    let family = match t.family {
+        PassFamily::Cpu => "cpu",
+        PassFamily::Gpu => "gpu",
+    };
+    format!(
+        "{adapter}\t{}\t{}\t{}\t{}\t{family}\t{}\t{}",
+        t.class.axis,
+        t.class.radii.0,
+        t.class.radii.1,
+        if t.class.f64 { "f64" } else { "f32" },
+        t.times[0].as_nanos(),
+        t.times[1].as_nanos()
+    )
+}
+
+fn parse(line: &str) -> Option<(String, Tuned)> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [adapter, axis, lo, hi, real, family, cpu, gpu] = fields[..] else {
+        return None;
+    };
+    let axis: usize = axis.parse().ok().filter(|&a| a < 3)?;
+    let radii = (lo.parse().ok()?, hi.parse().ok()?);
+    let real = match real {
+        "f64" => Real::F64,
+        "f32" => Real::F32,
+        _ => return None,
+    };
+    let class = PassClass::of(axis, radii.0 as usize, real);
+    if class.radii != radii {
+        return None;
+    }
+    let family = match family {
+        "cpu" => PassFamily::Cpu,
+        "gpu" => PassFamily::Gpu,
+        _ => return None,
+    };
+    let nanos = |v: &str| v.parse::<u64>().ok().map(Duration::from_nanos);
+    Some((
+        adapter.to_string(),
+        Tuned {
+            class,
+            family,
+            times: [nanos(cpu)?, nanos(gpu)?],
+        },
+    ))
+}
+
+/// Whether `BLUR3D_TUNING` turns tuning off (`off`, `0`, `false`, `no`); on otherwise.
+pub(crate) fn off_by_env() -> bool {
+    std::env::var("BLUR3D_TUNING").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "off" | "0" | "false" | "no"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuned(axis: usize, radius: usize, family: PassFamily) -> Tuned {
+        Tuned {
+            class: PassClass::of(axis, radius, Real::F32),
+            family,
+            times: [Duration::from_micros(900), Duration::from_micros(1200)],
+        }
+    }
+
+    #[test]
+    fn classes_band_the_radii() {
+        let band = |r| PassClass::of(2, r, Real::F32).radii;
+        assert_eq!(band(0), (0, 2));
+        assert_eq!(band(2), (0, 2));
+        assert_eq!(band(3), (3, 5));
+        assert_eq!(band(11), (6, 11));
+        assert_eq!(band(23), (12, 23));
+        assert_eq!(band(400), (24, u32::MAX));
+        assert_eq!(PassClass::of(0, 400, Real::F64).probe_radius(), 32);
+        assert!(PassClass::of(0, 4, Real::F64).f64);
+    }
+
+    #[test]
+    fn the_cache_survives_a_restart_and_rejects_stale_or_corrupt_files() {
+        let dir = std::env::temp_dir().join(format!("blur3d-tuning-{}", std::process::id()));
+        let path = dir.join("tuning.txt");
+        let _ = std::fs::remove_file(&path);
+        let mut cache = Cache::load(Some(path.clone()));
+        assert!(cache.all("gpu A").is_empty());
+        let first = tuned(2, 4, PassFamily::Gpu);
+        assert_eq!(cache.record("gpu A", first), first);
+        // The first decision stands.
+        assert_eq!(cache.record("gpu A", tuned(2, 4, PassFamily::Cpu)), first);
+        cache.record("gpu B", tuned(0, 30, PassFamily::Cpu));
+        // A new process reads what the last one decided, per adapter and driver.
+        let again = Cache::load(Some(path.clone()));
+        assert_eq!(again.all("gpu A"), vec![first]);
+        assert_eq!(
+            again
+                .get("gpu B", PassClass::of(0, 30, Real::F32))
+                .map(|t| t.family),
+            Some(PassFamily::Cpu)
+        );
+        // Another driver is another key: nothing of the old one applies.
+        assert!(again.all("gpu A with driver 2").is_empty());
+        // Corrupt lines are skipped, the rest kept; a file without the header is ignored.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}garbage\tline\ngpu A\t9\t0\t2\tf32\tgpu\t1\t2\ngpu A\t1\t0\t3\tf32\tgpu\t1\t2\n")).unwrap();
+        assert_eq!(Cache::load(Some(path.clone())).all("gpu A"), vec![first]);
+        std::fs::write(&path, text.replace(HEADER, "blur3d tuning v0")).unwrap();
+        assert!(Cache::load(Some(path.clone())).all("gpu A").is_empty());
+        std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+        assert!(Cache::load(Some(path.clone())).all("gpu A").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

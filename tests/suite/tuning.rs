@@ -1,0 +1,106 @@
+//! The tuner: each class of passes a call needs is timed in both families on the device and runs
+//! in the faster, a choice shared by every `GpuBlur` on the adapter and kept on disk; forced or
+//! off, every pass runs in the family asked for. Results agree with the references either way.
+
+use blur3d::{BlurOptions, GpuBlur, PassFamily, cpu};
+
+use crate::common::{GPU_TOL, assert_close, assert_same, gpu, random_volume};
+
+#[test]
+fn tuning_times_both_families_per_class_and_keeps_the_clearly_faster() {
+    if gpu().is_none() {
+        return;
+    }
+    let tuned = GpuBlur::try_new().unwrap().with_tuning(true);
+    // Rows of a multiple of 4: every axis's passes are the GPU family's to take.
+    let vol = random_volume((20, 24, 28), 41);
+    let opts = BlurOptions::new([1.0, 2.0, 5.0]);
+    let got = tuned.blur_with(&vol, &opts).unwrap();
+    assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
+    let tuning = tuned.tuning();
+    for (axis, radius) in [(0, 4), (1, 8), (2, 20)] {
+        let t = tuning
+            .iter()
+            .find(|t| {
+                t.class.axis == axis
+                    && t.class.radii.0 <= radius
+                    && radius <= t.class.radii.1
+                    && !t.class.f64
+            })
+            .unwrap_or_else(|| panic!("no decision for axis {axis} radius {radius}: {tuning:?}"));
+        // The other family only when at least 10% faster than the device's own.
+        let own = tuned.pass_family() as usize;
+        let expected = if t.times[1 - own] * 10 < t.times[own] * 9 {
+            [PassFamily::Cpu, PassFamily::Gpu][1 - own]
+        } else {
+            tuned.pass_family()
+        };
+        assert_eq!(t.family, expected, "{t}");
+        assert!(t.times.iter().all(|d| !d.is_zero()), "{t}");
+    }
+    // Another blur on the adapter shares the choices, and gives the same bits.
+    let other = GpuBlur::try_new().unwrap().with_tuning(true);
+    assert_eq!(other.tuning(), tuned.tuning());
+    assert_same(&other.blur_with(&vol, &opts).unwrap(), &got);
+    // Where one family won every class, the result is that family's, to the bit.
+    let forced = |family| {
+        GpuBlur::try_new()
+            .unwrap()
+            .with_pass_family(family)
+            .blur_with(&vol, &opts)
+            .unwrap()
+    };
+    let families: Vec<PassFamily> = [(0, 4), (1, 8), (2, 20)]
+        .iter()
+        .map(|&(axis, radius)| {
+            tuning
+                .iter()
+                .find(|t| {
+                    t.class.axis == axis
+                        && t.class.radii.0 <= radius
+                        && radius <= t.class.radii.1
+                        && !t.class.f64
+                })
+                .unwrap()
+                .family
+        })
+        .collect();
+    if families.iter().all(|&f| f == families[0]) {
+        assert_same(&got, &forced(families[0]));
+    }
+}
+
+#[test]
+fn forced_or_off_runs_every_pass_in_the_family_asked_for() {
+    if gpu().is_none() {
+        return;
+    }
+    let vol = random_volume((9, 12, 16), 42);
+    let opts = BlurOptions::new([1.0, 2.0, 3.0]);
+    for family in [PassFamily::Cpu, PassFamily::Gpu] {
+        let g = GpuBlur::try_new().unwrap().with_pass_family(family);
+        let before = g.passes_run();
+        g.blur_with(&vol, &opts).unwrap();
+        let ran = g.passes_run();
+        let (own, other) = match g.pass_family() {
+            PassFamily::Gpu => (
+                ran.gpu_family - before.gpu_family,
+                ran.cpu_family - before.cpu_family,
+            ),
+            _ => (
+                ran.cpu_family - before.cpu_family,
+                ran.gpu_family - before.gpu_family,
+            ),
+        };
+        assert_eq!((own, other), (3, 0), "{family:?}");
+    }
+    let off = GpuBlur::try_new().unwrap().with_tuning(false);
+    let before = off.passes_run();
+    off.blur_with(&vol, &opts).unwrap();
+    let ran = off.passes_run();
+    let own = match off.pass_family() {
+        PassFamily::Gpu => ran.gpu_family - before.gpu_family,
+        _ => ran.cpu_family - before.cpu_family,
+    };
+    assert_eq!(own, 3);
+}
