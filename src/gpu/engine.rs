@@ -230,14 +230,7 @@ impl GpuBlur {
             scopes.pop().await?;
             let start = Instant::now();
             let submission = self.submit(frame, encoder).await?;
-            self.device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: Some(submission),
-                    timeout: None,
-                })
-                .map_err(|e| BlurError::Gpu {
-                    message: e.to_string(),
-                })?;
+            transfer::wait(&self.device, submission)?;
             if round > 0 {
                 best = best.min(start.elapsed() / PASSES);
             }

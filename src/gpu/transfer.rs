@@ -179,14 +179,7 @@ pub(crate) async fn readback(
         // The receiver only goes away if the caller was dropped; nothing is left to tell.
         let _ = sender.send(result);
     });
-    device
-        .poll(wgpu::PollType::Wait {
-            submission_index: Some(submission),
-            timeout: None,
-        })
-        .map_err(|e| BlurError::Gpu {
-            message: e.to_string(),
-        })?;
+    wait(device, submission)?;
     match receiver.receive().await {
         Some(Ok(())) => {}
         Some(Err(e)) => {
@@ -209,6 +202,22 @@ pub(crate) async fn readback(
     staging.unmap();
     pool.keep_readback(staging);
     stored
+}
+
+/// Waits until the device has run `submission`.
+pub(crate) fn wait(
+    device: &wgpu::Device,
+    submission: wgpu::SubmissionIndex,
+) -> Result<(), BlurError> {
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+        .map(|_| ())
+        .map_err(|e| BlurError::Gpu {
+            message: e.to_string(),
+        })
 }
 
 /// Writes `planes` into `dst` in `layout` (each plane at its pitch), in its element type or as

@@ -2,9 +2,23 @@
 //! in the faster, a choice shared by every `GpuBlur` on the adapter and kept on disk; forced or
 //! off, every pass runs in the family asked for. Results agree with the references either way.
 
-use blur3d::{BlurOptions, GpuBlur, PassFamily, cpu};
+use blur3d::{BlurOptions, GpuBlur, PassFamily, Tuned, cpu};
 
 use crate::common::{GPU_TOL, assert_close, assert_same, gpu, random_volume};
+
+/// The f32 decision for passes along `axis` of `radius`.
+#[track_caller]
+fn decision(tuning: &[Tuned], axis: usize, radius: u32) -> Tuned {
+    *tuning
+        .iter()
+        .find(|t| {
+            t.class.axis == axis
+                && t.class.radii.0 <= radius
+                && radius <= t.class.radii.1
+                && !t.class.f64
+        })
+        .unwrap_or_else(|| panic!("no decision for axis {axis} radius {radius}: {tuning:?}"))
+}
 
 #[test]
 fn tuning_times_both_families_per_class_and_keeps_the_clearly_faster() {
@@ -19,15 +33,7 @@ fn tuning_times_both_families_per_class_and_keeps_the_clearly_faster() {
     assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
     let tuning = tuned.tuning();
     for (axis, radius) in [(0, 4), (1, 8), (2, 20)] {
-        let t = tuning
-            .iter()
-            .find(|t| {
-                t.class.axis == axis
-                    && t.class.radii.0 <= radius
-                    && radius <= t.class.radii.1
-                    && !t.class.f64
-            })
-            .unwrap_or_else(|| panic!("no decision for axis {axis} radius {radius}: {tuning:?}"));
+        let t = decision(&tuning, axis, radius);
         // The other family only when at least 10% faster than the device's own.
         let own = tuned.pass_family() as usize;
         let expected = if t.times[1 - own] * 10 < t.times[own] * 9 {
@@ -52,18 +58,7 @@ fn tuning_times_both_families_per_class_and_keeps_the_clearly_faster() {
     };
     let families: Vec<PassFamily> = [(0, 4), (1, 8), (2, 20)]
         .iter()
-        .map(|&(axis, radius)| {
-            tuning
-                .iter()
-                .find(|t| {
-                    t.class.axis == axis
-                        && t.class.radii.0 <= radius
-                        && radius <= t.class.radii.1
-                        && !t.class.f64
-                })
-                .unwrap()
-                .family
-        })
+        .map(|&(axis, radius)| decision(&tuning, axis, radius).family)
         .collect();
     if families.iter().all(|&f| f == families[0]) {
         assert_same(&got, &forced(families[0]));
