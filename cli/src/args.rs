@@ -37,8 +37,9 @@ renamed when complete: a failed or interrupted run leaves no output and never to
 existing one.
 
 Memory (.nii, .nii.gz, .npy, .tif): the input and the output in their types, plus the slabs in
-flight, which are f32 on a GPU and f64 on the CPU whatever the input's type: two of a sixteenth
-of the volume, or as deep as the kernel (2 r + 2 planes, r about 4 sigma) when that is more.
+flight, which are f32 on a GPU (f64 for float64 and 32/64-bit integer data, computed in f64)
+and f64 on the CPU: two of a sixteenth of the volume, or as deep as the kernel (2 r + 2
+planes, r about 4 sigma) when that is more.
 .nii.gz is decompressed as it is read, straight into the voxels. Peak beyond what a tiny run
 takes (about 135 MiB on llvmpipe, 8 MiB with --cpu), as multiples of the input's size, for
 256^3 float32 at sigma 2 and 256x512x512 8- and 16-bit files at sigma 2 (a kernel of 17 planes
