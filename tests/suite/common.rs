@@ -41,18 +41,36 @@ pub fn random_volume(shape: (usize, usize, usize), seed: u64) -> Array3<f32> {
     })
 }
 
+/// A float whose bits two paths must agree on.
+pub trait Bits: Copy + std::fmt::LowerExp {
+    fn bits(self) -> u64;
+}
+
+impl Bits for f32 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+
+impl Bits for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
 /// Asserts that two paths to one result agree to the bit (NaN where the other has NaN of the
 /// same bits), naming the first voxel where they do not.
 #[track_caller]
-pub fn assert_same<S, T>(actual: &ArrayBase<S, Ix3>, expected: &ArrayBase<T, Ix3>)
+pub fn assert_same<S, T, F>(actual: &ArrayBase<S, Ix3>, expected: &ArrayBase<T, Ix3>)
 where
-    S: Data<Elem = f32>,
-    T: Data<Elem = f32>,
+    S: Data<Elem = F>,
+    T: Data<Elem = F>,
+    F: Bits,
 {
     assert_eq!(actual.shape(), expected.shape(), "shapes differ");
     let differs = actual
         .indexed_iter()
-        .find(|&(idx, a)| a.to_bits() != expected[idx].to_bits());
+        .find(|&(idx, a)| a.bits() != expected[idx].bits());
     if let Some((idx, a)) = differs {
         panic!(
             "first difference at {idx:?}: got {a:e}, expected {:e} (shape {:?})",

@@ -107,20 +107,6 @@ proptest! {
     }
 }
 
-/// Asserts that two f64 results agree to the bit.
-#[track_caller]
-fn assert_same_f64(actual: &ndarray::Array3<f64>, expected: &ndarray::Array3<f64>, what: &str) {
-    let differs = actual
-        .indexed_iter()
-        .find(|&(i, a)| a.to_bits() != expected[i].to_bits());
-    if let Some((i, a)) = differs {
-        panic!(
-            "{what}: first difference at {i:?}: {a:e} against {:e}",
-            expected[i]
-        );
-    }
-}
-
 proptest! {
     #![proptest_config(Config { cases: config().cases / 4, ..config() })]
     /// `every_path_gives_the_same_bits` in f64 (natively, or in double-single where the device
@@ -146,14 +132,14 @@ proptest! {
             .unwrap()
             .with_max_slab_bytes((2 * (2 * radius + 2) * plane) as u64);
         let got: ndarray::Array3<f64> = slabbed.blur_as(&vol, &opts).unwrap();
-        assert_same_f64(&got, &one, "slabs");
+        assert_same(&got, &one);
         let batch = ndarray::stack![ndarray::Axis(0), vol.mapv(|v| v * 0.5), vol.view()];
         let mut both = ndarray::Array4::<f64>::zeros(batch.raw_dim());
         gpu.filter_batch_into(&batch, &opts, blur3d::Filter::Gaussian, &mut [both.view_mut()], |_, _| {})
             .unwrap();
-        assert_same_f64(&both.index_axis(ndarray::Axis(0), 1).to_owned(), &one, "batch");
+        assert_same(&both.index_axis(ndarray::Axis(0), 1), &one);
         let mut out = ndarray::Array3::<f64>::zeros(vol.raw_dim());
         gpu.blur_stream(&mut vol.view(), &mut vec![out.view_mut()], &opts, |_, _| {}).unwrap();
-        assert_same_f64(&out, &one, "stream");
+        assert_same(&out, &one);
     }
 }
