@@ -16,13 +16,17 @@
 //! K). GB/s counts the bytes each step must move: end to end the volume in and out over the
 //! bus; a pass or a copy reads and writes the volume once on the device.
 //!
-//! A second table prints what float64 costs: the same volume in f64, blurred into an f64 array
+//! A second table times each pass family's pass along each axis, forced (`with_pass_family`, no
+//! tuning), beside the copy floor: the candidates the tuner chooses among, and the family that
+//! ran where one fell back to another; then the tuner's choices.
+//!
+//! A third table prints what float64 costs: the same volume in f64, blurred into an f64 array
 //! (`blur_into`) in f32 (`Precision::Single`) and in f64 (`Precision::Double`: native f64 where
 //! the adapter has `SHADER_F64`, double-single arithmetic where it does not), and the ratio.
 
 use std::time::{Duration, Instant};
 
-use blur3d::{BlurOptions, GpuBlur, Precision};
+use blur3d::{BlurOptions, GpuBlur, PassFamily, PassesRun, Precision};
 use ndarray::Array3;
 
 fn main() {
@@ -127,12 +131,85 @@ fn main() {
             );
         }
     }
+    family_table(&sizes, &sigmas);
     println!();
     println!("tuning (BLUR3D_TUNING=off or BLUR3D_PASSES turns it off):");
     for t in gpu.tuning() {
         println!("- {t}");
     }
     precision_table(&gpu, &sizes, &sigmas);
+}
+
+/// Each family's pass along each axis, forced, per pass on a resident volume, beside a copy.
+fn family_table(sizes: &[usize], sigmas: &[f64]) {
+    let families = [PassFamily::Cpu, PassFamily::Gpu, PassFamily::Tile];
+    let blurs: Vec<GpuBlur> = families
+        .iter()
+        .map(|&f| {
+            GpuBlur::try_new()
+                .expect("a second blur")
+                .with_pass_family(f)
+                .with_tuning(false)
+        })
+        .collect();
+    println!();
+    println!("| size | sigma | axis | CPU family | GPU family | tile family | copy per pass |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in sizes {
+        if !host_holds(3.0 * (n * n * n * 4) as f64) {
+            continue;
+        }
+        let vol = Array3::from_shape_fn((n, n, n), |(a, b, c)| {
+            ((a * 31 + b * 17 + c * 7) % 101) as f32 / 101.0
+        });
+        let k = (512 / n).clamp(1, 20) * 2;
+        let Ok(mut v) = blurs[0].upload(&vol) else {
+            continue;
+        };
+        let copy = per_run(&blurs[0], k, || {
+            blurs[0].copy_passes_vec4(&mut v, 1).expect("copy")
+        });
+        for &sigma in sigmas {
+            for axis in 0..3 {
+                let mut s = [0.0; 3];
+                s[axis] = sigma;
+                let one = BlurOptions::new(s);
+                let cells: Vec<String> = blurs
+                    .iter()
+                    .map(|gpu| {
+                        let mut v = gpu.upload(&vol).expect("upload");
+                        let before = gpu.passes_run();
+                        let t = per_run(gpu, k, || gpu.blur_volume(&mut v, &one).expect("blur"));
+                        let ran = ran_family(before, gpu.passes_run());
+                        if ran == Some(gpu.pass_family()) {
+                            ms(t)
+                        } else {
+                            format!("{} (ran {ran:?})", ms(t))
+                        }
+                    })
+                    .collect();
+                println!(
+                    "| {n}^3 | {sigma} | {axis} | {} | {} |",
+                    cells.join(" | "),
+                    ms(copy)
+                );
+            }
+        }
+    }
+}
+
+/// The one family that ran the passes between two counts.
+fn ran_family(before: PassesRun, after: PassesRun) -> Option<PassFamily> {
+    let ran = [
+        (PassFamily::Cpu, after.cpu_family - before.cpu_family),
+        (PassFamily::Gpu, after.gpu_family - before.gpu_family),
+        (PassFamily::Tile, after.tile_family - before.tile_family),
+    ];
+    let mut ran = ran.into_iter().filter(|&(_, n)| n > 0);
+    match (ran.next(), ran.next()) {
+        (Some((family, _)), None) => Some(family),
+        _ => None,
+    }
 }
 
 /// float64 volumes blurred in f32 and in f64 (native or double-single), end to end into f64.

@@ -20,13 +20,14 @@ struct Params {
     interior_start: u32,       // first output of the first interior run: RUN * left_runs
     outer_stride: u32,         // distance in elements between consecutive `outer` line groups
     interior_run: u32,         // outputs per interior run: RUN, or RUN_LONG for `interior_long`
-    quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`)
-    runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line
-    gpu_invocations: u32,      // GPU family: invocations of its entry point
+    quads: u32,                // GPU family: vec4s per row (`rows4`), column quads per group (`cols4`);
+                               // tile family: segments per line (`row_tile`), column blocks per group
+    runs: u32,                 // `cols4`: runs of RUN_GPU outputs per line; `col_tile`: tiles per line
+    gpu_invocations: u32,      // GPU and tile families, double-single: invocations of the entry point
     weight_offset_b: u32,      // fused passes: first weight of the second kernel
     weight_offset_c: u32,      // fused passes: first weight of the third kernel
-    pad: u32,
-    pad2: u32,
+    pad: u32,                  // 0 (double-single's `zero`)
+    tile: u32,                 // tile family: outputs along the axis per workgroup
 }
 
 override WORKGROUP: u32 = 64u;

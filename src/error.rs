@@ -19,8 +19,8 @@ pub enum BlurError {
     },
     /// `BLUR3D_PASSES` names no pass family.
     #[error(
-        "BLUR3D_PASSES is {value:?}: set it to gpu (the passes for discrete GPUs) or cpu (the \
-         passes for CPU adapters such as llvmpipe), or unset it to choose by adapter"
+        "BLUR3D_PASSES is {value:?}: set it to gpu or tile (the passes for discrete GPUs) or cpu \
+         (the passes for CPU adapters such as llvmpipe), or unset it to let blur3d choose"
     )]
     InvalidPasses {
         /// The value found.

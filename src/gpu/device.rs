@@ -233,7 +233,7 @@ impl Scopes {
 }
 
 impl PassFamily {
-    /// The family `BLUR3D_PASSES` asks for (`gpu` or `cpu`, any case), `None` when it is unset:
+    /// The family `BLUR3D_PASSES` asks for (`gpu`, `tile` or `cpu`, any case), `None` when it is unset:
     /// the one place blur3d reads it. [`GpuBlur::new`](super::GpuBlur::new) and the other
     /// constructors honour it; [`GpuBlur::with_pass_family`](super::GpuBlur::with_pass_family)
     /// sets the family from code.
@@ -244,6 +244,7 @@ impl PassFamily {
         match std::env::var("BLUR3D_PASSES") {
             Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
                 "gpu" => Ok(Some(PassFamily::Gpu)),
+                "tile" => Ok(Some(PassFamily::Tile)),
                 "cpu" => Ok(Some(PassFamily::Cpu)),
                 _ => Err(BlurError::InvalidPasses { value: v }),
             },
@@ -256,7 +257,7 @@ impl PassFamily {
 }
 
 /// The family the passes of `device` run in: the CPU family where the device lacks the storage
-/// bindings of the vec4 views the GPU family needs (`FULL_MODULE_BINDINGS`), otherwise
+/// bindings of the vec4 views the GPU and tile families need (`FULL_MODULE_BINDINGS`), otherwise
 /// `requested` when given, otherwise the CPU family on CPU adapters (llvmpipe, lavapipe) and the
 /// GPU family on every other. The only place the family is decided.
 pub(crate) fn choose_family(device: &wgpu::Device, requested: Option<PassFamily>) -> PassFamily {

@@ -159,11 +159,8 @@ impl GpuBlur {
     /// Lets the tuner decide the family of each class of passes in `plan` it has not decided
     /// yet on this device (`tuning.rs`), timing the candidates here and now.
     async fn tune(&self, plan: &Plan, layout: Layout) -> Result<(), BlurError> {
-        if !self.kernels.tunes
-            || !self.kernels.fuses()
-            || layout.real == Real::Ds
-            || !layout.shape[2].is_multiple_of(4)
-        {
+        let candidates = self.kernels.candidates();
+        if !self.kernels.tunes || candidates.len() < 2 || layout.real == Real::Ds {
             return Ok(());
         }
         for step in &plan.steps {
@@ -174,18 +171,11 @@ impl GpuBlur {
             if self.kernels.tuned(class).is_some() {
                 continue;
             }
-            let times = [
-                self.time_pass(class, PassFamily::Cpu).await?,
-                self.time_pass(class, PassFamily::Gpu).await?,
-            ];
-            // The device's own family unless the other is clearly faster: a timing taken beside
-            // other work is noisy, and a choice is kept.
-            let own = self.kernels.family as usize;
-            let family = if times[1 - own] * 10 < times[own] * 9 {
-                [PassFamily::Cpu, PassFamily::Gpu][1 - own]
-            } else {
-                self.kernels.family
-            };
+            let mut times = [None; 3];
+            for &family in &candidates {
+                times[family as usize] = Some(self.time_pass(class, family).await?);
+            }
+            let family = Tuned::choose(self.kernels.family, times);
             let mut cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
             cache.record(
                 &self.kernels.adapter_key,

@@ -64,7 +64,7 @@ impl GpuBlur {
     ///
     /// The environment, read here and by every other constructor: wgpu's `WGPU_BACKEND`,
     /// `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` pick the adapter (see
-    /// [`adapters`](crate::adapters)); `BLUR3D_PASSES=gpu|cpu` picks the pass family
+    /// [`adapters`](crate::adapters)); `BLUR3D_PASSES=gpu|tile|cpu` picks the pass family
     /// ([`PassFamily::from_env`]; [`GpuBlur::with_pass_family`] does it from code).
     ///
     /// # Panics
@@ -153,7 +153,7 @@ impl GpuBlur {
 
     /// Runs every pass in `family` instead of the tuner's choice per class (or the one chosen
     /// for the adapter, or by `BLUR3D_PASSES`); a device without the storage bindings of the
-    /// GPU family (fewer than 7 per stage) keeps the CPU family. The pipelines are built again
+    /// GPU and tile families (fewer than 7 per stage) keeps the CPU family. The pipelines are built again
     /// (a fraction of a second). Results are equal within a few ulps; see [`PassFamily`].
     #[must_use]
     pub fn with_pass_family(mut self, family: PassFamily) -> Self {
@@ -167,8 +167,8 @@ impl GpuBlur {
 
     /// Turns the tuner on or off. On by default unless `BLUR3D_PASSES` names a family or
     /// `BLUR3D_TUNING=off`: the first call that needs a class of passes (an axis, a band of
-    /// radii, f32 or f64) times both pass families on the device (a few ms per class on a GPU,
-    /// a few tens on a CPU adapter) and keeps the faster, for this process and on disk
+    /// radii, f32 or f64) times the pass families on the device (a few ms per class on a GPU,
+    /// a few tens on a CPU adapter) and keeps the fastest, for this process and on disk
     /// (`$BLUR3D_CACHE_DIR/tuning.txt`, else the user's cache directory's `blur3d/tuning.txt`),
     /// per adapter and driver. Off, every pass runs in [`GpuBlur::pass_family`].
     #[must_use]
@@ -178,7 +178,7 @@ impl GpuBlur {
     }
 
     /// The tuner's choices on this device so far (from this process or the cache on disk):
-    /// per class of passes, the family that runs it and both families' times.
+    /// per class of passes, the family that runs it and each candidate family's time.
     #[must_use]
     pub fn tuning(&self) -> Vec<Tuned> {
         let cache = tuning::Cache::global()
@@ -228,16 +228,17 @@ impl GpuBlur {
     }
 
     /// The family of shaders the passes run in: chosen per adapter (the CPU family on CPU
-    /// adapters such as llvmpipe, the GPU family on every other), by `BLUR3D_PASSES=gpu|cpu`
+    /// adapters such as llvmpipe, the GPU family on every other), by `BLUR3D_PASSES=gpu|tile|cpu`
     /// ([`PassFamily::from_env`]), or by [`GpuBlur::with_pass_family`].
     #[must_use]
     pub fn pass_family(&self) -> PassFamily {
         self.kernels.family
     }
 
-    /// The passes this `GpuBlur` has encoded so far, counted by the family that ran them: with
-    /// the GPU family, passes it does not take (rows not a multiple of 4 voxels, a device of few
-    /// storage bindings) run in the CPU family, and this shows it.
+    /// The passes this `GpuBlur` has encoded so far, counted by the family that ran them:
+    /// passes a family does not take (the GPU family: rows not a multiple of 4 voxels; the
+    /// tile family: long kernels; a device of few storage bindings) run in another (see
+    /// [`PassFamily`]), and this shows it.
     #[must_use]
     pub fn passes_run(&self) -> PassesRun {
         self.kernels.passes_run()

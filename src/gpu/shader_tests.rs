@@ -19,20 +19,29 @@ fn module(source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     (module, info)
 }
 
-/// Every module the crate builds validates, in every variant it composes: both pass families
-/// with the vec4 views, the CPU family without (devices of 4 storage bindings per stage), and
+/// Every module the crate builds validates, in every variant it composes: the three pass
+/// families with the vec4 views, the CPU and tile families without (devices of 4 storage
+/// bindings per stage), and
 /// the copy, the widening and the combination, each in f32 and (but the copy) in f64 and in
 /// double-single; and every WGSL file is part of one of them.
 #[test]
 fn every_variant_validates() {
     use shaders::{DS, F64, VEC4_VIEWS};
-    let variants: [(&str, &str, &[&str]); 14] = [
+    let variants: [(&str, &str, &[&str]); 18] = [
         ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS]),
         ("blur_axis", shaders::BLUR_AXIS, &[]),
         ("blur_axis", shaders::BLUR_AXIS, &[VEC4_VIEWS, F64]),
         ("blur_axis", shaders::BLUR_AXIS, &[F64]),
         ("blur_axis_gpu", shaders::BLUR_AXIS_GPU, &[VEC4_VIEWS]),
         ("blur_axis_gpu", shaders::BLUR_AXIS_GPU, &[VEC4_VIEWS, F64]),
+        ("blur_axis_tile", shaders::BLUR_AXIS_TILE, &[VEC4_VIEWS]),
+        ("blur_axis_tile", shaders::BLUR_AXIS_TILE, &[]),
+        (
+            "blur_axis_tile",
+            shaders::BLUR_AXIS_TILE,
+            &[VEC4_VIEWS, F64],
+        ),
+        ("blur_axis_tile", shaders::BLUR_AXIS_TILE, &[F64]),
         ("copy", shaders::COPY, &[]),
         ("widen", shaders::WIDEN, &[]),
         ("widen", shaders::WIDEN, &[F64]),
@@ -78,6 +87,7 @@ fn variants_sources() -> Vec<String> {
     [
         shaders::BLUR_AXIS,
         shaders::BLUR_AXIS_GPU,
+        shaders::BLUR_AXIS_TILE,
         shaders::COPY,
         shaders::WIDEN,
         shaders::COMBINE,
@@ -129,7 +139,7 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
             outer_stride, interior_run, quads, runs, gpu_invocations, weight_offset_b,
-            weight_offset_c, pad, pad2),
+            weight_offset_c, pad, tile),
     );
     assert_layout(
         &shaders::compose(shaders::WIDEN, &[]),

@@ -7,11 +7,12 @@
 //! one voxel's value does not depend on how a volume is cut (slabs, batches, streams): within a
 //! process every `GpuBlur` on one adapter shares one decision per class, made once.
 //!
-//! The candidates are the two pass families ([`PassFamily`]), each timed on a 64^3 volume with a
-//! kernel of the band's largest radius (four passes between waits, best of three); the other
-//! family replaces the device's own only when it is at least 10% faster (a timing taken beside
-//! other work is noisy, and a choice is kept). Passes the GPU family does not take (rows not a
-//! multiple of 4 voxels, double-single) are not tuned.
+//! The candidates are the pass families the device can run ([`PassFamily`]: CPU, GPU, tile),
+//! each timed on a 64^3 volume with a kernel of the band's largest radius (four passes between
+//! waits, best of three); the fastest replaces the device's own family only when it is at least
+//! 10% faster (a timing taken beside other work is noisy, and a choice is kept). A class decided
+//! for a family that does not take a pass (the GPU family on rows not a multiple of 4 voxels)
+//! runs that pass in the family's fallback. Double-single passes are not tuned.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use super::layout::Real;
 /// Upper ends of the radius bands.
 const BANDS: [u32; 5] = [2, 5, 11, 23, u32::MAX];
 /// The first line of the cache file; files without it are ignored.
-const HEADER: &str = "blur3d tuning v1";
+const HEADER: &str = "blur3d tuning v2";
 
 /// A class of passes the tuner decides for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,24 +64,50 @@ impl PassClass {
 pub struct Tuned {
     /// The class of passes.
     pub class: PassClass,
-    /// The family that runs it: the faster.
+    /// The family that runs it: the fastest, or the device's own unless another is at least
+    /// 10% faster.
     pub family: PassFamily,
-    /// Time per pass of the CPU family and of the GPU family.
-    pub times: [Duration; 2],
+    /// Time per pass of each family (index `PassFamily as usize`: CPU, GPU, tile); `None` for
+    /// a family the device cannot run.
+    pub times: [Option<Duration>; 3],
+}
+
+impl Tuned {
+    /// The tuner's choice among `times` (as [`Tuned::times`]) for a device whose own family is
+    /// `own`: the fastest when it is at least 10% faster than `own`, else `own`.
+    pub(crate) fn choose(own: PassFamily, times: [Option<Duration>; 3]) -> PassFamily {
+        let timed = PassFamily::ALL
+            .into_iter()
+            .filter_map(|f| times[f as usize].map(|t| (f, t)));
+        let Some((fastest, best)) = timed.min_by_key(|&(_, t)| t) else {
+            return own;
+        };
+        match times[own as usize] {
+            Some(mine) if best * 10 >= mine * 9 => own,
+            _ => fastest,
+        }
+    }
 }
 
 impl std::fmt::Display for Tuned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let [cpu, gpu] = self.times.map(|t| t.as_secs_f64() * 1e3);
         write!(
             f,
-            "axis {} radius {}..={} {}: {:?} family (CPU family {cpu:.3} ms, GPU family {gpu:.3} ms per pass)",
+            "axis {} radius {}..={} {}: {:?} family (",
             self.class.axis,
             self.class.radii.0,
             self.class.radii.1,
             if self.class.f64 { "f64" } else { "f32" },
             self.family,
-        )
+        )?;
+        let times: Vec<String> = PassFamily::ALL
+            .into_iter()
+            .filter_map(|family| {
+                let t = self.times[family as usize]?;
+                Some(format!("{family:?} {:.3} ms", t.as_secs_f64() * 1e3))
+            })
+            .collect();
+        write!(f, "{} per pass)", times.join(", "))
     }
 }
 
@@ -209,25 +236,37 @@ fn cache_file() -> Option<PathBuf> {
     Some(dir.join("tuning.txt"))
 }
 
-fn format(adapter: &str, t: &Tuned) -> String {
-    let family = match t.family {
+/// The family's name in the file (and in `BLUR3D_PASSES`).
+fn family_name(family: PassFamily) -> &'static str {
+    match family {
         PassFamily::Cpu => "cpu",
         PassFamily::Gpu => "gpu",
-    };
+        PassFamily::Tile => "tile",
+    }
+}
+
+/// One line: the adapter, the class (axis, radii, element type), the family, then each family's
+/// time in nanoseconds (`-`: not timed), tab-separated.
+fn format(adapter: &str, t: &Tuned) -> String {
+    let times: Vec<String> = t
+        .times
+        .iter()
+        .map(|t| t.map_or("-".to_string(), |t| t.as_nanos().to_string()))
+        .collect();
     format!(
-        "{adapter}\t{}\t{}\t{}\t{}\t{family}\t{}\t{}",
+        "{adapter}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.class.axis,
         t.class.radii.0,
         t.class.radii.1,
         if t.class.f64 { "f64" } else { "f32" },
-        t.times[0].as_nanos(),
-        t.times[1].as_nanos()
+        family_name(t.family),
+        times.join("\t")
     )
 }
 
 fn parse(line: &str) -> Option<(String, Tuned)> {
     let fields: Vec<&str> = line.split('\t').collect();
-    let [adapter, axis, lo, hi, real, family, cpu, gpu] = fields[..] else {
+    let [adapter, axis, lo, hi, real, family, cpu, gpu, tile] = fields[..] else {
         return None;
     };
     let axis: usize = axis.parse().ok().filter(|&a| a < 3)?;
@@ -241,18 +280,23 @@ fn parse(line: &str) -> Option<(String, Tuned)> {
     if class.radii != radii {
         return None;
     }
-    let family = match family {
-        "cpu" => PassFamily::Cpu,
-        "gpu" => PassFamily::Gpu,
-        _ => return None,
+    let family = PassFamily::ALL
+        .into_iter()
+        .find(|&f| family_name(f) == family)?;
+    // A number of nanoseconds, or `-`; anything else rejects the line.
+    let nanos = |v: &str| match v {
+        "-" => Some(None),
+        _ => v.parse::<u64>().ok().map(|n| Some(Duration::from_nanos(n))),
     };
-    let nanos = |v: &str| v.parse::<u64>().ok().map(Duration::from_nanos);
+    let times = [nanos(cpu)?, nanos(gpu)?, nanos(tile)?];
+    // The chosen family was timed.
+    times[family as usize]?;
     Some((
         adapter.to_string(),
         Tuned {
             class,
             family,
-            times: [nanos(cpu)?, nanos(gpu)?],
+            times,
         },
     ))
 }
@@ -275,8 +319,27 @@ mod tests {
         Tuned {
             class: PassClass::of(axis, radius, Real::F32),
             family,
-            times: [Duration::from_micros(900), Duration::from_micros(1200)],
+            times: [
+                Some(Duration::from_micros(900)),
+                Some(Duration::from_micros(1200)),
+                None,
+            ],
         }
+    }
+
+    #[test]
+    fn the_fastest_wins_by_ten_percent_or_the_own_family_stays() {
+        let ms = |v: u64| Some(Duration::from_micros(v * 100));
+        let (cpu, gpu, tile) = (PassFamily::Cpu, PassFamily::Gpu, PassFamily::Tile);
+        assert_eq!(Tuned::choose(gpu, [ms(10), ms(20), ms(30)]), cpu);
+        assert_eq!(Tuned::choose(gpu, [ms(30), ms(20), ms(10)]), tile);
+        // 5% faster is not enough; 11% is.
+        assert_eq!(Tuned::choose(cpu, [ms(20), ms(19), None]), cpu);
+        assert_eq!(Tuned::choose(cpu, [ms(100), ms(95), ms(89)]), tile);
+        // A family not timed is never chosen; the own family not timed yields to the fastest.
+        assert_eq!(Tuned::choose(cpu, [ms(20), None, None]), cpu);
+        assert_eq!(Tuned::choose(tile, [ms(20), ms(10), None]), gpu);
+        assert_eq!(Tuned::choose(gpu, [None; 3]), gpu);
     }
 
     #[test]
@@ -317,9 +380,28 @@ mod tests {
         assert!(again.all("gpu A with driver 2").is_empty());
         // Corrupt lines are skipped, the rest kept; a file without the header is ignored.
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}garbage\tline\ngpu A\t9\t0\t2\tf32\tgpu\t1\t2\ngpu A\t1\t0\t3\tf32\tgpu\t1\t2\n")).unwrap();
+        // (axis 9; a band that is none; a family not timed; a time that is no number; a line
+        // of the last version.)
+        let bad = [
+            "garbage\tline",
+            "gpu A\t9\t0\t2\tf32\tgpu\t1\t2\t3",
+            "gpu A\t1\t0\t3\tf32\tgpu\t1\t2\t3",
+            "gpu A\t1\t0\t2\tf32\ttile\t1\t2\t-",
+            "gpu A\t1\t0\t2\tf32\tgpu\t1\t2x\t3",
+            "gpu A\t1\t0\t2\tf32\tgpu\t1\t2",
+        ];
+        std::fs::write(&path, format!("{text}{}\n", bad.join("\n"))).unwrap();
         assert_eq!(Cache::load(Some(path.clone())).all("gpu A"), vec![first]);
-        std::fs::write(&path, text.replace(HEADER, "blur3d tuning v0")).unwrap();
+        // A good line of a candidate the writer could not time is read back.
+        let untimed = "gpu A\t1\t0\t2\tf32\tcpu\t1\t-\t-";
+        std::fs::write(&path, format!("{text}{untimed}\n")).unwrap();
+        assert_eq!(
+            Cache::load(Some(path.clone()))
+                .get("gpu A", PassClass::of(1, 0, Real::F32))
+                .map(|t| t.times),
+            Some([Some(Duration::from_nanos(1)), None, None])
+        );
+        std::fs::write(&path, text.replace(HEADER, "blur3d tuning v1")).unwrap();
         assert!(Cache::load(Some(path.clone())).all("gpu A").is_empty());
         std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
         assert!(Cache::load(Some(path.clone())).all("gpu A").is_empty());

@@ -1,6 +1,6 @@
 use std::sync::OnceLock;
 
-use blur3d::GpuBlur;
+use blur3d::{GpuBlur, PassFamily, PassesRun};
 use ndarray::{Array3, ArrayBase, Data, Ix3};
 
 /// The shared GPU blur, or `None` (with a note) on a machine without an adapter.
@@ -111,3 +111,17 @@ where
 
 /// The documented bound for values in [0, 1].
 pub const GPU_TOL: f64 = 1e-5;
+
+/// The passes `family` ran between the counts `before` and `after`.
+pub fn ran_in(before: PassesRun, after: PassesRun, family: PassFamily) -> u64 {
+    let of = |r: PassesRun| match family {
+        PassFamily::Cpu => r.cpu_family,
+        PassFamily::Gpu => r.gpu_family,
+        PassFamily::Tile => r.tile_family,
+        _ => panic!("a family the tests do not know: {family:?}"),
+    };
+    of(after) - of(before)
+}
+
+/// Every pass family.
+pub const FAMILIES: [PassFamily; 3] = [PassFamily::Cpu, PassFamily::Gpu, PassFamily::Tile];

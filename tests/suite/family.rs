@@ -11,7 +11,7 @@ use ndarray::{Array3, s};
 use ndarray_npy::read_npy;
 use proptest::prelude::*;
 
-use crate::common::{GPU_TOL, assert_close, assert_same, gpu, random_volume};
+use crate::common::{FAMILIES, GPU_TOL, assert_close, assert_same, gpu, ran_in, random_volume};
 
 fn fixture(name: &str) -> Array3<f64> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -66,7 +66,7 @@ fn counted_gpu() -> Option<MutexGuard<'static, GpuBlur>> {
 
 /// Checks `filter` of `input` against scipy's values: the CPU reference to 1e-12, the GPU to the
 /// documented bound scaled by the kernels' gain; and that the GPU's passes ran in the family
-/// asked for (the GPU family's own passes take rows of a multiple of 4 voxels, the CPU
+/// asked for (the GPU family's own passes take rows of a multiple of 4 voxels, the tile
 /// family's the rest).
 #[track_caller]
 fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Array3<f64>]) {
@@ -116,34 +116,25 @@ fn check(filter: Filter, input: &Array3<f64>, opts: &BlurOptions, expected: &[Ar
         assert_close(g, e, tol);
     }
     let after = counted.passes_run();
-    let (cpu_passes, gpu_passes) = (
-        after.cpu_family - before.cpu_family,
-        after.gpu_family - before.gpu_family,
+    let ran = |f| ran_in(before, after, f);
+    let total: u64 = FAMILIES.into_iter().map(ran).sum();
+    assert!(total > 0, "no pass ran for {filter:?} {opts:?}");
+    // The family asked for ran every pass, or its fallback: the GPU family takes rows of a
+    // multiple of 4 voxels, the tile family the rest (every radius here is within its reach).
+    let expected = match counted.pass_family() {
+        PassFamily::Gpu if !input.dim().2.is_multiple_of(4) => PassFamily::Tile,
+        family => family,
+    };
+    assert_eq!(
+        ran(expected),
+        total,
+        "{expected:?} ran every pass of {filter:?} {opts:?} on {:?}: {before:?} -> {after:?}",
+        input.dim()
     );
-    let gpu_family_takes =
-        counted.pass_family() == PassFamily::Gpu && input.dim().2.is_multiple_of(4);
-    assert!(
-        cpu_passes + gpu_passes > 0,
-        "no pass ran for {filter:?} {opts:?}"
-    );
-    if gpu_family_takes {
-        assert_eq!(
-            (cpu_passes, gpu_passes > 0),
-            (0, true),
-            "the GPU family's passes ran all of {filter:?} {opts:?} on {:?}",
-            input.dim()
-        );
-    } else {
-        assert_eq!(
-            gpu_passes,
-            0,
-            "{:?} ran GPU-family passes",
-            counted.pass_family()
-        );
-    }
 }
 
-/// The fixture volumes: `small` (rows of 5: the CPU family's passes in both families) and
+/// The fixture volumes: `small` (rows of 5: the tile family's passes when the GPU family is
+/// asked for) and
 /// `row8` (rows of 8: the GPU family's own passes when it is asked for), with the prefix of
 /// their scipy results.
 fn volumes() -> [(&'static str, Array3<f64>); 2] {
@@ -363,6 +354,97 @@ fn fused_passes_equal_one_pass_per_kernel() {
                 orders[a] = 1;
                 let alone = gpu.blur_with(&vol, &opts.clone().orders(orders)).unwrap();
                 assert_eq!(g, &alone, "{shape:?} sigma {sigma:?} {name}: gradient {a}");
+            }
+        }
+    }
+}
+
+/// Every pass family, forced, against the CPU reference: rows of every length modulo 4, every
+/// mode, kernels from one tap to longer than their axis and beyond the tile family's reach
+/// (radius 49 along strided lines), passes of one to three fused kernels (the Gaussian, the
+/// Hessian), rows longer than one `row_tile` segment and strided axes longer than one
+/// `col_tile` tile; each family ran its own passes where it takes them, else its fallback.
+#[test]
+fn every_family_matches_the_reference_on_rows_of_every_length() {
+    if gpu().is_none() {
+        return;
+    }
+    let shapes = [
+        (7, 5, 8),
+        (6, 9, 9),
+        (5, 7, 10),
+        (9, 4, 11),
+        (131, 3, 4),
+        (2, 3, 601),
+    ];
+    // Radii 1, 5 and 12 (longer than most axes here), and 49.
+    let sigmas = [0.25, 1.2, 3.0, 12.0];
+    for family in FAMILIES {
+        let g = GpuBlur::try_new()
+            .unwrap()
+            .with_pass_family(family)
+            .with_tuning(false);
+        for (i, shape) in shapes.into_iter().enumerate() {
+            let vol = random_volume(shape, 70 + i as u64).mapv(f64::from);
+            for (name, mode) in modes() {
+                for sigma in sigmas {
+                    let opts = BlurOptions::new(sigma)
+                        .mode(mode)
+                        .precision(Precision::Single);
+                    let radius = opts.radii().unwrap()[0];
+                    for filter in [Filter::Gaussian, Filter::Hessian] {
+                        let before = g.passes_run();
+                        let got = g.filter(&vol, &opts, filter).unwrap();
+                        let after = g.passes_run();
+                        let expected = cpu::filter(&vol, &opts, filter).unwrap();
+                        let orders: Vec<[u32; 3]> = match filter {
+                            Filter::Gaussian => vec![[0; 3]],
+                            _ => vec![[2, 0, 0], [0, 2, 0], [0, 0, 2], [1, 1, 0]],
+                        };
+                        let tol = tolerance(&vol, &opts, &orders);
+                        for (o, (a, e)) in got.iter().zip(&expected).enumerate() {
+                            let at = format!(
+                                "{family:?} {shape:?} {name} sigma {sigma} {filter:?} output {o}"
+                            );
+                            let worst = a
+                                .iter()
+                                .zip(e)
+                                .map(|(&a, &e)| (f64::from(a) - e).abs())
+                                .fold(
+                                    0.0,
+                                    |m: f64, d| if d.is_nan() { f64::NAN } else { m.max(d) },
+                                );
+                            assert!(worst <= tol, "{at}: off by {worst:e} > {tol:e}");
+                        }
+                        // Who ran: the family asked for where it takes the passes. The GPU
+                        // family takes rows of a multiple of 4 voxels, else the tile family
+                        // runs them; the tile family takes radii up to 48 along strided lines
+                        // (and every radius here along contiguous ones), else the GPU family
+                        // runs them where it can.
+                        let ran = |f| ran_in(before, after, f);
+                        let rows4 = shape.2 % 4 == 0;
+                        let ok = match family {
+                            PassFamily::Cpu => ran(PassFamily::Gpu) + ran(PassFamily::Tile) == 0,
+                            PassFamily::Gpu if rows4 => {
+                                ran(PassFamily::Cpu) + ran(PassFamily::Tile) == 0
+                            }
+                            PassFamily::Gpu => ran(PassFamily::Cpu) + ran(PassFamily::Gpu) == 0,
+                            _ if radius <= 48 => ran(PassFamily::Cpu) + ran(PassFamily::Gpu) == 0,
+                            _ => {
+                                let strided = if rows4 {
+                                    PassFamily::Gpu
+                                } else {
+                                    PassFamily::Cpu
+                                };
+                                ran(PassFamily::Tile) > 0 && ran(strided) > 0
+                            }
+                        };
+                        assert!(
+                            ok && FAMILIES.into_iter().map(ran).sum::<u64>() > 0,
+                            "{family:?} {shape:?} {name} sigma {sigma} {filter:?}: {before:?} -> {after:?}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -21,8 +21,8 @@ use pipelines::{Key, PassEntry, Pipelines};
 use super::tuning::{self, Cache, PassClass, Tuned};
 
 /// How many passes (dispatches of a pass, fused or not) a `GpuBlur` has encoded in each family
-/// since it was made: the GPU family falls back to the CPU family's passes where its own do not
-/// apply, and this says which ran.
+/// since it was made: a family falls back to another's passes where its own do not apply (see
+/// [`PassFamily`]), and this says which ran.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PassesRun {
@@ -30,6 +30,8 @@ pub struct PassesRun {
     pub cpu_family: u64,
     /// Passes of the GPU family (`shaders/blur_axis_gpu.wgsl`).
     pub gpu_family: u64,
+    /// Passes of the tile family (`shaders/blur_axis_tile.wgsl`).
+    pub tile_family: u64,
     /// Passes of either family computed in f64 ([`crate::Precision`]).
     pub f64: u64,
     /// Passes computed in double-single arithmetic (f64 asked of a device without it).
@@ -45,8 +47,29 @@ pub enum PassFamily {
     Cpu,
     /// Coalesced vec4 passes (`shaders/blur_axis_gpu.wgsl`) for discrete GPUs: neighbouring
     /// invocations on neighbouring addresses. Passes it does not take (rows not a multiple of
-    /// 4 voxels) run in the CPU family.
+    /// 4 voxels) run in the tile family where it takes them, else in the CPU family.
     Gpu,
+    /// Workgroup tiles (`shaders/blur_axis_tile.wgsl`) for discrete GPUs: a workgroup loads a
+    /// tile of the volume and its aprons into workgroup memory once, then sums its outputs'
+    /// taps from there; rows of any length. Passes it does not take (radius above 48 along
+    /// strided lines, above 1792 voxels, 768 in f64, along contiguous ones) run in the GPU
+    /// family where it takes them, else in the CPU family.
+    Tile,
+}
+
+impl PassFamily {
+    /// Every family, in the order of their counts.
+    pub(crate) const ALL: [PassFamily; 3] = [PassFamily::Cpu, PassFamily::Gpu, PassFamily::Tile];
+
+    /// The families that run a pass this family does not take, in order; the CPU family takes
+    /// every pass.
+    fn fallbacks(self) -> &'static [PassFamily] {
+        match self {
+            PassFamily::Cpu => &[],
+            PassFamily::Gpu => &[PassFamily::Tile],
+            PassFamily::Tile => &[PassFamily::Gpu],
+        }
+    }
 }
 
 /// Whether `device` has the storage bindings of the vec4 views of the volume (bindings 4 and
@@ -66,9 +89,11 @@ pub(crate) struct Kernels {
     pub tunes: bool,
     /// The adapter and driver the tuner's decisions hold for.
     pub adapter_key: String,
+    /// Whether the device has the workgroup memory and size of the tile family's workgroups.
+    pub tiles: bool,
     /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64, then in
     /// double-single.
-    passes_encoded: [AtomicU64; 4],
+    passes_encoded: [AtomicU64; 5],
 }
 
 impl Kernels {
@@ -77,10 +102,14 @@ impl Kernels {
     /// on first use.
     pub(crate) fn new(device: &wgpu::Device, family: PassFamily) -> Self {
         let vec4_views = has_vec4_views(device);
+        let limits = device.limits();
         let kernels = Kernels {
             pipelines: Pipelines::new(device, vec4_views),
             family,
             tunes: false,
+            tiles: limits.max_compute_workgroup_storage_size >= params::TILE_BYTES
+                && limits.max_compute_invocations_per_workgroup >= GPU_WORKGROUP
+                && limits.max_compute_workgroup_size_x >= GPU_WORKGROUP,
             adapter_key: tuning::adapter_key(&device.adapter_info()),
             passes_encoded: std::array::from_fn(|_| AtomicU64::new(0)),
         };
@@ -89,9 +118,11 @@ impl Kernels {
         if vec4_views {
             plain.push(PassEntry::InteriorAligned);
         }
-        if family == PassFamily::Gpu {
-            // The default mode's; the others' on first use.
-            plain.extend([PassEntry::Rows4(0), PassEntry::Cols4(0)]);
+        // The default mode's; the others' on first use.
+        match family {
+            PassFamily::Gpu => plain.extend([PassEntry::Rows4(0), PassEntry::Cols4(0)]),
+            PassFamily::Tile => plain.extend([PassEntry::RowTile(0), PassEntry::ColTile(0)]),
+            PassFamily::Cpu => {}
         }
         for entry in plain {
             kernels.pass(entry, false, 1, Real::F32);
@@ -101,10 +132,11 @@ impl Kernels {
 
     /// Passes encoded so far in each family.
     pub(crate) fn passes_run(&self) -> PassesRun {
-        let [cpu, gpu, f64, ds] = &self.passes_encoded;
+        let [cpu, gpu, tile, f64, ds] = &self.passes_encoded;
         PassesRun {
             cpu_family: cpu.load(Ordering::Relaxed),
             gpu_family: gpu.load(Ordering::Relaxed),
+            tile_family: tile.load(Ordering::Relaxed),
             f64: f64.load(Ordering::Relaxed),
             double_single: ds.load(Ordering::Relaxed),
         }
@@ -133,16 +165,64 @@ impl Kernels {
         self.pipelines.vec4_views
     }
 
+    /// The families this device can run: the CPU family; the GPU family with the vec4 views;
+    /// the tile family with them and its workgroups' memory.
+    pub(crate) fn candidates(&self) -> Vec<PassFamily> {
+        PassFamily::ALL
+            .into_iter()
+            .filter(|f| match f {
+                PassFamily::Cpu => true,
+                PassFamily::Gpu => self.fuses(),
+                PassFamily::Tile => self.fuses() && self.tiles,
+            })
+            .collect()
+    }
+
+    /// The params of a pass along `axis` of `kernels` in `family` on a volume in `layout`, or
+    /// in the first of its fallbacks that takes the pass, else in the CPU family; with the
+    /// family that runs it. Double-single passes have their own entry point (counted as the
+    /// CPU family's).
+    fn params_in(
+        &self,
+        family: PassFamily,
+        layout: Layout,
+        axis: usize,
+        kernels: &[(&AxisKernel, usize)],
+    ) -> (PassFamily, PassParams) {
+        if layout.real == Real::Ds {
+            let (kernel, offset) = kernels[0];
+            return (
+                PassFamily::Cpu,
+                PassParams::along_ds(layout, axis, kernel, offset),
+            );
+        }
+        let candidates = self.candidates();
+        for &f in std::iter::once(&family).chain(family.fallbacks()) {
+            if !candidates.contains(&f) {
+                continue;
+            }
+            let params = match f {
+                PassFamily::Gpu => PassParams::fused_gpu(layout, axis, kernels),
+                PassFamily::Tile => PassParams::fused_tile(layout, axis, kernels),
+                PassFamily::Cpu => None,
+            };
+            if let Some(p) = params {
+                return (f, p);
+            }
+        }
+        (PassFamily::Cpu, PassParams::fused(layout, axis, kernels))
+    }
+
     /// Counts a pass encoded in `family`, computing in `real`.
     fn count(&self, family: PassFamily, real: Real) {
         self.passes_encoded[family as usize].fetch_add(1, Ordering::Relaxed);
         match real {
             Real::F32 => {}
             Real::F64 => {
-                self.passes_encoded[2].fetch_add(1, Ordering::Relaxed);
+                self.passes_encoded[3].fetch_add(1, Ordering::Relaxed);
             }
             Real::Ds => {
-                self.passes_encoded[3].fetch_add(1, Ordering::Relaxed);
+                self.passes_encoded[4].fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -167,11 +247,11 @@ impl Kernels {
 
 /// One dispatch step of encoded GPU work, with the buffers it reads and writes.
 enum Work<'a> {
-    /// A blur pass, in the GPU family when `gpu`, in double-single arithmetic when `ds`; a fused
-    /// one writes the sums of its second and third kernels to `extra`.
+    /// A blur pass, in `family` (in double-single arithmetic when `ds`); a fused one writes the
+    /// sums of its second and third kernels to `extra`.
     Pass {
         params: PassParams,
-        gpu: bool,
+        family: PassFamily,
         ds: bool,
         src: &'a wgpu::Buffer,
         dst: &'a wgpu::Buffer,
@@ -270,28 +350,12 @@ impl Dispatcher<'_> {
                         .collect();
                     let class = PassClass::of(*axis, kernels[0].0.radius, layout.real);
                     let family = self.force.unwrap_or_else(|| self.kernels.family_for(class));
-                    let gpu = match family {
-                        PassFamily::Gpu if !ds => PassParams::fused_gpu(layout, *axis, &kernels),
-                        _ => None,
-                    };
-                    let ran = if gpu.is_some() {
-                        PassFamily::Gpu
-                    } else {
-                        PassFamily::Cpu
-                    };
+                    let (ran, params) = self.kernels.params_in(family, layout, *axis, &kernels);
                     if self.force.is_none() {
                         self.kernels.count(ran, layout.real);
                     }
-                    let params = match gpu {
-                        Some(p) => p,
-                        None if ds => {
-                            let (kernel, offset) = kernels[0];
-                            PassParams::along_ds(layout, *axis, kernel, offset)
-                        }
-                        None => PassParams::fused(layout, *axis, &kernels),
-                    };
                     work.push(Work::Pass {
-                        gpu: gpu.is_some(),
+                        family: ran,
                         ds,
                         params,
                         src: &buffers[*src],
@@ -458,7 +522,7 @@ impl Dispatcher<'_> {
             let (bind_group, dispatches) = match step {
                 Work::Pass {
                     params: p,
-                    gpu,
+                    family,
                     ds,
                     src,
                     dst,
@@ -478,16 +542,24 @@ impl Dispatcher<'_> {
                             ],
                             (bytes, quads),
                         ),
-                        if *ds {
-                            vec![(entry(PassEntry::ds(p)), p.gpu_invocations, WORKGROUP)]
-                        } else if *gpu {
-                            vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
-                        } else {
-                            let interior = PassEntry::interior(p, count, kernels.fuses());
-                            vec![
-                                (entry(interior), p.interior_invocations, WORKGROUP),
-                                (entry(PassEntry::border(p)), p.border_invocations, WORKGROUP),
-                            ]
+                        match family {
+                            _ if *ds => {
+                                vec![(entry(PassEntry::ds(p)), p.gpu_invocations, WORKGROUP)]
+                            }
+                            PassFamily::Gpu => {
+                                vec![(entry(PassEntry::gpu(p)), p.gpu_invocations, GPU_WORKGROUP)]
+                            }
+                            PassFamily::Tile => {
+                                let tile = entry(PassEntry::tile(p));
+                                vec![(tile, p.gpu_invocations, GPU_WORKGROUP)]
+                            }
+                            PassFamily::Cpu => {
+                                let interior = PassEntry::interior(p, count, kernels.fuses());
+                                vec![
+                                    (entry(interior), p.interior_invocations, WORKGROUP),
+                                    (entry(PassEntry::border(p)), p.border_invocations, WORKGROUP),
+                                ]
+                            }
                         },
                     )
                 }

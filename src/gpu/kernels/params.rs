@@ -37,6 +37,19 @@ pub(crate) const WORKGROUP: u32 = 64;
 pub(crate) const GPU_WORKGROUP: u32 = 128;
 /// Outputs along the axis per `cols4` invocation (the shader's `RUN_GPU`).
 pub(crate) const RUN_GPU: u32 = 8;
+/// Outputs along the axis per `col_tile` run (the shader's `RUN_TILE`).
+pub(crate) const RUN_TILE: u32 = 8;
+/// Bytes of workgroup memory the tile family's workgroups hold (the shader's `TILE_LEN` in its
+/// element type): WebGPU's minimum, which every device has.
+pub(crate) const TILE_BYTES: u32 = 16_384;
+/// Outputs per `row_tile` workgroup: 4 per invocation.
+const ROW_TILE: usize = 4 * GPU_WORKGROUP as usize;
+/// Positions along the axis a `col_tile` tile holds (outputs and both aprons): 128 bytes of
+/// columns per position in `TILE_BYTES`.
+const COL_POSITIONS: usize = TILE_BYTES as usize / 128;
+/// Outputs a `col_tile` tile has at the least: its kernel's radius is at most
+/// `(COL_POSITIONS - MIN_COL_TILE) / 2`.
+const MIN_COL_TILE: usize = 32;
 /// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
 /// length.
 pub(super) const MODE_ANY: u32 = 5;
@@ -103,10 +116,10 @@ pub(crate) struct PassParams {
     pub weight_offset_b: u32,
     /// Fused passes: index of the third kernel's first weight.
     pub weight_offset_c: u32,
-    /// Padding to WGSL's 16-byte struct alignment.
+    /// 0: double-single passes read it as their `zero`.
     pub pad: u32,
-    /// Padding.
-    pub pad2: u32,
+    /// Tile family: outputs along the axis per workgroup.
+    pub tile: u32,
 }
 
 impl PassParams {
@@ -210,8 +223,58 @@ impl PassParams {
             weight_offset_b: 0,
             weight_offset_c: 0,
             pad: 0,
-            pad2: 0,
+            tile: 0,
         }
+    }
+
+    /// `fused` in the tile family, when its entry points take the pass (`along_tile`).
+    pub(crate) fn fused_tile(
+        layout: Layout,
+        axis: usize,
+        kernels: &[(&AxisKernel, usize)],
+    ) -> Option<Self> {
+        let (first, offset) = kernels[0];
+        let mut p = Self::along_tile(layout, axis, first, offset)?;
+        p.set_fused(kernels);
+        Some(p)
+    }
+
+    /// The pass along `axis` in the tile family, when its entry points take it: rows of any
+    /// length; along contiguous lines (`row_tile`) kernels whose taps fit a tile beside
+    /// `ROW_TILE` outputs, along strided lines (`col_tile`) kernels of radius up to 48. What
+    /// decides depends on the radius and the element type only, never on the extents: every
+    /// piece of a volume cut in slabs takes the same entry points.
+    pub(crate) fn along_tile(
+        layout: Layout,
+        axis: usize,
+        kernel: &AxisKernel,
+        weight_offset: usize,
+    ) -> Option<Self> {
+        let mut p = Self::along(layout, axis, kernel, weight_offset);
+        let (n, r, stride) = (p.len as usize, kernel.radius, p.stride as usize);
+        let tile_len = TILE_BYTES as usize / layout.real.size();
+        let groups = layout.len() / p.outer_stride as usize;
+        let run = RUN_TILE as usize;
+        let (tile, blocks, tiles) = if stride == 1 {
+            if ROW_TILE + 2 * r > tile_len {
+                return None;
+            }
+            let tile = ROW_TILE.min(n.next_multiple_of(GPU_WORKGROUP as usize));
+            (tile, n.div_ceil(tile), 1)
+        } else {
+            let cols = 128 / layout.real.size();
+            let room = COL_POSITIONS
+                .checked_sub(2 * r)
+                .filter(|&t| t >= MIN_COL_TILE)?;
+            let tile = (room / run * run).min(n.next_multiple_of(run));
+            (tile, stride.div_ceil(cols), n.div_ceil(tile))
+        };
+        let workgroups = groups.checked_mul(blocks)?.checked_mul(tiles)?;
+        p.quads = u32::try_from(blocks).ok()?;
+        p.runs = tiles as u32;
+        p.tile = tile as u32;
+        p.gpu_invocations = u32::try_from(workgroups.checked_mul(GPU_WORKGROUP as usize)?).ok()?;
+        Some(p)
     }
 
     /// The pass along `axis` in double-single arithmetic: one invocation per output voxel.
@@ -304,11 +367,13 @@ mod tests {
 
     /// The value of the u32 constant `name` of either pass family's shader.
     fn shader_const(name: &str) -> u32 {
-        use super::super::shaders::{BLUR_AXIS, BLUR_AXIS_GPU, VEC4_VIEWS, compose};
-        let source = if name == "RUN_GPU" {
-            BLUR_AXIS_GPU
-        } else {
-            BLUR_AXIS
+        use super::super::shaders::{
+            BLUR_AXIS, BLUR_AXIS_GPU, BLUR_AXIS_TILE, VEC4_VIEWS, compose,
+        };
+        let source = match name {
+            "RUN_GPU" => BLUR_AXIS_GPU,
+            "RUN_TILE" | "TILE_LEN" => BLUR_AXIS_TILE,
+            _ => BLUR_AXIS,
         };
         let module =
             naga::front::wgsl::parse_str(&compose(source, &[VEC4_VIEWS])).expect("shader parses");
@@ -347,6 +412,8 @@ mod tests {
         assert_eq!(shader_const("RUN"), RUN);
         assert_eq!(shader_const("RUN_LONG"), RUN_LONG);
         assert_eq!(shader_const("RUN_GPU"), RUN_GPU);
+        assert_eq!(shader_const("RUN_TILE"), RUN_TILE);
+        assert_eq!(shader_const("TILE_LEN") * 4, TILE_BYTES);
         assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
         // The border pipelines are indexed by the params' mode numbers.
         let modes = [
@@ -424,6 +491,71 @@ mod tests {
             weights: vec![0.0; 2 * radius + 1],
             radius,
             mode: Mode::Reflect,
+        }
+    }
+
+    /// The tile family's workgroups cover every line and column once, their tiles and aprons
+    /// fit the workgroup memory, `col_tile`'s tiles are whole runs, and whether the family
+    /// takes a pass depends on the radius and the element type only (slabs of a volume take
+    /// the same entry points as the whole).
+    #[test]
+    fn tiles_cover_every_line_and_fit_the_workgroup_memory() {
+        for real in [Real::F32, Real::F64] {
+            let tile_len = TILE_BYTES as usize / real.size();
+            for r in [0, 1, 5, 24, 48, 49, 700, 768, 769, 1792, 1793] {
+                let mut taken = [None, None];
+                for shape in [
+                    [1, 1, 1],
+                    [3, 5, 7],
+                    [130, 9, 601],
+                    [64, 64, 64],
+                    [2, 1, 2000],
+                ] {
+                    let layout = Layout::new(shape, false, real);
+                    for axis in 0..3 {
+                        let Some(p) = PassParams::along_tile(layout, axis, &kernel(r), 0) else {
+                            let strided =
+                                usize::from(layout.shape[axis + 1..].iter().product::<usize>() > 1);
+                            assert_ne!(
+                                taken[strided].replace(false),
+                                Some(true),
+                                "{shape:?} {axis} r {r}"
+                            );
+                            continue;
+                        };
+                        let (n, tile) = (shape[axis], p.tile as usize);
+                        let strided = usize::from(p.stride > 1);
+                        assert_ne!(
+                            taken[strided].replace(true),
+                            Some(false),
+                            "{shape:?} {axis} r {r}"
+                        );
+                        let groups = layout.len() / p.outer_stride as usize;
+                        let workgroups = p.gpu_invocations as usize / GPU_WORKGROUP as usize;
+                        assert!(tile > 0, "{p:?}");
+                        if p.stride == 1 {
+                            assert!(tile + 2 * r <= tile_len, "{p:?}");
+                            assert!(p.quads as usize * tile >= n, "{p:?}");
+                            assert_eq!(workgroups, groups * p.quads as usize);
+                        } else {
+                            let cols = 128 / real.size();
+                            assert!((tile + 2 * r) * cols <= tile_len, "{p:?}");
+                            assert!(tile.is_multiple_of(RUN_TILE as usize), "{p:?}");
+                            assert!(p.runs as usize * tile >= n, "{p:?}");
+                            assert!(p.quads as usize * cols >= p.stride as usize, "{p:?}");
+                            assert_eq!(workgroups, groups * p.quads as usize * p.runs as usize);
+                        }
+                    }
+                }
+                // Along strided lines radii up to 48; along contiguous ones up to 1792 (768 in
+                // f64).
+                let row_limit = if real == Real::F32 { 1792 } else { 768 };
+                assert_eq!(
+                    taken,
+                    [Some(r <= row_limit), Some(r <= 48)],
+                    "{real:?} r {r}"
+                );
+            }
         }
     }
 

@@ -31,25 +31,32 @@ pub(crate) enum PassEntry {
     Rows4(u32),
     /// The GPU family along the other axes, as `Rows4`.
     Cols4(u32),
+    /// The tile family along contiguous lines, as `Rows4`.
+    RowTile(u32),
+    /// The tile family along strided lines, as `Rows4`.
+    ColTile(u32),
     /// A pass in double-single arithmetic, one output per invocation, its loads beyond the
     /// axis mapped as `Border`'s.
     Ds(u32),
 }
 
 impl PassEntry {
-    /// The entry point's name, whether it is the GPU family's, and the override constant it
-    /// takes beyond `TRUNCATE` and `KERNELS`.
-    fn spec(self) -> (&'static str, bool, Vec<(&'static str, f64)>) {
+    /// The entry point's name, its module, and the override constants it takes beyond
+    /// `TRUNCATE` and `KERNELS`.
+    fn spec(self) -> (&'static str, Module, Vec<(&'static str, f64)>) {
         let mode = |m: u32| ("MODE", f64::from(m));
         let gpu = |m: u32| vec![("WORKGROUP", f64::from(GPU_WORKGROUP)), mode(m)];
         match self {
-            PassEntry::Interior => ("interior", false, vec![]),
-            PassEntry::InteriorLong => ("interior_long", false, vec![]),
-            PassEntry::InteriorAligned => ("interior_aligned", false, vec![]),
-            PassEntry::Border(m) => ("border", false, vec![mode(m)]),
-            PassEntry::Rows4(m) => ("rows4", true, gpu(m)),
-            PassEntry::Cols4(m) => ("cols4", true, gpu(m)),
-            PassEntry::Ds(m) => ("pass_ds", false, vec![mode(m)]),
+            PassEntry::Interior => ("interior", Module::CpuFamily, vec![]),
+            PassEntry::InteriorLong => ("interior_long", Module::CpuFamily, vec![]),
+            PassEntry::InteriorAligned => ("interior_aligned", Module::CpuFamily, vec![]),
+            PassEntry::Border(m) => ("border", Module::CpuFamily, vec![mode(m)]),
+            PassEntry::Rows4(m) => ("rows4", Module::GpuFamily, gpu(m)),
+            PassEntry::Cols4(m) => ("cols4", Module::GpuFamily, gpu(m)),
+            PassEntry::RowTile(m) => ("row_tile", Module::TileFamily, gpu(m)),
+            PassEntry::ColTile(m) => ("col_tile", Module::TileFamily, gpu(m)),
+            // Double-single passes have a module of their own whichever family asks.
+            PassEntry::Ds(m) => ("pass_ds", Module::CpuFamily, vec![mode(m)]),
         }
     }
 
@@ -87,6 +94,16 @@ impl PassEntry {
         }
     }
 
+    /// The tile family's entry for pass `p`: `row_tile` along contiguous lines, `col_tile` along
+    /// the others, in the mapping of [`PassEntry::mode`].
+    pub(crate) fn tile(p: &PassParams) -> Self {
+        if p.stride == 1 {
+            PassEntry::RowTile(Self::mode(p))
+        } else {
+            PassEntry::ColTile(Self::mode(p))
+        }
+    }
+
     /// The double-single entry for pass `p`, in the mapping of [`PassEntry::mode`].
     pub(crate) fn ds(p: &PassParams) -> Self {
         PassEntry::Ds(Self::mode(p))
@@ -100,6 +117,38 @@ impl PassEntry {
             p.mode.min(MODE_ANY)
         } else {
             MODE_ANY
+        }
+    }
+}
+
+/// The shader modules of a device, each composed for its variant and element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Module {
+    CpuFamily,
+    GpuFamily,
+    TileFamily,
+    Copy,
+    Widen,
+    Combine,
+}
+
+impl Module {
+    const COUNT: usize = 6;
+
+    /// The module's label and source in `real`: the passes of every family and the combination
+    /// have their own double-single source.
+    fn source(self, real: Real) -> (&'static str, &'static str) {
+        match (self, real) {
+            (Module::CpuFamily | Module::GpuFamily | Module::TileFamily, Real::Ds) => {
+                ("blur3d.blur_axis_ds", shaders::BLUR_AXIS_DS)
+            }
+            (Module::Combine, Real::Ds) => ("blur3d.combine_ds", shaders::COMBINE_DS),
+            (Module::CpuFamily, _) => ("blur3d.blur_axis", shaders::BLUR_AXIS),
+            (Module::GpuFamily, _) => ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
+            (Module::TileFamily, _) => ("blur3d.blur_axis_tile", shaders::BLUR_AXIS_TILE),
+            (Module::Copy, _) => ("blur3d.copy", shaders::COPY),
+            (Module::Widen, _) => ("blur3d.widen", shaders::WIDEN),
+            (Module::Combine, _) => ("blur3d.combine", shaders::COMBINE),
         }
     }
 }
@@ -140,10 +189,9 @@ pub(crate) struct Pipelines {
     pass_pipeline_layout: wgpu::PipelineLayout,
     widen_pipeline_layout: wgpu::PipelineLayout,
     combine_pipeline_layout: wgpu::PipelineLayout,
-    /// The CPU family's, the GPU family's, the copy's, the widening's and the combination's
-    /// modules, each in f32, f64 and double-single (`Real as usize`; the passes of either
-    /// family and the combination have their own double-single source).
-    modules: [[OnceLock<wgpu::ShaderModule>; 3]; 5],
+    /// Every [`Module`] (`Module as usize`), each in f32, f64 and double-single (`Real as
+    /// usize`).
+    modules: [[OnceLock<wgpu::ShaderModule>; 3]; Module::COUNT],
     built: Mutex<HashMap<Key, wgpu::ComputePipeline>>,
 }
 
@@ -243,21 +291,10 @@ impl Pipelines {
         }
     }
 
-    /// Module `i` of `modules` in `real`, made on first use from its source composed for this
-    /// device.
-    fn module(&self, i: usize, real: Real) -> &wgpu::ShaderModule {
-        self.modules[i][real as usize].get_or_init(|| {
-            let (label, source) = match (i, real) {
-                (0 | 1, Real::Ds) => ("blur3d.blur_axis_ds", shaders::BLUR_AXIS_DS),
-                (4, Real::Ds) => ("blur3d.combine_ds", shaders::COMBINE_DS),
-                _ => [
-                    ("blur3d.blur_axis", shaders::BLUR_AXIS),
-                    ("blur3d.blur_axis_gpu", shaders::BLUR_AXIS_GPU),
-                    ("blur3d.copy", shaders::COPY),
-                    ("blur3d.widen", shaders::WIDEN),
-                    ("blur3d.combine", shaders::COMBINE),
-                ][i],
-            };
+    /// `module` in `real`, made on first use from its source composed for this device.
+    fn module(&self, module: Module, real: Real) -> &wgpu::ShaderModule {
+        self.modules[module as usize][real as usize].get_or_init(|| {
+            let (label, source) = module.source(real);
             let mut defines = Vec::new();
             if self.vec4_views {
                 defines.push(VEC4_VIEWS);
@@ -289,34 +326,34 @@ impl Pipelines {
                 kernels,
                 real,
             } => {
-                let (name, gpu, more) = entry.spec();
+                let (name, module, more) = entry.spec();
                 let mut constants = vec![("TRUNCATE", f64::from(u8::from(truncate)))];
                 // Double-single passes apply one kernel: no KERNELS.
                 if !matches!(entry, PassEntry::Ds(_)) {
                     constants.push(("KERNELS", f64::from(kernels)));
                 }
                 constants.extend(more);
-                let module = self.module(usize::from(gpu), real);
+                let module = self.module(module, real);
                 (module, &self.pass_pipeline_layout, name, constants)
             }
             #[cfg(feature = "bench")]
             Key::Copy { vec4 } => {
                 let name = if vec4 { "copy4" } else { "copy" };
                 (
-                    self.module(2, Real::F32),
+                    self.module(Module::Copy, Real::F32),
                     &self.pass_pipeline_layout,
                     name,
                     vec![],
                 )
             }
             Key::Widen { real } => (
-                self.module(3, real),
+                self.module(Module::Widen, real),
                 &self.widen_pipeline_layout,
                 "widen",
                 vec![],
             ),
             Key::Combine { norm, real } => (
-                self.module(4, real),
+                self.module(Module::Combine, real),
                 &self.combine_pipeline_layout,
                 "combine",
                 vec![("NORM", f64::from(u8::from(norm)))],
@@ -333,7 +370,10 @@ impl Pipelines {
                 entry_point: Some(name),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &constants,
-                    ..Default::default()
+                    // Only the tile family has workgroup memory, and it reads no element it has
+                    // not written: zeroing it first (WebGPU's default) cost llvmpipe's GL
+                    // driver 1.7 ms per workgroup.
+                    zero_initialize_workgroup_memory: false,
                 },
                 cache: None,
             })

@@ -22,6 +22,8 @@ const PARTS: [(&str, &str); 5] = [
 pub(crate) const BLUR_AXIS: &str = include_str!("../../../shaders/blur_axis.wgsl");
 /// The GPU family of passes (`shaders/blur_axis_gpu.wgsl`).
 pub(crate) const BLUR_AXIS_GPU: &str = include_str!("../../../shaders/blur_axis_gpu.wgsl");
+/// The tile family of passes (`shaders/blur_axis_tile.wgsl`).
+pub(crate) const BLUR_AXIS_TILE: &str = include_str!("../../../shaders/blur_axis_tile.wgsl");
 /// The passes in double-single arithmetic (`shaders/blur_axis_ds.wgsl`).
 pub(crate) const BLUR_AXIS_DS: &str = include_str!("../../../shaders/blur_axis_ds.wgsl");
 /// The plain copy that benchmarks measure passes against.

@@ -1,0 +1,218 @@
+// blur3d: the tile family of passes, for discrete GPUs, rows of any length. Imports the
+// parameters, bindings, mode mapping and stores of `common.wgsl`, and with VEC4_VIEWS the extra
+// outputs of fused passes of `vec4_views.wgsl`.
+//
+// A workgroup loads a tile of the volume into workgroup memory (its outputs' positions along the
+// axis and both aprons; every load issued before one barrier, neighbouring invocations on
+// neighbouring addresses, through the mode only beyond the axis's ends), then computes its
+// outputs from the tile, each input read once from memory per tile instead of once per tap:
+// - `row_tile` (contiguous lines): a segment of `p.tile` outputs of one line; invocation i
+//   computes outputs i, i + WORKGROUP, ... (neighbours on neighbouring words of the tile and of
+//   the output).
+// - `col_tile` (strided lines): COLS neighbouring columns (128 bytes) times `p.tile` outputs
+//   along the axis; the invocations of a column take runs of RUN_TILE consecutive outputs whose
+//   window slides in registers over the tile, as `cols4`'s over memory.
+// Loads and stores are of single voxels: rows of any length. Every output sums its taps in the
+// same order, wherever its tile starts: one voxel's value does not depend on how the volume is
+// cut. Fused passes (KERNELS 2 and 3) keep each kernel's sums beside the first's.
+//
+// The tile is 16 KiB, the workgroup memory every device has (WebGPU's minimum).
+
+#import common
+#ifdef VEC4_VIEWS
+#import vec4_views
+#endif
+
+#ifdef F64
+const TILE_LEN: u32 = 2048u;
+const COLS: u32 = 16u;
+#else
+const TILE_LEN: u32 = 4096u;
+const COLS: u32 = 32u;
+#endif
+// Consecutive outputs per `col_tile` run; `kernels::params::RUN_TILE` mirrors it.
+const RUN_TILE: u32 = 8u;
+
+var<workgroup> tile: array<real, TILE_LEN>;
+
+// The workgroup's item across a 2D dispatch, the same for all its invocations; surplus
+// workgroups redo the last (`p.gpu_invocations` counts whole workgroups).
+fn group_item(wg: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return min(wg.x + wg.y * groups.x, p.gpu_invocations / WORKGROUP - 1u);
+}
+
+// Weight `k` of the kernel whose weights start at `offset` (a multiple of 4).
+fn weight(offset: u32, k: u32) -> real {
+    return weights[offset / 4u + k / 4u][k % 4u];
+}
+
+fn stored1(a: real) -> real {
+    if (TRUNCATE) {
+        return trunc(a);
+    }
+    return a;
+}
+
+// Loads positions `start` .. `start + count` of the line at `base` into the tile, position i at
+// `tile[i * step + lane]`, invocations `first`, `first + every`, ... taking one each.
+fn fill(base: u32, start: i32, count: u32, step: u32, lane: u32, first: u32, every: u32) {
+    let n = i32(p.len);
+    for (var i = first; i < count; i += every) {
+        let pos = start + i32(i);
+        tile[i * step + lane] = load(base, pos, pos < 0 || pos >= n);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn row_tile(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    // Segments of a line fastest (`p.quads` per line), then lines.
+    let g = group_item(wg, groups);
+    let base = (g / p.quads) * p.outer_stride;
+    let x0 = (g % p.quads) * p.tile;
+    fill(base, i32(x0) - i32(p.radius), p.tile + 2u * p.radius, 1u, 0u, lid, WORKGROUP);
+    workgroupBarrier();
+    let taps = 2u * p.radius + 1u;
+    for (var m = lid; m < p.tile && x0 + m < p.len; m += WORKGROUP) {
+        var acc = real();
+        var acc_b = real();
+        var acc_c = real();
+        for (var k = 0u; k < taps; k++) {
+            let v = tile[m + k];
+            acc += weight(p.weight_offset, k) * v;
+            if (KERNELS > 1u) {
+                acc_b += weight(p.weight_offset_b, k) * v;
+            }
+            if (KERNELS > 2u) {
+                acc_c += weight(p.weight_offset_c, k) * v;
+            }
+        }
+        let o = base + x0 + m;
+        store_to(0u, o, stored1(acc));
+        if (KERNELS > 1u) {
+            store_to(1u, o, stored1(acc_b));
+        }
+        if (KERNELS > 2u) {
+            store_to(2u, o, stored1(acc_c));
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn col_tile(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    // Blocks of COLS columns fastest (`p.quads` per group of lines), then tiles along the axis
+    // (`p.runs` per line), then groups of lines.
+    let g = group_item(wg, groups);
+    let rest = g / p.quads;
+    let s0 = (rest % p.runs) * p.tile;
+    let lane = lid % COLS;
+    let c = (g % p.quads) * COLS + lane;
+    // Columns past the group's last load that one again (and store nothing).
+    let base = (rest / p.runs) * p.outer_stride + min(c, p.stride - 1u);
+    let rows = WORKGROUP / COLS;
+    let count = p.tile + 2u * p.radius;
+    fill(base, i32(s0) - i32(p.radius), count, COLS, lane, lid / COLS, rows);
+    workgroupBarrier();
+    if (c >= p.stride) {
+        return;
+    }
+    let taps = 2u * p.radius + 1u;
+    let last = count - 1u;
+    for (var s = (lid / COLS) * RUN_TILE; s < p.tile && s0 + s < p.len; s += rows * RUN_TILE) {
+        var v0 = tile[s * COLS + lane];
+        var v1 = tile[(s + 1u) * COLS + lane];
+        var v2 = tile[(s + 2u) * COLS + lane];
+        var v3 = tile[(s + 3u) * COLS + lane];
+        var v4 = tile[(s + 4u) * COLS + lane];
+        var v5 = tile[(s + 5u) * COLS + lane];
+        var v6 = tile[(s + 6u) * COLS + lane];
+        var v7 = tile[min(s + 7u, last) * COLS + lane];
+        var a0 = real();
+        var a1 = real();
+        var a2 = real();
+        var a3 = real();
+        var a4 = real();
+        var a5 = real();
+        var a6 = real();
+        var a7 = real();
+        var b0 = real();
+        var b1 = real();
+        var b2 = real();
+        var b3 = real();
+        var b4 = real();
+        var b5 = real();
+        var b6 = real();
+        var b7 = real();
+        var c0 = real();
+        var c1 = real();
+        var c2 = real();
+        var c3 = real();
+        var c4 = real();
+        var c5 = real();
+        var c6 = real();
+        var c7 = real();
+        for (var k = 0u; k < taps; k++) {
+            let w = weight(p.weight_offset, k);
+            a0 += w * v0;
+            a1 += w * v1;
+            a2 += w * v2;
+            a3 += w * v3;
+            a4 += w * v4;
+            a5 += w * v5;
+            a6 += w * v6;
+            a7 += w * v7;
+            if (KERNELS > 1u) {
+                let w = weight(p.weight_offset_b, k);
+                b0 += w * v0;
+                b1 += w * v1;
+                b2 += w * v2;
+                b3 += w * v3;
+                b4 += w * v4;
+                b5 += w * v5;
+                b6 += w * v6;
+                b7 += w * v7;
+            }
+            if (KERNELS > 2u) {
+                let w = weight(p.weight_offset_c, k);
+                c0 += w * v0;
+                c1 += w * v1;
+                c2 += w * v2;
+                c3 += w * v3;
+                c4 += w * v4;
+                c5 += w * v5;
+                c6 += w * v6;
+                c7 += w * v7;
+            }
+            v0 = v1;
+            v1 = v2;
+            v2 = v3;
+            v3 = v4;
+            v4 = v5;
+            v5 = v6;
+            v6 = v7;
+            // One position past the window is read on the last tap and not used.
+            v7 = tile[min(s + k + 8u, last) * COLS + lane];
+        }
+        let out = base + (s0 + s) * p.stride;
+        store_run(0u, out, s0 + s, a0, a1, a2, a3, a4, a5, a6, a7);
+        if (KERNELS > 1u) {
+            store_run(1u, out, s0 + s, b0, b1, b2, b3, b4, b5, b6, b7);
+        }
+        if (KERNELS > 2u) {
+            store_run(2u, out, s0 + s, c0, c1, c2, c3, c4, c5, c6, c7);
+        }
+    }
+}
+
+// The sums of a `col_tile` run of outputs from position `s` on (element `out`), truncated when
+// TRUNCATE, into output `k` of the pass.
+fn store_run(k: u32, out: u32, s: u32, a0: real, a1: real, a2: real, a3: real, a4: real, a5: real, a6: real, a7: real) {
+    let st = p.stride;
+    if (s + 0u < p.len) { store_to(k, out, stored1(a0)); }
+    if (s + 1u < p.len) { store_to(k, out + st, stored1(a1)); }
+    if (s + 2u < p.len) { store_to(k, out + 2u * st, stored1(a2)); }
+    if (s + 3u < p.len) { store_to(k, out + 3u * st, stored1(a3)); }
+    if (s + 4u < p.len) { store_to(k, out + 4u * st, stored1(a4)); }
+    if (s + 5u < p.len) { store_to(k, out + 5u * st, stored1(a5)); }
+    if (s + 6u < p.len) { store_to(k, out + 6u * st, stored1(a6)); }
+    if (s + 7u < p.len) { store_to(k, out + 7u * st, stored1(a7)); }
+}
