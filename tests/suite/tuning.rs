@@ -37,15 +37,10 @@ fn tuning_times_every_family_per_class_and_keeps_the_clearly_fastest() {
         // Every family timed (a software adapter has what each needs).
         let times: Vec<_> = t.times.iter().map(|d| d.expect("timed")).collect();
         assert!(times.iter().all(|d| !d.is_zero()), "{t}");
-        // Another family only when at least 10% faster than the device's own.
-        let own = tuned.pass_family();
-        let fastest = (0..3).min_by_key(|&i| times[i]).unwrap();
-        let expected = if times[fastest] * 10 < times[own as usize] * 9 {
-            FAMILIES[fastest]
-        } else {
-            own
-        };
-        assert_eq!(t.family, expected, "{t}");
+        // The fastest, or the device's own family when the fastest is not 10% faster (the
+        // decision may come from the cache, made by a blur of another own family).
+        let best = *times.iter().min().unwrap();
+        assert!(times[t.family as usize] * 9 <= best * 10, "{t}");
     }
     // Another blur on the adapter shares the choices, and gives the same bits.
     let other = GpuBlur::try_new().unwrap().with_tuning(true);
