@@ -28,6 +28,10 @@ struct Params {
     weight_offset_c: u32,      // fused passes: first weight of the third kernel
     pad: u32,                  // 0 (double-single's `zero`)
     tile: u32,                 // tile family: outputs along the axis per workgroup
+    pair_len: u32,             // `plane_tile`: the second pass, along axis 2: voxels along it,
+    pair_radius: u32,          // its radius,
+    pair_mode: u32,            // its mode
+    pair_weight_offset: u32,   // and its first weight (the pass above is the first, along axis 1)
 }
 
 override WORKGROUP: u32 = 64u;
@@ -75,11 +79,16 @@ fn source_index(i: i32, n: i32) -> i32 {
     }
 }
 
-// `source_index` for any position and mode. Remainders are only taken of non-negative
+// `source_index` for any position and mode.
+fn source_index_any(i: i32, n: i32) -> i32 {
+    return source_index_in(i, n, p.mode);
+}
+
+// `source_index` for any position, in `mode`. Remainders are only taken of non-negative
 // numbers: GLSL leaves `%` of a negative operand undefined, and the GL backend passes `%`
 // through.
-fn source_index_any(i: i32, n: i32) -> i32 {
-    switch p.mode {
+fn source_index_in(i: i32, n: i32, mode: u32) -> i32 {
+    switch mode {
         case MODE_REFLECT: {
             // Symmetric about -1/2: position -1 - k reads k. Then the period is 2 n.
             let m = select(i, -1 - i, i < 0) % (2 * n);

@@ -12,6 +12,10 @@
 // - `col_tile` (strided lines): COLS neighbouring columns (128 bytes) times `p.tile` outputs
 //   along the axis; the invocations of a column take runs of RUN_TILE consecutive outputs whose
 //   window slides in registers over the tile, as `cols4`'s over memory.
+// - `plane_tile` (the in-plane pair): the pass along axis 1 then the pass along axis 2 in one
+//   dispatch, through a tile of PAIR_ROWS x PAIR_COLS outputs of one plane: the inputs with both
+//   aprons loaded, the first pass's sums kept in workgroup memory (as the buffer between two
+//   passes would hold them), the second's written out. A blur in two volume passes, not three.
 // Loads and stores are of single voxels: rows of any length. Every output sums its taps in the
 // same order, wherever its tile starts: one voxel's value does not depend on how the volume is
 // cut. Fused passes (KERNELS 2 and 3) keep each kernel's sums beside the first's.
@@ -215,4 +219,64 @@ fn store_run(k: u32, out: u32, s: u32, a0: real, a1: real, a2: real, a3: real, a
     if (s + 5u < p.len) { store_to(k, out + 5u * st, stored1(a5)); }
     if (s + 6u < p.len) { store_to(k, out + 6u * st, stored1(a6)); }
     if (s + 7u < p.len) { store_to(k, out + 7u * st, stored1(a7)); }
+}
+
+#ifdef F64
+const PAIR_COLS: u32 = 16u;
+#else
+const PAIR_COLS: u32 = 32u;
+#endif
+// Rows per `plane_tile`; `kernels::params::PAIR_ROWS` mirrors it (and PAIR_COLS).
+const PAIR_ROWS: u32 = 16u;
+
+@compute @workgroup_size(WORKGROUP)
+fn plane_tile(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    // Tiles along a row fastest (`p.quads`), then along the plane's rows (`p.runs`), then
+    // planes. `p` is the first pass's (axis 1: `p.stride` is a row's), `p.pair_*` the second's.
+    let g = group_item(wg, groups);
+    let rest = g / p.quads;
+    let x0 = (g % p.quads) * PAIR_COLS;
+    let y0 = (rest % p.runs) * PAIR_ROWS;
+    let base = (rest / p.runs) * p.outer_stride;
+    let n1 = i32(p.len);
+    let n2 = i32(p.pair_len);
+    let width = PAIR_COLS + 2u * p.pair_radius;
+    let inputs = width * (PAIR_ROWS + 2u * p.radius);
+    // The inputs with both aprons: rows through axis 1's mode, columns through axis 2's (a
+    // column beyond a constant edge of axis 2 loads any column: its sums are replaced below).
+    let cval1 = cval();
+    for (var i = lid; i < inputs; i += WORKGROUP) {
+        let jy = source_index_in(i32(y0 + i / width) - i32(p.radius), n1, p.mode);
+        let jx = source_index_in(i32(x0 + i % width) - i32(p.pair_radius), n2, p.pair_mode);
+        let v = src[base + u32(clamp(jy, 0, n1 - 1)) * p.stride + u32(clamp(jx, 0, n2 - 1))];
+        tile[i] = select(cval1, v, jy >= 0);
+    }
+    workgroupBarrier();
+    // The first pass, along axis 1, on the tile's rows and every column the second pass reads,
+    // after the inputs; columns beyond a constant edge of axis 2 hold its constant, as the
+    // second pass reads them from a buffer.
+    let cval2 = weights[p.pair_weight_offset / 4u - 1u].x;
+    for (var i = lid; i < PAIR_ROWS * width; i += WORKGROUP) {
+        var acc = real();
+        for (var k = 0u; k <= 2u * p.radius; k++) {
+            acc += weight(p.weight_offset, k) * tile[i + k * width];
+        }
+        let jx = source_index_in(i32(x0 + i % width) - i32(p.pair_radius), n2, p.pair_mode);
+        tile[inputs + i] = select(cval2, stored1(acc), jx >= 0);
+    }
+    workgroupBarrier();
+    // The second pass, along axis 2.
+    for (var i = lid; i < PAIR_ROWS * PAIR_COLS; i += WORKGROUP) {
+        let row = i / PAIR_COLS;
+        let col = i % PAIR_COLS;
+        let y = y0 + row;
+        let x = x0 + col;
+        if (y < p.len && x < p.pair_len) {
+            var acc = real();
+            for (var k = 0u; k <= 2u * p.pair_radius; k++) {
+                acc += weight(p.pair_weight_offset, k) * tile[inputs + row * width + col + k];
+            }
+            store_to(0u, base + y * p.stride + x, stored1(acc));
+        }
+    }
 }

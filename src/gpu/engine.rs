@@ -150,10 +150,11 @@ impl GpuBlur {
             buffers.push(frame.storage(layout.bytes()).await?);
         }
         let scopes = Scopes::push(&self.device);
-        self.dispatcher()
+        let at = self
+            .dispatcher()
             .plan(frame, encoder, plan, &buffers, layout);
         scopes.pop().await?;
-        Ok(buffers)
+        Ok(at.into_iter().map(|i| buffers[i].clone()).collect())
     }
 
     /// Lets the tuner decide the family of each class of passes in `plan` it has not decided

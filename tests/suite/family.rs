@@ -450,6 +450,62 @@ fn every_family_matches_the_reference_on_rows_of_every_length() {
     }
 }
 
+/// The tile family's in-plane pair (the passes along axes 1 and 2 in one dispatch, the first's
+/// sums kept in workgroup memory) gives what its two passes give run apart, to the bit: each
+/// axis in its own mode (constants of their own), rows of every length and several tiles each
+/// way, in f32, in f64 (where the device has it) and truncated for integer outputs; and it ran. Radii whose tile does
+/// not fit the workgroup memory run apart.
+#[test]
+fn in_plane_pairs_equal_their_two_passes_run_apart() {
+    if gpu().is_none() {
+        return;
+    }
+    let g = GpuBlur::try_new()
+        .unwrap()
+        .with_pass_family(PassFamily::Tile);
+    let pairs = |before: blur3d::PassesRun| g.passes_run().plane_pairs - before.plane_pairs;
+    let modes = modes();
+    let shapes = [(3, 20, 37), (2, 35, 70), (2, 5, 3)];
+    for (i, shape) in shapes.into_iter().enumerate() {
+        let vol = random_volume(shape, 90 + i as u64);
+        let bytes = vol.mapv(|v| (v * 255.0) as u8);
+        let doubles = vol.mapv(f64::from);
+        for (j, &(name, first)) in modes.iter().enumerate() {
+            let (name2, second) = modes[(j + 2) % modes.len()];
+            // Radii (4, 8) and (14, 2); then (32, 32), beyond the tile.
+            for (sigma, fused) in [([1.0, 2.0], true), ([3.5, 0.6], true), ([8.0, 8.0], false)] {
+                let opts = |s: [f64; 3]| BlurOptions::new(s).modes([Mode::Reflect, first, second]);
+                let both = opts([0.0, sigma[0], sigma[1]]);
+                let (one, two) = (opts([0.0, sigma[0], 0.0]), opts([0.0, 0.0, sigma[1]]));
+                let at = format!("{shape:?} {name}/{name2} sigma {sigma:?}");
+                let before = g.passes_run();
+                let pair = g.blur_with(&vol, &both).unwrap();
+                assert_eq!(pairs(before), u64::from(fused), "{at}");
+                let apart = g
+                    .blur_with(&g.blur_with(&vol, &one).unwrap(), &two)
+                    .unwrap();
+                assert_same(&pair, &apart);
+                // f64, computed in f64 (double-single passes are not paired).
+                if g.has_f64() {
+                    let before = g.passes_run();
+                    let pair: Array3<f64> = g.blur_as(&doubles, &both).unwrap();
+                    assert_eq!(pairs(before), u64::from(fused), "{at}");
+                    let mid: Array3<f64> = g.blur_as(&doubles, &one).unwrap();
+                    assert_same(&pair, &g.blur_as::<f64>(&mid, &two).unwrap());
+                }
+                // scipy's integer outputs: each pass truncated (the first's sums in the tile
+                // too).
+                let [both, one, two] = [both, one, two].map(|o| o.truncate_each_pass(true));
+                let before = g.passes_run();
+                let pair: Array3<u8> = g.blur_as(&bytes, &both).unwrap();
+                assert_eq!(pairs(before), u64::from(fused), "{at}");
+                let mid: Array3<u8> = g.blur_as(&bytes, &one).unwrap();
+                assert_eq!(pair, g.blur_as::<u8>(&mid, &two).unwrap(), "{at}");
+            }
+        }
+    }
+}
+
 #[test]
 fn derivatives_of_a_constant_vanish_away_from_constant_edges() {
     let Some(gpu) = gpu() else { return };

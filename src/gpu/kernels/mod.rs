@@ -13,9 +13,11 @@ use super::layout::{Layout, Real};
 use super::pool::Frame;
 use super::transfer;
 use crate::options::AxisKernel;
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, Slot, Step};
 pub(crate) use params::{CombineParams, PassParams, WidenParams};
-use params::{FULL_MODULE_BINDINGS, GPU_WORKGROUP, MAX_KERNELS, WORKGROUP, fusable, workgroups};
+use params::{
+    FULL_MODULE_BINDINGS, GPU_WORKGROUP, MAX_KERNELS, WORKGROUP, dead_after, fusable, workgroups,
+};
 use pipelines::{Key, PassEntry, Pipelines};
 
 use super::tuning::{self, Cache, PassClass, Tuned};
@@ -32,6 +34,9 @@ pub struct PassesRun {
     pub gpu_family: u64,
     /// Passes of the tile family (`shaders/blur_axis_tile.wgsl`).
     pub tile_family: u64,
+    /// In-plane pairs: passes along axes 1 and 2 the tile family ran in one dispatch (each pair
+    /// also counts as two passes of the tile family).
+    pub plane_pairs: u64,
     /// Passes of either family computed in f64 ([`crate::Precision`]).
     pub f64: u64,
     /// Passes computed in double-single arithmetic (f64 asked of a device without it).
@@ -51,9 +56,12 @@ pub enum PassFamily {
     Gpu,
     /// Workgroup tiles (`shaders/blur_axis_tile.wgsl`) for discrete GPUs: a workgroup loads a
     /// tile of the volume and its aprons into workgroup memory once, then sums its outputs'
-    /// taps from there; rows of any length. Passes it does not take (radius above 48 along
-    /// strided lines, above 1792 voxels, 768 in f64, along contiguous ones) run in the GPU
-    /// family where it takes them, else in the CPU family.
+    /// taps from there; rows of any length. A pass along axis 1 followed by one along axis 2
+    /// runs with it in one dispatch (the in-plane pair, [`PassesRun::plane_pairs`]) when their
+    /// tile fits (radii up to 16 each in f32, about 10 in f64): a blur in two volume passes
+    /// instead of three. Passes it does not take (radius above 48 along strided lines, above
+    /// 1792 voxels, 768 in f64, along contiguous ones) run in the GPU family where it takes
+    /// them, else in the CPU family.
     Tile,
 }
 
@@ -92,8 +100,8 @@ pub(crate) struct Kernels {
     /// Whether the device has the workgroup memory and size of the tile family's workgroups.
     pub tiles: bool,
     /// Passes encoded so far in each family (index `PassFamily as usize`), then in f64, then in
-    /// double-single.
-    passes_encoded: [AtomicU64; 5],
+    /// double-single, then in-plane pairs.
+    passes_encoded: [AtomicU64; 6],
 }
 
 impl Kernels {
@@ -132,11 +140,12 @@ impl Kernels {
 
     /// Passes encoded so far in each family.
     pub(crate) fn passes_run(&self) -> PassesRun {
-        let [cpu, gpu, tile, f64, ds] = &self.passes_encoded;
+        let [cpu, gpu, tile, f64, ds, pairs] = &self.passes_encoded;
         PassesRun {
             cpu_family: cpu.load(Ordering::Relaxed),
             gpu_family: gpu.load(Ordering::Relaxed),
             tile_family: tile.load(Ordering::Relaxed),
+            plane_pairs: pairs.load(Ordering::Relaxed),
             f64: f64.load(Ordering::Relaxed),
             double_single: ds.load(Ordering::Relaxed),
         }
@@ -286,7 +295,10 @@ pub(crate) struct Dispatcher<'a> {
 
 impl Dispatcher<'_> {
     /// Encodes the steps of `plan` on a volume in `layout`, slot `i` of the plan being
-    /// `buffers[i]`.
+    /// `buffers[i]` at the start. Returns which of `buffers` holds each slot at the end: an
+    /// in-plane pair (`plane_pair`) whose output slot is its input's writes into its
+    /// intermediate's buffer instead (no step reads that again), and the two slots trade
+    /// buffers.
     pub(crate) fn plan(
         &self,
         frame: &mut Frame<'_>,
@@ -294,7 +306,7 @@ impl Dispatcher<'_> {
         plan: &Plan,
         buffers: &[wgpu::Buffer],
         layout: Layout,
-    ) {
+    ) -> Vec<usize> {
         // All weights in one buffer, each kernel's from a multiple of 4 after a vec4 holding its
         // constant mode's value: the shaders read them as vec4s.
         let mut weights: Vec<f64> = Vec::new();
@@ -339,8 +351,32 @@ impl Dispatcher<'_> {
             1
         };
         let mut work: Vec<Work<'_>> = Vec::with_capacity(plan.steps.len());
+        let mut at: Vec<usize> = (0..buffers.len()).collect();
         let mut rest = &plan.steps[..];
         while let Some(step) = rest.first() {
+            if let Some((params, [src, mid, dst])) =
+                self.plane_pair(plan, rest, layout, &offsets, max)
+            {
+                let from = at[src];
+                if dst == src {
+                    at.swap(dst, mid);
+                }
+                if self.force.is_none() {
+                    self.kernels.count(PassFamily::Tile, layout.real);
+                    self.kernels.count(PassFamily::Tile, layout.real);
+                    self.kernels.passes_encoded[5].fetch_add(1, Ordering::Relaxed);
+                }
+                work.push(Work::Pass {
+                    family: PassFamily::Tile,
+                    ds: false,
+                    params,
+                    src: &buffers[from],
+                    dst: &buffers[at[dst]],
+                    extra: Vec::new(),
+                });
+                rest = &rest[2..];
+                continue;
+            }
             let taken = match step {
                 Step::Pass { axis, src, dst, .. } => {
                     let group = fusable(plan, rest, max);
@@ -358,17 +394,17 @@ impl Dispatcher<'_> {
                         family: ran,
                         ds,
                         params,
-                        src: &buffers[*src],
-                        dst: &buffers[*dst],
-                        extra: group[1..].iter().map(|&(_, d)| &buffers[d]).collect(),
+                        src: &buffers[at[*src]],
+                        dst: &buffers[at[*dst]],
+                        extra: group[1..].iter().map(|&(_, d)| &buffers[at[d]]).collect(),
                     });
                     group.len()
                 }
                 Step::Combine { inputs, norm, dst } => {
                     work.push(Work::Combine {
-                        inputs: inputs.iter().map(|&i| &buffers[i]).collect(),
+                        inputs: inputs.iter().map(|&i| &buffers[at[i]]).collect(),
                         norm: *norm,
-                        dst: &buffers[*dst],
+                        dst: &buffers[at[*dst]],
                     });
                     1
                 }
@@ -383,6 +419,58 @@ impl Dispatcher<'_> {
             &work,
             plan.truncate_each_pass,
         );
+        at
+    }
+
+    /// The in-plane pair at the head of `steps`: a pass along axis 1 of one kernel whose output
+    /// only the next step reads, a pass along axis 2 of one kernel, both in the tile family
+    /// (forced, or the families of their classes), and a tile that holds them
+    /// (`PassParams::plane_pair`). With its params and its (input, intermediate, output) slots.
+    fn plane_pair(
+        &self,
+        plan: &Plan,
+        steps: &[Step],
+        layout: Layout,
+        offsets: &[usize],
+        max: usize,
+    ) -> Option<(PassParams, [Slot; 3])> {
+        let [
+            Step::Pass {
+                axis: 1,
+                kernel: first,
+                src,
+                dst: mid,
+            },
+            Step::Pass {
+                axis: 2,
+                kernel: second,
+                src: read,
+                dst,
+            },
+            after @ ..,
+        ] = steps
+        else {
+            return None;
+        };
+        if read != mid
+            || layout.real == Real::Ds
+            || !self.kernels.candidates().contains(&PassFamily::Tile)
+            || fusable(plan, steps, max).len() != 1
+            || fusable(plan, &steps[1..], max).len() != 1
+            || !dead_after(plan, after, *mid)
+        {
+            return None;
+        }
+        let (a, b) = (&plan.kernels[*first], &plan.kernels[*second]);
+        let tile = |axis: usize, k: &AxisKernel| {
+            let class = PassClass::of(axis, k.radius, layout.real);
+            self.force.unwrap_or_else(|| self.kernels.family_for(class)) == PassFamily::Tile
+        };
+        if !tile(1, a) || !tile(2, b) {
+            return None;
+        }
+        let params = PassParams::plane_pair(layout, (a, offsets[*first]), (b, offsets[*second]))?;
+        Some((params, [*src, *mid, *dst]))
     }
 
     /// Encodes the conversion of `count` packed integer voxels in `packed` to `real` in `dst`.

@@ -50,6 +50,10 @@ const COL_POSITIONS: usize = TILE_BYTES as usize / 128;
 /// Outputs a `col_tile` tile has at the least: its kernel's radius is at most
 /// `(COL_POSITIONS - MIN_COL_TILE) / 2`.
 const MIN_COL_TILE: usize = 32;
+/// Rows of a `plane_tile` tile (the shader's `PAIR_ROWS`).
+pub(crate) const PAIR_ROWS: usize = 16;
+/// Bytes of a row of a `plane_tile` tile (the shader's `PAIR_COLS` in its element type).
+pub(crate) const PAIR_ROW_BYTES: usize = 128;
 /// The shader's `MODE_ANY`: border runs that read the mode from the params, for kernels of any
 /// length.
 pub(super) const MODE_ANY: u32 = 5;
@@ -120,6 +124,15 @@ pub(crate) struct PassParams {
     pub pad: u32,
     /// Tile family: outputs along the axis per workgroup.
     pub tile: u32,
+    /// `plane_tile`: voxels along axis 2, the second pass's axis (the params above are the first
+    /// pass's, along axis 1).
+    pub pair_len: u32,
+    /// `plane_tile`: the second pass's radius.
+    pub pair_radius: u32,
+    /// `plane_tile`: the second pass's mode.
+    pub pair_mode: u32,
+    /// `plane_tile`: the second pass's first weight.
+    pub pair_weight_offset: u32,
 }
 
 impl PassParams {
@@ -196,13 +209,7 @@ impl PassParams {
             let rest = n - start - interior_runs * interior_run;
             (start / run, rest.div_ceil(run))
         };
-        let mode = match kernel.mode {
-            Mode::Reflect => 0,
-            Mode::Mirror => 1,
-            Mode::Nearest => 2,
-            Mode::Wrap => 3,
-            Mode::Constant(_) => 4,
-        };
+        let mode = mode_code(kernel.mode);
         PassParams {
             len: n as u32,
             stride: stride as u32,
@@ -224,6 +231,10 @@ impl PassParams {
             weight_offset_c: 0,
             pad: 0,
             tile: 0,
+            pair_len: 0,
+            pair_radius: 0,
+            pair_mode: 0,
+            pair_weight_offset: 0,
         }
     }
 
@@ -277,6 +288,37 @@ impl PassParams {
         Some(p)
     }
 
+    /// The pass along axis 1 with `first` then the pass along axis 2 with `second` (each with
+    /// the index of its first weight) in one dispatch of the tile family's `plane_tile`, when
+    /// their tile fits the workgroup memory: depending on the radii and the element type only.
+    pub(crate) fn plane_pair(
+        layout: Layout,
+        first: (&AxisKernel, usize),
+        second: (&AxisKernel, usize),
+    ) -> Option<Self> {
+        let mut p = Self::along(layout, 1, first.0, first.1);
+        let (r1, r2) = (first.0.radius, second.0.radius);
+        let cols = PAIR_ROW_BYTES / layout.real.size();
+        let tile_len = TILE_BYTES as usize / layout.real.size();
+        // The inputs with both aprons, and the first pass's sums on the tile's rows.
+        let elements = (2 * PAIR_ROWS + 2 * r1).checked_mul(cols + 2 * r2)?;
+        if elements > tile_len {
+            return None;
+        }
+        let (n1, n2) = (layout.shape[1], layout.shape[2]);
+        let planes = layout.len() / p.outer_stride as usize;
+        let (across, down) = (n2.div_ceil(cols), n1.div_ceil(PAIR_ROWS));
+        let workgroups = planes.checked_mul(across)?.checked_mul(down)?;
+        p.quads = u32::try_from(across).ok()?;
+        p.runs = u32::try_from(down).ok()?;
+        p.gpu_invocations = u32::try_from(workgroups.checked_mul(GPU_WORKGROUP as usize)?).ok()?;
+        p.pair_len = n2 as u32;
+        p.pair_radius = r2 as u32;
+        p.pair_mode = mode_code(second.0.mode);
+        p.pair_weight_offset = second.1 as u32;
+        Some(p)
+    }
+
     /// The pass along `axis` in double-single arithmetic: one invocation per output voxel.
     pub(crate) fn along_ds(
         layout: Layout,
@@ -320,6 +362,17 @@ impl PassParams {
     }
 }
 
+/// The shaders' code of `mode` (`MODE_REFLECT` ... `MODE_CONSTANT`).
+fn mode_code(mode: Mode) -> u32 {
+    match mode {
+        Mode::Reflect => 0,
+        Mode::Mirror => 1,
+        Mode::Nearest => 2,
+        Mode::Wrap => 3,
+        Mode::Constant(_) => 4,
+    }
+}
+
 /// Workgroups of `size` to dispatch for `invocations`, as (x, y): y > 1 only when x alone
 /// would pass `max_per_dim`, and then x as small as y allows, so that fewer than y workgroups
 /// are surplus (surplus invocations redo the last item).
@@ -360,6 +413,27 @@ pub(super) fn fusable(plan: &Plan, steps: &[Step], max: usize) -> Vec<(usize, Sl
     group
 }
 
+/// Whether `slot` is dead once the steps before `after` have run: no later step reads it before
+/// one writes it, and it holds no output.
+pub(super) fn dead_after(plan: &Plan, after: &[Step], slot: Slot) -> bool {
+    if plan.outputs.contains(&slot) {
+        return false;
+    }
+    for step in after {
+        let (reads, dst) = match step {
+            Step::Pass { src, dst, .. } => (*src == slot, *dst),
+            Step::Combine { inputs, dst, .. } => (inputs.contains(&slot), *dst),
+        };
+        if reads {
+            return false;
+        }
+        if dst == slot {
+            return true;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,7 +446,7 @@ mod tests {
         };
         let source = match name {
             "RUN_GPU" => BLUR_AXIS_GPU,
-            "RUN_TILE" | "TILE_LEN" => BLUR_AXIS_TILE,
+            "RUN_TILE" | "TILE_LEN" | "PAIR_ROWS" | "PAIR_COLS" => BLUR_AXIS_TILE,
             _ => BLUR_AXIS,
         };
         let module =
@@ -414,6 +488,8 @@ mod tests {
         assert_eq!(shader_const("RUN_GPU"), RUN_GPU);
         assert_eq!(shader_const("RUN_TILE"), RUN_TILE);
         assert_eq!(shader_const("TILE_LEN") * 4, TILE_BYTES);
+        assert_eq!(shader_const("PAIR_ROWS") as usize, PAIR_ROWS);
+        assert_eq!(shader_const("PAIR_COLS") as usize * 4, PAIR_ROW_BYTES);
         assert_eq!(shader_const("MODE_ANY"), MODE_ANY);
         // The border pipelines are indexed by the params' mode numbers.
         let modes = [
@@ -557,6 +633,94 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An in-plane pair's tiles cover every plane, row and column, hold their inputs, aprons and
+    /// first sums in the workgroup memory, and whether a pair is made depends on the radii and
+    /// the element type only.
+    #[test]
+    fn plane_pairs_cover_every_plane_and_fit_the_workgroup_memory() {
+        for real in [Real::F32, Real::F64] {
+            let (cols, tile_len) = (
+                PAIR_ROW_BYTES / real.size(),
+                TILE_BYTES as usize / real.size(),
+            );
+            for (r1, r2) in [
+                (0, 0),
+                (1, 2),
+                (8, 12),
+                (12, 12),
+                (16, 16),
+                (17, 16),
+                (40, 2),
+                (2, 48),
+            ] {
+                let fits = (2 * PAIR_ROWS + 2 * r1) * (cols + 2 * r2) <= tile_len;
+                for shape in [[1, 1, 1], [3, 20, 37], [2, 35, 70], [5, 16, 32]] {
+                    for spare in [false, true] {
+                        let layout = Layout::new(shape, spare, real);
+                        let pair =
+                            PassParams::plane_pair(layout, (&kernel(r1), 4), (&kernel(r2), 8));
+                        assert_eq!(pair.is_some(), fits, "{real:?} {r1} {r2}");
+                        let Some(p) = pair else { continue };
+                        let planes = layout.len() / p.outer_stride as usize;
+                        assert_eq!(planes, shape[0]);
+                        assert!(
+                            p.quads as usize * cols >= shape[2]
+                                && p.runs as usize * PAIR_ROWS >= shape[1]
+                        );
+                        assert_eq!(
+                            p.gpu_invocations as usize,
+                            planes * (p.quads * p.runs * GPU_WORKGROUP) as usize
+                        );
+                        assert_eq!((p.len, p.stride), (shape[1] as u32, shape[2] as u32));
+                        assert_eq!(
+                            (p.pair_len, p.pair_radius, p.pair_weight_offset),
+                            (shape[2] as u32, r2 as u32, 8)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A slot is dead after a step when no later step reads it before one writes it and it holds
+    /// no output.
+    #[test]
+    fn intermediates_die_when_nothing_reads_them_again() {
+        use crate::{BlurOptions, Filter};
+        let plan = Plan::new(&BlurOptions::new(1.0), Filter::Gaussian, [8, 8, 8], false).unwrap();
+        let Step::Pass {
+            axis: 1, dst: mid, ..
+        } = plan.steps[1]
+        else {
+            panic!("{plan:?}")
+        };
+        assert!(dead_after(&plan, &plan.steps[3..], mid));
+        assert!(
+            !dead_after(&plan, &plan.steps[2..], mid),
+            "the axis-2 pass reads it"
+        );
+        assert!(!dead_after(&plan, &[], plan.outputs[0]), "an output");
+        // An axis-1 pass feeding two axis-2 passes (of two kernels that do not fuse).
+        let pass = |axis, kernel, src, dst| Step::Pass {
+            axis,
+            kernel,
+            src,
+            dst,
+        };
+        let mut plan = plan;
+        plan.steps = vec![
+            pass(0, 0, 0, 1),
+            pass(1, 0, 1, 2),
+            pass(2, 0, 2, 0),
+            pass(2, 1, 2, 3),
+        ];
+        plan.outputs = vec![0, 3];
+        assert!(!dead_after(&plan, &plan.steps[3..], 2));
+        // Written again before it is read: dead.
+        plan.steps[3] = pass(2, 1, 1, 2);
+        assert!(dead_after(&plan, &plan.steps[3..], 2));
     }
 
     /// Every output of a line is written by some run, interior runs (of either length) never

@@ -35,6 +35,9 @@ pub(crate) enum PassEntry {
     RowTile(u32),
     /// The tile family along strided lines, as `Rows4`.
     ColTile(u32),
+    /// The tile family's in-plane pair: the passes along axes 1 and 2 in one dispatch, each
+    /// mapping its loads beyond its axis by its own mode.
+    PlaneTile,
     /// A pass in double-single arithmetic, one output per invocation, its loads beyond the
     /// axis mapped as `Border`'s.
     Ds(u32),
@@ -55,6 +58,7 @@ impl PassEntry {
             PassEntry::Cols4(m) => ("cols4", Module::GpuFamily, gpu(m)),
             PassEntry::RowTile(m) => ("row_tile", Module::TileFamily, gpu(m)),
             PassEntry::ColTile(m) => ("col_tile", Module::TileFamily, gpu(m)),
+            PassEntry::PlaneTile => ("plane_tile", Module::TileFamily, gpu(MODE_ANY)),
             // Double-single passes have a module of their own whichever family asks.
             PassEntry::Ds(m) => ("pass_ds", Module::CpuFamily, vec![mode(m)]),
         }
@@ -94,10 +98,13 @@ impl PassEntry {
         }
     }
 
-    /// The tile family's entry for pass `p`: `row_tile` along contiguous lines, `col_tile` along
-    /// the others, in the mapping of [`PassEntry::mode`].
+    /// The tile family's entry for pass `p`: `plane_tile` for an in-plane pair, else `row_tile`
+    /// along contiguous lines, `col_tile` along the others, in the mapping of
+    /// [`PassEntry::mode`].
     pub(crate) fn tile(p: &PassParams) -> Self {
-        if p.stride == 1 {
+        if p.pair_len > 0 {
+            PassEntry::PlaneTile
+        } else if p.stride == 1 {
             PassEntry::RowTile(Self::mode(p))
         } else {
             PassEntry::ColTile(Self::mode(p))
