@@ -197,8 +197,26 @@ impl GpuBlur {
         Ok(())
     }
 
-    /// Time per pass of `family` on the probe of `class`: a 64^3 volume, the band's largest
-    /// radius, four passes between waits, best of three after one pass to build the pipelines;
+    /// The edge of the tuner's probe volume: 64 voxels on a CPU adapter (a pass there takes a
+    /// millisecond), 256 on a GPU (64 MiB of f32, so that a pass takes long enough beside its
+    /// launch to measure), halved until a volume fits the device's buffers.
+    fn probe_edge(&self, real: Real) -> usize {
+        let limits = self.device.limits();
+        let max = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let mut edge: usize = match self.device.adapter_info().device_type {
+            wgpu::DeviceType::Cpu => 64,
+            _ => 256,
+        };
+        while edge > 16 && (edge.pow(3) * real.size()) as u64 > max {
+            edge /= 2;
+        }
+        edge
+    }
+
+    /// Time per pass of `family` on the probe of `class`: a volume of `probe_edge`, the band's
+    /// largest radius, four passes between waits, best of three after one pass to build the pipelines;
     /// after the first timed round when that is over 1.5 times `best` (it cannot win).
     async fn time_pass(
         &self,
@@ -207,8 +225,8 @@ impl GpuBlur {
         best_so_far: Duration,
     ) -> Result<Duration, BlurError> {
         const PASSES: u32 = 4;
-        let shape = [64; 3];
         let real = if class.f64 { Real::F64 } else { Real::F32 };
+        let shape = [self.probe_edge(real); 3];
         let layout = self.layout(shape, real);
         let (mut sigma, mut radius) = ([0.0; 3], [0; 3]);
         sigma[class.axis] = 1.0;

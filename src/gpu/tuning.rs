@@ -8,7 +8,8 @@
 //! process every `GpuBlur` on one adapter shares one decision per class, made once.
 //!
 //! The candidates are the pass families the device can run ([`PassFamily`]: CPU, GPU, tile),
-//! each timed on a 64^3 volume with a kernel of the band's largest radius (four passes between
+//! each timed on a 64^3 volume (256^3 on a GPU, where a smaller pass is mostly its launch) with a
+//! kernel of the band's largest radius (four passes between
 //! waits, best of three); the fastest replaces the device's own family only when it is at least
 //! 10% faster (a timing taken beside other work is noisy, and a choice is kept). A class decided
 //! for a family that does not take a pass (the GPU family on rows not a multiple of 4 voxels)
