@@ -137,6 +137,9 @@ fn main() {
     for t in gpu.tuning() {
         println!("- {t}");
     }
+    for t in gpu.tuned_pairs() {
+        println!("- {t}");
+    }
     precision_table(&gpu, &sizes, &sigmas);
 }
 

@@ -17,8 +17,8 @@ mod voxel;
 pub use error::BlurError;
 pub use filter::Filter;
 pub use gpu::{
-    GpuBlur, GpuVolume, PassClass, PassFamily, PassesRun, Tuned, adapter_matches, adapters,
-    describe_adapter, list_adapters,
+    GpuBlur, GpuVolume, PairClass, PassClass, PassFamily, PassesRun, Tuned, TunedPair,
+    adapter_matches, adapters, describe_adapter, list_adapters,
 };
 pub use options::{BlurOptions, Mode, ParseModeError, Precision, Sigma};
 pub use stream::{PlaneSink, PlaneSource};

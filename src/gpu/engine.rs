@@ -5,14 +5,14 @@
 use ndarray::ArrayView2;
 
 use super::device::Scopes;
-use super::kernels::Dispatcher;
+use super::kernels::{Dispatcher, PassParams};
 use super::layout::{Layout, Real};
 use super::pool::Frame;
 use super::{GpuBlur, GpuVolume, transfer};
 use std::time::{Duration, Instant};
 
 use super::kernels::PassFamily;
-use super::tuning::{Cache, PassClass, Tuned};
+use super::tuning::{Cache, PairClass, PassClass, Tuned, TunedPair};
 use crate::plan::{Plan, Step};
 use crate::voxel::sealed::Upload;
 use crate::{BlurError, BlurOptions, Filter, Precision, Voxel};
@@ -90,6 +90,8 @@ impl GpuBlur {
             queue: &self.queue,
             kernels: &self.kernels,
             force: None,
+            pairs: None,
+            counted: true,
         }
     }
 
@@ -178,8 +180,14 @@ impl GpuBlur {
             order.sort_by_key(|&f| f != self.kernels.family);
             let mut times = [None; 3];
             let mut best = Duration::MAX;
+            let mut radius = [0; 3];
+            radius[class.axis] = class.probe_radius();
             for family in order {
-                let t = self.time_pass(class, family, best).await?;
+                let forced = Dispatcher {
+                    force: Some(family),
+                    ..self.probe_dispatcher()
+                };
+                let t = self.time_probe(radius, layout.real, forced, best).await?;
                 best = best.min(t);
                 times[family as usize] = Some(t);
             }
@@ -194,7 +202,70 @@ impl GpuBlur {
                 },
             );
         }
+        self.tune_pairs(plan, layout).await
+    }
+
+    /// Lets the tuner decide each class of in-plane pairs in `plan` (a pass along axis 1 whose
+    /// output the next pass, along axis 2, reads) it has not decided yet: the pair in one
+    /// dispatch against the two passes apart in their classes' families, on the probe with the
+    /// plan's radii. Pairs whose tile does not fit the workgroup memory have nothing to decide.
+    async fn tune_pairs(&self, plan: &Plan, layout: Layout) -> Result<(), BlurError> {
+        if !self.kernels.candidates().contains(&PassFamily::Tile) {
+            return Ok(());
+        }
+        for steps in plan.steps.windows(2) {
+            let [
+                Step::Pass {
+                    axis: 1,
+                    kernel: first,
+                    dst: mid,
+                    ..
+                },
+                Step::Pass {
+                    axis: 2,
+                    kernel: second,
+                    src,
+                    ..
+                },
+            ] = steps
+            else {
+                continue;
+            };
+            let (a, b) = (&plan.kernels[*first], &plan.kernels[*second]);
+            let class = PairClass::of(a.radius, b.radius, layout.real);
+            let probe = self.layout([self.probe_edge(layout.real); 3], layout.real);
+            if src != mid
+                || self.kernels.tuned_pair(class).is_some()
+                || PassParams::plane_pair(probe, (a, 4), (b, 4)).is_none()
+            {
+                continue;
+            }
+            let radius = [0, a.radius, b.radius];
+            let way = |fused| Dispatcher {
+                pairs: Some(fused),
+                ..self.probe_dispatcher()
+            };
+            let apart = self
+                .time_probe(radius, layout.real, way(false), Duration::MAX)
+                .await?;
+            let fused = self
+                .time_probe(radius, layout.real, way(true), apart)
+                .await?;
+            let mut cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
+            cache.record_pair(
+                &self.kernels.adapter_key,
+                TunedPair::choose(class, [fused, apart]),
+            );
+        }
         Ok(())
+    }
+
+    /// The dispatcher of the tuner's timings: its passes are not counted.
+    fn probe_dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher {
+            counted: false,
+            ..self.dispatcher()
+        }
     }
 
     /// The edge of the tuner's probe volume: 64 voxels on a CPU adapter (a pass there takes a
@@ -215,28 +286,23 @@ impl GpuBlur {
         edge
     }
 
-    /// Time per pass of `family` on the probe of `class`: a volume of `probe_edge`, the band's
-    /// largest radius, four passes between waits, best of three after one pass to build the pipelines;
-    /// after the first timed round when that is over 1.5 times `best` (it cannot win).
-    async fn time_pass(
+    /// Time of a Gaussian of `radius` per axis (0: the axis is not filtered) by `dispatcher` on
+    /// the probe, a volume of `probe_edge` in `real`: four runs between waits, best of three
+    /// after one run to build the pipelines; after the first timed round when that is over 1.5
+    /// times `best_so_far` (it cannot win).
+    async fn time_probe(
         &self,
-        class: PassClass,
-        family: PassFamily,
+        radius: [usize; 3],
+        real: Real,
+        dispatcher: Dispatcher<'_>,
         best_so_far: Duration,
     ) -> Result<Duration, BlurError> {
         const PASSES: u32 = 4;
-        let real = if class.f64 { Real::F64 } else { Real::F32 };
         let shape = [self.probe_edge(real); 3];
         let layout = self.layout(shape, real);
-        let (mut sigma, mut radius) = ([0.0; 3], [0; 3]);
-        sigma[class.axis] = 1.0;
-        radius[class.axis] = class.probe_radius();
+        let sigma = radius.map(|r| if r > 0 { 1.0 } else { 0.0 });
         let opts = BlurOptions::new(sigma).radius(radius);
         let plan = Plan::new(&opts, Filter::Gaussian, shape, false)?;
-        let dispatcher = Dispatcher {
-            force: Some(family),
-            ..self.dispatcher()
-        };
         let mut best = Duration::MAX;
         for round in 0..4 {
             let mut frame = self.frame();

@@ -18,7 +18,7 @@ mod shader_tests;
 
 pub use device::{adapter_matches, adapters, describe_adapter, list_adapters};
 pub use kernels::{PassFamily, PassesRun};
-pub use tuning::{PassClass, Tuned};
+pub use tuning::{PairClass, PassClass, Tuned, TunedPair};
 
 use crate::BlurError;
 use device::{LostReason, Scopes};
@@ -185,6 +185,16 @@ impl GpuBlur {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         cache.all(&self.kernels.adapter_key)
+    }
+
+    /// The tuner's choices for in-plane pairs on this device so far (passes along axes 1 and 2
+    /// in one dispatch of the tile family, or apart): per class, the choice and both times.
+    #[must_use]
+    pub fn tuned_pairs(&self) -> Vec<TunedPair> {
+        let cache = tuning::Cache::global()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.all_pairs(&self.kernels.adapter_key)
     }
 
     /// Caps every volume buffer at `bytes`, below the device's own limits: volumes

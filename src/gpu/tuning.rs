@@ -14,6 +14,12 @@
 //! 10% faster (a timing taken beside other work is noisy, and a choice is kept). A class decided
 //! for a family that does not take a pass (the GPU family on rows not a multiple of 4 voxels)
 //! runs that pass in the family's fallback. Double-single passes are not tuned.
+//!
+//! In-plane pairs (a pass along axis 1 then one along axis 2, which the tile family can run in one
+//! dispatch) are decided per class of their own ([`PairClass`]: the bands of both radii, the
+//! element type): the pair in one dispatch is timed against the two passes apart in their classes'
+//! families, on the probe with the radii of the first call that needs the class, and runs when it
+//! is at least 10% faster.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -112,11 +118,65 @@ impl std::fmt::Display for Tuned {
     }
 }
 
+/// A class of in-plane pairs the tuner decides for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairClass {
+    /// The bands of the radii along axis 1 and along axis 2, as [`PassClass::radii`].
+    pub radii: [(u32, u32); 2],
+    /// Whether the passes compute in f64.
+    pub f64: bool,
+}
+
+impl PairClass {
+    pub(crate) fn of(first: usize, second: usize, real: Real) -> Self {
+        PairClass {
+            radii: [first, second].map(|r| PassClass::of(1, r, real).radii),
+            f64: real == Real::F64,
+        }
+    }
+}
+
+/// What the tuner chose for a class of in-plane pairs, and the times of both ways on the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunedPair {
+    /// The class of pairs.
+    pub class: PairClass,
+    /// Whether its pairs run in one dispatch (else as two passes, each in its class's family).
+    pub fused: bool,
+    /// Time of the pair in one dispatch, and of the two passes apart.
+    pub times: [Duration; 2],
+}
+
+impl TunedPair {
+    /// The tuner's choice: one dispatch when at least 10% faster than the passes apart.
+    pub(crate) fn choose(class: PairClass, times: [Duration; 2]) -> Self {
+        TunedPair {
+            class,
+            fused: times[0] * 10 < times[1] * 9,
+            times,
+        }
+    }
+}
+
+impl std::fmt::Display for TunedPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [(a, b), (c, d)] = self.class.radii;
+        let [pair, apart] = self.times.map(|t| t.as_secs_f64() * 1e3);
+        write!(
+            f,
+            "in-plane pair, radii {a}..={b} and {c}..={d} {}: {} (one dispatch {pair:.3} ms, apart {apart:.3} ms)",
+            if self.class.f64 { "f64" } else { "f32" },
+            if self.fused { "one dispatch" } else { "apart" },
+        )
+    }
+}
+
 /// The decisions of every adapter this process has seen, and where they are kept.
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     path: Option<PathBuf>,
     entries: HashMap<String, HashMap<PassClass, Tuned>>,
+    pairs: HashMap<String, HashMap<PairClass, TunedPair>>,
 }
 
 impl Cache {
@@ -131,7 +191,7 @@ impl Cache {
     pub(crate) fn load(path: Option<PathBuf>) -> Self {
         let mut cache = Cache {
             path,
-            entries: HashMap::new(),
+            ..Cache::default()
         };
         let Some(text) = cache
             .path
@@ -151,9 +211,45 @@ impl Cache {
                     .entry(adapter)
                     .or_default()
                     .insert(tuned.class, tuned);
+            } else if let Some((adapter, pair)) = parse_pair(line) {
+                cache
+                    .pairs
+                    .entry(adapter)
+                    .or_default()
+                    .insert(pair.class, pair);
             }
         }
         cache
+    }
+
+    /// The decision for in-plane pairs of `class` on `adapter`.
+    pub(crate) fn get_pair(&self, adapter: &str, class: PairClass) -> Option<TunedPair> {
+        self.pairs.get(adapter)?.get(&class).copied()
+    }
+
+    /// Every decision on in-plane pairs for `adapter`, by class.
+    pub(crate) fn all_pairs(&self, adapter: &str) -> Vec<TunedPair> {
+        let mut all: Vec<TunedPair> = self
+            .pairs
+            .get(adapter)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        all.sort_by_key(|t| t.class);
+        all
+    }
+
+    /// Records `pair` for `adapter` unless a decision is there already; returns the decision
+    /// that stands (as [`Cache::record`]).
+    pub(crate) fn record_pair(&mut self, adapter: &str, pair: TunedPair) -> TunedPair {
+        let entry = self.pairs.entry(adapter.to_string()).or_default();
+        if let Some(&standing) = entry.get(&pair.class) {
+            return standing;
+        }
+        entry.insert(pair.class, pair);
+        if let Some(path) = &self.path {
+            let _ = self.save(path);
+        }
+        pair
     }
 
     /// The decision for `class` on `adapter`.
@@ -189,11 +285,16 @@ impl Cache {
 
     fn save(&self, path: &Path) -> std::io::Result<()> {
         let mut text = format!("{HEADER}\n");
-        let mut adapters: Vec<&String> = self.entries.keys().collect();
+        let mut adapters: Vec<&String> = self.entries.keys().chain(self.pairs.keys()).collect();
         adapters.sort();
+        adapters.dedup();
         for adapter in adapters {
             for tuned in self.all(adapter) {
                 text.push_str(&format(adapter, &tuned));
+                text.push('\n');
+            }
+            for pair in self.all_pairs(adapter) {
+                text.push_str(&format_pair(adapter, &pair));
                 text.push('\n');
             }
         }
@@ -302,6 +403,51 @@ fn parse(line: &str) -> Option<(String, Tuned)> {
     ))
 }
 
+/// One line of a pair: the adapter, `pair`, the bands of both radii, the element type, `fused`
+/// or `apart`, then both times in nanoseconds, tab-separated.
+fn format_pair(adapter: &str, t: &TunedPair) -> String {
+    let [(a, b), (c, d)] = t.class.radii;
+    format!(
+        "{adapter}\tpair\t{a}\t{b}\t{c}\t{d}\t{}\t{}\t{}\t{}",
+        if t.class.f64 { "f64" } else { "f32" },
+        if t.fused { "fused" } else { "apart" },
+        t.times[0].as_nanos(),
+        t.times[1].as_nanos()
+    )
+}
+
+fn parse_pair(line: &str) -> Option<(String, TunedPair)> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [adapter, "pair", a, b, c, d, real, fused, pair, apart] = fields[..] else {
+        return None;
+    };
+    let real = match real {
+        "f64" => Real::F64,
+        "f32" => Real::F32,
+        _ => return None,
+    };
+    let number = |v: &str| v.parse::<u32>().ok();
+    let radii = [(number(a)?, number(b)?), (number(c)?, number(d)?)];
+    let class = PairClass::of(radii[0].0 as usize, radii[1].0 as usize, real);
+    if class.radii != radii {
+        return None;
+    }
+    let fused = match fused {
+        "fused" => true,
+        "apart" => false,
+        _ => return None,
+    };
+    let nanos = |v: &str| v.parse::<u64>().ok().map(Duration::from_nanos);
+    Some((
+        adapter.to_string(),
+        TunedPair {
+            class,
+            fused,
+            times: [nanos(pair)?, nanos(apart)?],
+        },
+    ))
+}
+
 /// Whether `BLUR3D_TUNING` turns tuning off (`off`, `0`, `false`, `no`); on otherwise.
 pub(crate) fn off_by_env() -> bool {
     std::env::var("BLUR3D_TUNING").is_ok_and(|v| {
@@ -401,6 +547,32 @@ mod tests {
                 .get("gpu A", PassClass::of(1, 0, Real::F32))
                 .map(|t| t.times),
             Some([Some(Duration::from_nanos(1)), None, None])
+        );
+        // Pairs: kept, read back, corrupt ones skipped.
+        let mut cache = Cache::load(Some(path.clone()));
+        let class = PairClass::of(4, 8, Real::F32);
+        let ms = Duration::from_millis;
+        let pair = TunedPair::choose(class, [ms(8), ms(10)]);
+        assert!(pair.fused);
+        assert!(!TunedPair::choose(class, [ms(95), ms(100)]).fused);
+        assert_eq!(cache.record_pair("gpu A", pair), pair);
+        assert_eq!(
+            cache.record_pair("gpu A", TunedPair::choose(class, [ms(20), ms(10)])),
+            pair
+        );
+        let again = Cache::load(Some(path.clone()));
+        assert_eq!(again.all_pairs("gpu A"), vec![pair]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let bad = [
+            "gpu A\tpair\t3\t5\t6\t11\tf32\tfused\t1",
+            "gpu A\tpair\t3\t4\t6\t11\tf32\tfused\t1\t2",
+            "gpu A\tpair\t0\t2\t0\t2\tf16\tfused\t1\t2",
+            "gpu A\tpair\t0\t2\t0\t2\tf32\tmaybe\t1\t2",
+        ];
+        std::fs::write(&path, format!("{text}{}\n", bad.join("\n"))).unwrap();
+        assert_eq!(
+            Cache::load(Some(path.clone())).all_pairs("gpu A"),
+            vec![pair]
         );
         std::fs::write(&path, text.replace(HEADER, "blur3d tuning v1")).unwrap();
         assert!(Cache::load(Some(path.clone())).all("gpu A").is_empty());

@@ -85,3 +85,39 @@ fn forced_or_off_runs_every_pass_in_the_family_asked_for() {
     off.blur_with(&vol, &opts).unwrap();
     assert_eq!(ran_in(before, off.passes_run(), off.pass_family()), 3);
 }
+
+#[test]
+fn tuning_times_in_plane_pairs_and_runs_them_as_decided() {
+    if gpu().is_none() {
+        return;
+    }
+    let tuned = GpuBlur::try_new().unwrap().with_tuning(true);
+    let vol = random_volume((6, 40, 36), 43);
+    // Radii 4 and 8 along axes 1 and 2: a pair whose tile fits.
+    let opts = BlurOptions::new([0.0, 1.0, 2.0]);
+    let got = tuned.blur_with(&vol, &opts).unwrap();
+    assert_close(&got, &cpu::full3d(&vol, &opts).unwrap(), GPU_TOL);
+    let pairs = tuned.tuned_pairs();
+    let pair = pairs
+        .iter()
+        .find(|t| t.class.radii == [(3, 5), (6, 11)] && !t.class.f64)
+        .unwrap_or_else(|| panic!("no decision for the pair: {pairs:?}"));
+    assert!(pair.times.iter().all(|t| !t.is_zero()), "{pair}");
+    assert_eq!(pair.fused, pair.times[0] * 10 < pair.times[1] * 9, "{pair}");
+    // The next call runs the pair as decided.
+    let before = tuned.passes_run();
+    assert_same(&tuned.blur_with(&vol, &opts).unwrap(), &got);
+    let after = tuned.passes_run();
+    assert_eq!(
+        after.plane_pairs - before.plane_pairs,
+        u64::from(pair.fused),
+        "{pair}"
+    );
+    // Off, the pair runs only where both passes are the tile family's: never on the devices'
+    // own families.
+    let off = GpuBlur::try_new().unwrap().with_tuning(false);
+    let before = off.passes_run();
+    off.blur_with(&vol, &opts).unwrap();
+    let fused = u64::from(off.pass_family() == PassFamily::Tile);
+    assert_eq!(off.passes_run().plane_pairs - before.plane_pairs, fused);
+}

@@ -20,7 +20,7 @@ use params::{
 };
 use pipelines::{Key, PassEntry, Pipelines};
 
-use super::tuning::{self, Cache, PassClass, Tuned};
+use super::tuning::{self, Cache, PairClass, PassClass, Tuned, TunedPair};
 
 /// How many passes (dispatches of a pass, fused or not) a `GpuBlur` has encoded in each family
 /// since it was made: a family falls back to another's passes where its own do not apply (see
@@ -57,9 +57,11 @@ pub enum PassFamily {
     /// Workgroup tiles (`shaders/blur_axis_tile.wgsl`) for discrete GPUs: a workgroup loads a
     /// tile of the volume and its aprons into workgroup memory once, then sums its outputs'
     /// taps from there; rows of any length. A pass along axis 1 followed by one along axis 2
-    /// runs with it in one dispatch (the in-plane pair, [`PassesRun::plane_pairs`]) when their
+    /// can run in one dispatch of it (the in-plane pair, [`PassesRun::plane_pairs`]) when their
     /// tile fits (radii up to 16 each in f32, about 10 in f64): a blur in two volume passes
-    /// instead of three. Passes it does not take (radius above 48 along strided lines, above
+    /// instead of three. Pairs run where the tuner timed them faster than the passes apart
+    /// ([`GpuBlur::tuned_pairs`](crate::GpuBlur::tuned_pairs)), or, untuned, where both passes
+    /// are the tile family's. Passes it does not take (radius above 48 along strided lines, above
     /// 1792 voxels, 768 in f64, along contiguous ones) run in the GPU family where it takes
     /// them, else in the CPU family.
     Tile,
@@ -158,6 +160,16 @@ impl Kernels {
         }
         let cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
         cache.get(&self.adapter_key, class)
+    }
+
+    /// The tuner's decision for in-plane pairs of `class` on this device, when it runs and has
+    /// decided.
+    pub(crate) fn tuned_pair(&self, class: PairClass) -> Option<TunedPair> {
+        if !self.tunes {
+            return None;
+        }
+        let cache = Cache::global().lock().unwrap_or_else(|e| e.into_inner());
+        cache.get_pair(&self.adapter_key, class)
     }
 
     /// The family of passes of `class`: the tuner's choice, else the device's family; the CPU
@@ -289,8 +301,14 @@ pub(crate) struct Dispatcher<'a> {
     pub device: &'a wgpu::Device,
     pub queue: &'a wgpu::Queue,
     pub kernels: &'a Kernels,
-    /// Every pass in this family, uncounted (the tuner's timings); `None`: each class's family.
+    /// Every pass in this family; `None`: each class's family.
     pub force: Option<PassFamily>,
+    /// In-plane pairs in one dispatch wherever they fit (`Some(true)`), never (`Some(false)`),
+    /// or as decided: the tuner's decision for their class, else when both passes are the tile
+    /// family's.
+    pub pairs: Option<bool>,
+    /// Whether the passes count in [`PassesRun`] (not the tuner's timings).
+    pub counted: bool,
 }
 
 impl Dispatcher<'_> {
@@ -361,7 +379,7 @@ impl Dispatcher<'_> {
                 if dst == src {
                     at.swap(dst, mid);
                 }
-                if self.force.is_none() {
+                if self.counted {
                     self.kernels.count(PassFamily::Tile, layout.real);
                     self.kernels.count(PassFamily::Tile, layout.real);
                     self.kernels.passes_encoded[5].fetch_add(1, Ordering::Relaxed);
@@ -387,7 +405,7 @@ impl Dispatcher<'_> {
                     let class = PassClass::of(*axis, kernels[0].0.radius, layout.real);
                     let family = self.force.unwrap_or_else(|| self.kernels.family_for(class));
                     let (ran, params) = self.kernels.params_in(family, layout, *axis, &kernels);
-                    if self.force.is_none() {
+                    if self.counted {
                         self.kernels.count(ran, layout.real);
                     }
                     work.push(Work::Pass {
@@ -423,9 +441,9 @@ impl Dispatcher<'_> {
     }
 
     /// The in-plane pair at the head of `steps`: a pass along axis 1 of one kernel whose output
-    /// only the next step reads, a pass along axis 2 of one kernel, both in the tile family
-    /// (forced, or the families of their classes), and a tile that holds them
-    /// (`PassParams::plane_pair`). With its params and its (input, intermediate, output) slots.
+    /// only the next step reads, a pass along axis 2 of one kernel, pairs asked for (`pairs`, or
+    /// the tile family forced, or the tuner's decision for their class, or both passes' classes
+    /// in the tile family), and a tile that holds them (`PassParams::plane_pair`). With its params and its (input, intermediate, output) slots.
     fn plane_pair(
         &self,
         plan: &Plan,
@@ -466,7 +484,15 @@ impl Dispatcher<'_> {
             let class = PassClass::of(axis, k.radius, layout.real);
             self.force.unwrap_or_else(|| self.kernels.family_for(class)) == PassFamily::Tile
         };
-        if !tile(1, a) || !tile(2, b) {
+        let fused = match (self.pairs, self.force) {
+            (Some(fused), _) => fused,
+            (None, Some(family)) => family == PassFamily::Tile,
+            (None, None) => self
+                .kernels
+                .tuned_pair(PairClass::of(a.radius, b.radius, layout.real))
+                .map_or_else(|| tile(1, a) && tile(2, b), |t| t.fused),
+        };
+        if !fused {
             return None;
         }
         let params = PassParams::plane_pair(layout, (a, offsets[*first]), (b, offsets[*second]))?;
