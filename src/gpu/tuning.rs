@@ -175,8 +175,45 @@ impl std::fmt::Display for TunedPair {
 #[derive(Debug, Default)]
 pub(crate) struct Cache {
     path: Option<PathBuf>,
-    entries: HashMap<String, HashMap<PassClass, Tuned>>,
-    pairs: HashMap<String, HashMap<PairClass, TunedPair>>,
+    entries: Decisions<PassClass, Tuned>,
+    pairs: Decisions<PairClass, TunedPair>,
+}
+
+/// Decisions of one kind, per adapter and class.
+#[derive(Debug)]
+struct Decisions<K, V>(HashMap<String, HashMap<K, V>>);
+
+impl<K, V> Default for Decisions<K, V> {
+    fn default() -> Self {
+        Decisions(HashMap::new())
+    }
+}
+
+impl<K: Copy + Ord + std::hash::Hash, V: Copy> Decisions<K, V> {
+    fn get(&self, adapter: &str, class: K) -> Option<V> {
+        self.0.get(adapter)?.get(&class).copied()
+    }
+
+    /// Every decision for `adapter`, by class.
+    fn all(&self, adapter: &str) -> Vec<V> {
+        let mut all: Vec<(K, V)> = self
+            .0
+            .get(adapter)
+            .map(|m| m.iter().map(|(&k, &v)| (k, v)).collect())
+            .unwrap_or_default();
+        all.sort_by_key(|&(k, _)| k);
+        all.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Inserts `decision` unless one is there for the class: then returns that one.
+    fn insert_first(&mut self, adapter: &str, class: K, decision: V) -> Option<V> {
+        let entry = self.0.entry(adapter.to_string()).or_default();
+        if let Some(&standing) = entry.get(&class) {
+            return Some(standing);
+        }
+        entry.insert(class, decision);
+        None
+    }
 }
 
 impl Cache {
@@ -206,86 +243,63 @@ impl Cache {
         }
         for line in lines {
             if let Some((adapter, tuned)) = parse(line) {
-                cache
-                    .entries
-                    .entry(adapter)
-                    .or_default()
-                    .insert(tuned.class, tuned);
+                cache.entries.insert_first(&adapter, tuned.class, tuned);
             } else if let Some((adapter, pair)) = parse_pair(line) {
-                cache
-                    .pairs
-                    .entry(adapter)
-                    .or_default()
-                    .insert(pair.class, pair);
+                cache.pairs.insert_first(&adapter, pair.class, pair);
             }
         }
         cache
     }
 
-    /// The decision for in-plane pairs of `class` on `adapter`.
-    pub(crate) fn get_pair(&self, adapter: &str, class: PairClass) -> Option<TunedPair> {
-        self.pairs.get(adapter)?.get(&class).copied()
-    }
-
-    /// Every decision on in-plane pairs for `adapter`, by class.
-    pub(crate) fn all_pairs(&self, adapter: &str) -> Vec<TunedPair> {
-        let mut all: Vec<TunedPair> = self
-            .pairs
-            .get(adapter)
-            .map(|m| m.values().copied().collect())
-            .unwrap_or_default();
-        all.sort_by_key(|t| t.class);
-        all
-    }
-
-    /// Records `pair` for `adapter` unless a decision is there already; returns the decision
-    /// that stands (as [`Cache::record`]).
-    pub(crate) fn record_pair(&mut self, adapter: &str, pair: TunedPair) -> TunedPair {
-        let entry = self.pairs.entry(adapter.to_string()).or_default();
-        if let Some(&standing) = entry.get(&pair.class) {
-            return standing;
-        }
-        entry.insert(pair.class, pair);
-        if let Some(path) = &self.path {
-            let _ = self.save(path);
-        }
-        pair
-    }
-
     /// The decision for `class` on `adapter`.
     pub(crate) fn get(&self, adapter: &str, class: PassClass) -> Option<Tuned> {
-        self.entries.get(adapter)?.get(&class).copied()
+        self.entries.get(adapter, class)
     }
 
     /// Every decision for `adapter`, by class.
     pub(crate) fn all(&self, adapter: &str) -> Vec<Tuned> {
-        let mut all: Vec<Tuned> = self
-            .entries
-            .get(adapter)
-            .map(|m| m.values().copied().collect())
-            .unwrap_or_default();
-        all.sort_by_key(|t| t.class);
-        all
+        self.entries.all(adapter)
     }
 
     /// Records `tuned` for `adapter` unless a decision is there already (the first one stands:
     /// a class never changes family within a process); returns the decision that stands. The
     /// file is written again (a failure to write only loses the cache).
     pub(crate) fn record(&mut self, adapter: &str, tuned: Tuned) -> Tuned {
-        let entry = self.entries.entry(adapter.to_string()).or_default();
-        if let Some(&standing) = entry.get(&tuned.class) {
-            return standing;
+        match self.entries.insert_first(adapter, tuned.class, tuned) {
+            Some(standing) => standing,
+            None => self.saved(tuned),
         }
-        entry.insert(tuned.class, tuned);
+    }
+
+    /// The decision for in-plane pairs of `class` on `adapter`.
+    pub(crate) fn get_pair(&self, adapter: &str, class: PairClass) -> Option<TunedPair> {
+        self.pairs.get(adapter, class)
+    }
+
+    /// Every decision on in-plane pairs for `adapter`, by class.
+    pub(crate) fn all_pairs(&self, adapter: &str) -> Vec<TunedPair> {
+        self.pairs.all(adapter)
+    }
+
+    /// Records `pair` for `adapter` as [`Cache::record`] records a class of passes.
+    pub(crate) fn record_pair(&mut self, adapter: &str, pair: TunedPair) -> TunedPair {
+        match self.pairs.insert_first(adapter, pair.class, pair) {
+            Some(standing) => standing,
+            None => self.saved(pair),
+        }
+    }
+
+    /// `decision`, once the file is written again.
+    fn saved<V>(&self, decision: V) -> V {
         if let Some(path) = &self.path {
             let _ = self.save(path);
         }
-        tuned
+        decision
     }
 
     fn save(&self, path: &Path) -> std::io::Result<()> {
         let mut text = format!("{HEADER}\n");
-        let mut adapters: Vec<&String> = self.entries.keys().chain(self.pairs.keys()).collect();
+        let mut adapters: Vec<&String> = self.entries.0.keys().chain(self.pairs.0.keys()).collect();
         adapters.sort();
         adapters.dedup();
         for adapter in adapters {
