@@ -32,6 +32,10 @@ struct Params {
     pair_radius: u32,          // its radius,
     pair_mode: u32,            // its mode
     pair_weight_offset: u32,   // and its first weight (the pass above is the first, along axis 1)
+    lines: u32,                // `row_tile`: lines of the volume
+    pad2: u32,
+    pad3: u32,
+    pad4: u32,
 }
 
 override WORKGROUP: u32 = 64u;

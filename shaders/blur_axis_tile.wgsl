@@ -6,9 +6,9 @@
 // axis and both aprons; every load issued before one barrier, neighbouring invocations on
 // neighbouring addresses, through the mode only beyond the axis's ends), then computes its
 // outputs from the tile, each input read once from memory per tile instead of once per tap:
-// - `row_tile` (contiguous lines): a segment of `p.tile` outputs of one line; invocation i
-//   computes outputs i, i + WORKGROUP, ... (neighbours on neighbouring words of the tile and of
-//   the output).
+// - `row_tile` (contiguous lines): a segment of `p.tile` outputs of one line, or several whole
+//   short lines; invocation i computes outputs i, i + WORKGROUP, ... (neighbours on neighbouring
+//   words of the tile and of the output).
 // - `col_tile` (strided lines): COLS neighbouring columns (128 bytes) times `p.tile` outputs
 //   along the axis; the invocations of a column take runs of RUN_TILE consecutive outputs whose
 //   window slides in registers over the tile, as `cols4`'s over memory.
@@ -69,19 +69,31 @@ fn fill(base: u32, start: i32, count: u32, step: u32, lane: u32, first: u32, eve
 
 @compute @workgroup_size(WORKGROUP)
 fn row_tile(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    // Segments of a line fastest (`p.quads` per line), then lines.
+    // Segments of a line fastest (`p.quads` per line), then groups of `p.runs` lines (more than
+    // one when a line is one segment), each line's segment and aprons after the last's.
     let g = group_item(wg, groups);
-    let base = (g / p.quads) * p.outer_stride;
+    let first = (g / p.quads) * p.runs;
+    let lines = min(p.runs, p.lines - first);
     let x0 = (g % p.quads) * p.tile;
-    fill(base, i32(x0) - i32(p.radius), p.tile + 2u * p.radius, 1u, 0u, lid, WORKGROUP);
+    let width = p.tile + 2u * p.radius;
+    let n = i32(p.len);
+    for (var i = lid; i < lines * width; i += WORKGROUP) {
+        let pos = i32(x0 + i % width) - i32(p.radius);
+        tile[i] = load((first + i / width) * p.outer_stride, pos, pos < 0 || pos >= n);
+    }
     workgroupBarrier();
     let taps = 2u * p.radius + 1u;
-    for (var m = lid; m < p.tile && x0 + m < p.len; m += WORKGROUP) {
+    for (var i = lid; i < lines * p.tile; i += WORKGROUP) {
+        let m = i % p.tile;
+        if (x0 + m >= p.len) {
+            continue;
+        }
+        let at = (i / p.tile) * width + m;
         var acc = real();
         var acc_b = real();
         var acc_c = real();
         for (var k = 0u; k < taps; k++) {
-            let v = tile[m + k];
+            let v = tile[at + k];
             acc += weight(p.weight_offset, k) * v;
             if (KERNELS > 1u) {
                 acc_b += weight(p.weight_offset_b, k) * v;
@@ -90,7 +102,7 @@ fn row_tile(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg
                 acc_c += weight(p.weight_offset_c, k) * v;
             }
         }
-        let o = base + x0 + m;
+        let o = (first + i / p.tile) * p.outer_stride + x0 + m;
         store_to(0u, o, stored1(acc));
         if (KERNELS > 1u) {
             store_to(1u, o, stored1(acc_b));

@@ -139,7 +139,8 @@ fn rust_mirrors_match_the_wgsl_layouts() {
         &offsets!(PassParams: len, stride, radius, mode, weight_offset, interior_runs,
             left_runs, right_runs, interior_invocations, border_invocations, interior_start,
             outer_stride, interior_run, quads, runs, gpu_invocations, weight_offset_b,
-            weight_offset_c, pad, tile, pair_len, pair_radius, pair_mode, pair_weight_offset),
+            weight_offset_c, pad, tile, pair_len, pair_radius, pair_mode, pair_weight_offset,
+            lines, pad2, pad3, pad4),
     );
     assert_layout(
         &shaders::compose(shaders::WIDEN, &[]),

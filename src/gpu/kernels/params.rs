@@ -133,6 +133,14 @@ pub(crate) struct PassParams {
     pub pair_mode: u32,
     /// `plane_tile`: the second pass's first weight.
     pub pair_weight_offset: u32,
+    /// `row_tile`: lines of the volume.
+    pub lines: u32,
+    /// Padding to WGSL's 16-byte struct alignment.
+    pub pad2: u32,
+    /// Padding.
+    pub pad3: u32,
+    /// Padding.
+    pub pad4: u32,
 }
 
 impl PassParams {
@@ -235,6 +243,10 @@ impl PassParams {
             pair_radius: 0,
             pair_mode: 0,
             pair_weight_offset: 0,
+            lines: 0,
+            pad2: 0,
+            pad3: 0,
+            pad4: 0,
         }
     }
 
@@ -270,8 +282,16 @@ impl PassParams {
             if ROW_TILE + 2 * r > tile_len {
                 return None;
             }
-            let tile = ROW_TILE.min(n.next_multiple_of(GPU_WORKGROUP as usize));
-            (tile, n.div_ceil(tile), 1)
+            // Lines of `ROW_TILE` or more in segments of that; shorter ones whole, several to
+            // a workgroup (as many as `ROW_TILE` outputs and the tile allow).
+            let (tile, per_group) = if n >= ROW_TILE {
+                (ROW_TILE, 1)
+            } else {
+                (n, (ROW_TILE / n).min(tile_len / (n + 2 * r)).max(1))
+            };
+            p.lines = u32::try_from(groups).ok()?;
+            // `runs`: lines per workgroup.
+            (tile, n.div_ceil(tile), per_group)
         } else {
             let cols = 128 / layout.real.size();
             let room = COL_POSITIONS
@@ -280,7 +300,11 @@ impl PassParams {
             let tile = (room / run * run).min(n.next_multiple_of(run));
             (tile, stride.div_ceil(cols), n.div_ceil(tile))
         };
-        let workgroups = groups.checked_mul(blocks)?.checked_mul(tiles)?;
+        let workgroups = if stride == 1 {
+            groups.div_ceil(tiles).checked_mul(blocks)?
+        } else {
+            groups.checked_mul(blocks)?.checked_mul(tiles)?
+        };
         p.quads = u32::try_from(blocks).ok()?;
         p.runs = tiles as u32;
         p.tile = tile as u32;
@@ -610,9 +634,13 @@ mod tests {
                         let workgroups = p.gpu_invocations as usize / GPU_WORKGROUP as usize;
                         assert!(tile > 0, "{p:?}");
                         if p.stride == 1 {
-                            assert!(tile + 2 * r <= tile_len, "{p:?}");
+                            // `runs` lines a workgroup, each its segment and aprons.
+                            let per = p.runs as usize;
+                            assert!(per >= 1 && per * (tile + 2 * r) <= tile_len, "{p:?}");
+                            assert!(per == 1 || p.quads == 1, "{p:?}");
                             assert!(p.quads as usize * tile >= n, "{p:?}");
-                            assert_eq!(workgroups, groups * p.quads as usize);
+                            assert_eq!(p.lines as usize, groups);
+                            assert_eq!(workgroups, groups.div_ceil(per) * p.quads as usize);
                         } else {
                             let cols = 128 / real.size();
                             assert!((tile + 2 * r) * cols <= tile_len, "{p:?}");
